@@ -1,0 +1,200 @@
+"""The command line: parse options, call one function, map errors to exit codes.
+
+No logic lives here; each command hands its options to one function of the package.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from orgaudit import __version__, presentation
+from orgaudit.demo import run_demo
+from orgaudit.errors import ExitCode, OrgauditError
+from orgaudit.pull import pull
+from orgaudit.settings import (
+    DEFAULT_BASE_URL,
+    ClientSettings,
+    PullSettings,
+    RetryPolicy,
+    load_admin_key,
+    resolve_db_path,
+)
+from orgaudit.simulate import SimulateOptions, serve
+
+app = typer.Typer(
+    name="orgaudit",
+    help="Read-only auditor for OpenAI API organizations: who can do what, and why not.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class _State:
+    debug: bool = False
+
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Snapshot database (env ORGAUDIT_DB; default reports/orgaudit.db)."),
+]
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--admin-key-file",
+        help="File holding the admin key; otherwise OPENAI_ADMIN_KEY is read.",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"orgaudit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    if isinstance(ctx.obj, _State):
+        ctx.obj.debug = debug
+
+
+@app.command("pull")
+def pull_command(
+    db: DbOption = None,
+    admin_key_file: KeyFileOption = None,
+    base_url: Annotated[str, typer.Option(help="Admin API base URL.")] = DEFAULT_BASE_URL,
+    concurrency: Annotated[int, typer.Option(help="Most requests in flight at once.")] = 16,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one response.")] = 30.0,
+    audit_days: Annotated[
+        int, typer.Option(help="Days of audit log to read for key scopes.")
+    ] = 180,
+    max_attempts: Annotated[
+        int, typer.Option(help="Tries per request before giving up (429, 5xx, timeouts).")
+    ] = 6,
+) -> None:
+    """Read the whole org through the Admin API into a new snapshot."""
+    key = load_admin_key(admin_key_file)
+    settings = ClientSettings(
+        base_url=base_url,
+        concurrency=concurrency,
+        timeout=timeout,
+        retry=RetryPolicy(max_attempts=max_attempts),
+    )
+    with _request_progress("pulling") as tick:
+        result = pull(
+            key,
+            settings,
+            PullSettings(audit_days=audit_days),
+            resolve_db_path(db),
+            on_response=tick,
+        )
+    out.print(presentation.pull_summary(result))
+
+
+@app.command("snapshots")
+def snapshots_command(db: DbOption = None) -> None:
+    """List the snapshots in the database."""
+    out.print(presentation.snapshot_table(resolve_db_path(db)))
+
+
+@app.command("demo")
+def demo_command(db: DbOption = None) -> None:
+    """Run the whole pipeline against a simulated demo org (no key, no network)."""
+    with _request_progress("pulling the demo org") as tick:
+        result = run_demo(db, on_response=tick)
+    out.print(presentation.demo_report(result))
+
+
+@app.command("simulate")
+def simulate_command(
+    admin_key_file: KeyFileOption = None,
+    port: Annotated[int, typer.Option(help="Loopback port (0: any free one).")] = 8765,
+    users: Annotated[int | None, typer.Option(help="Generate an org of this many users.")] = None,
+    projects: Annotated[int, typer.Option(help="Projects in a generated org.")] = 10,
+    members_per_project: Annotated[int, typer.Option(help="Members per project.")] = 5,
+    keys_per_project: Annotated[int, typer.Option(help="API keys per project.")] = 3,
+    service_accounts_per_project: Annotated[int, typer.Option(help="Service accounts.")] = 1,
+    groups: Annotated[int, typer.Option(help="Groups in a generated org.")] = 5,
+    custom_roles: Annotated[int, typer.Option(help="Custom roles in a generated org.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of a generated org.")] = 0,
+    latency: Annotated[float, typer.Option(help="Seconds added to every response.")] = 0.0,
+    max_in_flight: Annotated[
+        int | None, typer.Option(help="Answer 429 beyond this many requests in flight.")
+    ] = None,
+) -> None:
+    """Serve the demo org (or a generated one) on loopback until interrupted."""
+    options = SimulateOptions(
+        port=port,
+        users=users,
+        projects=projects,
+        members_per_project=members_per_project,
+        keys_per_project=keys_per_project,
+        service_accounts_per_project=service_accounts_per_project,
+        groups=groups,
+        custom_roles=custom_roles,
+        seed=seed,
+        latency=latency,
+        max_in_flight=max_in_flight,
+    )
+    serve(options, admin_key_file, announce=lambda line: err.print(line))
+
+
+@contextmanager
+def _request_progress(label: str) -> Iterator[Callable[[], None]]:
+    """A spinner counting responses, shown only when stderr is a terminal."""
+    if not err.is_terminal:
+        yield lambda: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} requests"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda: progress.advance(task)
+
+
+def main() -> None:
+    """Entry point: run the app and turn every error into one line and an exit code."""
+    state = _State()
+    try:
+        app(obj=state)
+    except OrgauditError as exc:
+        if state.debug:
+            traceback.print_exc()
+        print(f"orgaudit: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("orgaudit: interrupted; nothing was written", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line, and the details only on request
+        if state.debug:
+            traceback.print_exc()
+        print(
+            f"orgaudit: internal error: {type(exc).__name__}; rerun with --debug for details",
+            file=sys.stderr,
+        )
+        sys.exit(ExitCode.INTERNAL)

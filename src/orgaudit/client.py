@@ -1,0 +1,356 @@
+"""The Admin API client: the only module of orgaudit that imports httpx.
+
+It speaks GET and nothing else: every request goes through :class:`GetOnlyTransport`,
+which refuses any other method before a byte leaves the process.  It pages through both
+cursor styles of the API, retries what is worth retrying, and turns every failure into
+a one-line :mod:`orgaudit.errors` exception that never holds the admin key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from orgaudit import __version__
+from orgaudit.errors import ApiError, AuthError, MalformedResponseError, OrgauditError
+from orgaudit.settings import AdminKey, ClientSettings
+
+JsonObject = dict[str, Any]
+QueryParams = Sequence[tuple[str, str]]
+
+# Retried statuses follow the official Python SDK (reference §1): 408, 409, 429 and 5xx.
+RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_PAGES_PER_LIST = 100_000
+ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
+_MISSING_SCOPES = re.compile(r"missing scopes?:\s*([a-z0-9_.*,\s]+?)(?:\.\s|\.$|$)", re.IGNORECASE)
+
+
+class ReadOnlyViolation(OrgauditError):
+    """Something tried to send a request other than GET. A bug, never an input error."""
+
+
+class PageStyle(Enum):
+    """The two cursor styles of the Admin API (reference §2)."""
+
+    LAST_ID = "last_id"  # users, projects, keys, audit logs, ...: `last_id` + `has_more`
+    NEXT = "next"  # RBAC lists (roles, groups, role assignments): `next` + `has_more`
+
+
+@dataclass(frozen=True)
+class ListEndpoint:
+    """One list operation: its path template, cursor style and largest page size."""
+
+    path: str
+    style: PageStyle
+    max_limit: int
+    params: tuple[tuple[str, str], ...] = ()
+
+    def format(self, **path_args: str) -> str:
+        """The concrete path, with ``{project_id}`` and the like filled in."""
+        return self.path.format(**path_args)
+
+
+@dataclass
+class ClientStats:
+    """Counters of what the client did; read by the pull summary and the benchmark."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+def parse_missing_scopes(message: str) -> tuple[str, ...]:
+    """The scopes named by an API error text such as ``Missing scopes: a, b.``."""
+    match = _MISSING_SCOPES.search(message)
+    if not match:
+        return ()
+    return tuple(s for s in re.split(r"[\s,]+", match.group(1)) if s)
+
+
+def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
+    """The delay a 429 or 5xx asks for, or None when it names none.
+
+    ``Retry-After-Ms`` first, then ``Retry-After`` as seconds or an HTTP date, as the
+    official Terraform provider and Python SDK read them (reference §1).
+    """
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class GetOnlyTransport(httpx.AsyncBaseTransport):
+    """Wraps a transport and refuses every method but GET: read-only by construction."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            raise ReadOnlyViolation(
+                f"refused to send {request.method} {request.url.path}: orgaudit only reads"
+            )
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class AdminClient:
+    """An async, read-only Admin API client with paging, retries and bounded concurrency.
+
+    Use it as ``async with AdminClient(key, settings) as client: ...``.
+    """
+
+    def __init__(
+        self,
+        key: AdminKey,
+        settings: ClientSettings,
+        *,
+        on_response: Callable[[], None] | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self._key = key
+        self._settings = settings
+        self._on_response = on_response
+        self._sleep = sleep
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self.stats = ClientStats()
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {key.reveal()}",
+                "User-Agent": f"orgaudit/{__version__}",
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(settings.timeout),
+            transport=GetOnlyTransport(
+                httpx.AsyncHTTPTransport(
+                    limits=httpx.Limits(
+                        max_connections=settings.concurrency,
+                        max_keepalive_connections=settings.concurrency,
+                    )
+                )
+            ),
+            follow_redirects=False,
+        )
+
+    async def __aenter__(self) -> AdminClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._http.aclose()
+
+    async def list_all(
+        self, endpoint: ListEndpoint, path: str, extra_params: QueryParams = ()
+    ) -> list[JsonObject]:
+        """Every item of a list, following its cursor until ``has_more`` is false.
+
+        A cursor that repeats or a page of the wrong shape raises
+        :class:`MalformedResponseError` naming the endpoint, so a lying server can never
+        make the pull loop for ever.
+        """
+        items: list[JsonObject] = []
+        seen_cursors: set[str] = set()
+        cursor: str | None = None
+        for _ in range(MAX_PAGES_PER_LIST):
+            params = [*endpoint.params, *extra_params, ("limit", str(endpoint.max_limit))]
+            if cursor is not None:
+                params.append(("after", cursor))
+            body = await self.get_json(path, params)
+            data, has_more, next_cursor = _read_page(body, endpoint.style, path)
+            items.extend(data)
+            if not has_more:
+                return items
+            if not next_cursor:
+                raise MalformedResponseError(
+                    f"GET {path}: has_more is true but the page gives no cursor to go on from"
+                )
+            if next_cursor in seen_cursors:
+                raise MalformedResponseError(
+                    f"GET {path}: the cursor {next_cursor!r} repeats; the server's paging "
+                    "does not advance"
+                )
+            seen_cursors.add(next_cursor)
+            cursor = next_cursor
+        raise MalformedResponseError(f"GET {path}: more than {MAX_PAGES_PER_LIST} pages")
+
+    async def get_json(self, path: str, params: QueryParams = ()) -> JsonObject:
+        """One GET, retried per the policy, returning the JSON object it answered."""
+        policy = self._settings.retry
+        last_problem = "no attempt made"
+        last_status: int | None = None
+        for attempt in range(1, policy.max_attempts + 1):
+            delay: float | None = None
+            try:
+                async with self._slots:
+                    status, headers, body = await self._send(path, params)
+            except httpx.TimeoutException:
+                last_problem = f"timed out after {self._settings.timeout:g} s"
+            except (httpx.TransportError, _BodyTooLarge) as exc:
+                if isinstance(exc, _BodyTooLarge):
+                    raise MalformedResponseError(
+                        f"GET {path}: the response is larger than {MAX_BODY_BYTES} bytes"
+                    ) from None
+                last_problem = f"connection failed ({type(exc).__name__})"
+            else:
+                if status == 200:
+                    try:
+                        parsed = json.loads(body)
+                    except (UnicodeDecodeError, json.JSONDecodeError):
+                        last_problem = "the response is not JSON"
+                    else:
+                        if not isinstance(parsed, dict):
+                            raise MalformedResponseError(
+                                f"GET {path}: the response is JSON but not an object"
+                            )
+                        return parsed
+                elif status in RETRYABLE_STATUSES:
+                    if status == 429:
+                        self.stats.throttled += 1
+                    last_problem, last_status = f"HTTP {status}", status
+                    delay = retry_after_seconds(headers, time.time())
+                    if delay is not None and delay > policy.max_retry_after:
+                        raise ApiError(
+                            f"GET {path}: HTTP {status} asks to wait {delay:.0f} s, longer than "
+                            f"{policy.max_retry_after:.0f} s; try again later",
+                            status=status,
+                        )
+                else:
+                    raise self._status_error(path, status, body)
+            if attempt == policy.max_attempts:
+                break
+            self.stats.retries += 1
+            if delay is None:
+                delay = random.uniform(
+                    0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+                )
+            await self._sleep(delay)
+        if last_problem == "the response is not JSON":
+            raise MalformedResponseError(
+                f"GET {path}: the response is not JSON ({policy.max_attempts} attempts)"
+            )
+        raise ApiError(
+            f"GET {path} failed after {policy.max_attempts} attempts: {last_problem} "
+            f"(base URL {self._settings.base_url})",
+            status=last_status,
+        )
+
+    async def _send(self, path: str, params: QueryParams) -> tuple[int, httpx.Headers, bytes]:
+        """Send one GET and read its body, refusing bodies beyond :data:`MAX_BODY_BYTES`."""
+        async with self._http.stream("GET", path, params=list(params)) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _BodyTooLarge
+                chunks.append(chunk)
+        self.stats.requests += 1
+        self.stats.statuses[response.status_code] += 1
+        if self._on_response is not None:
+            self._on_response()
+        return response.status_code, response.headers, b"".join(chunks)
+
+    def _status_error(self, path: str, status: int, body: bytes) -> ApiError:
+        """A one-line error for a non-retryable status, with the key scrubbed out."""
+        message = self._scrub(_error_message(body))
+        said = f": {message}" if message else ""
+        scopes = parse_missing_scopes(message)
+        if status in (401, 403) and scopes:
+            return AuthError(
+                f"GET {path}: the admin key lacks the permission {', '.join(scopes)} "
+                f"(HTTP {status}). Create a read-only admin key (permission 'Read only', or "
+                f"'Restricted' with Organization Administration: Read) at {ADMIN_KEYS_URL}",
+                status=status,
+                missing_scopes=scopes,
+            )
+        if status == 401:
+            return AuthError(
+                f"GET {path}: the admin key was refused (HTTP 401{said}); check "
+                f"OPENAI_ADMIN_KEY or the key file, and that it is an admin key (sk-admin-...) "
+                f"from {ADMIN_KEYS_URL}",
+                status=status,
+            )
+        if status == 403:
+            return AuthError(f"GET {path}: forbidden (HTTP 403{said})", status=status)
+        return ApiError(f"GET {path}: HTTP {status}{said}", status=status)
+
+    def _scrub(self, text: str) -> str:
+        """Remove the admin key from text that came from outside, before it is shown."""
+        return text.replace(self._key.reveal(), self._key.redacted)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _error_message(body: bytes) -> str:
+    """The ``error.message`` of an API error body, on one line and cut to 300 characters."""
+    try:
+        parsed = json.loads(body)
+        message = parsed["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    if not isinstance(message, str):
+        return ""
+    one_line = " ".join(message.split())
+    return one_line[:300]
+
+
+def _read_page(
+    body: JsonObject, style: PageStyle, path: str
+) -> tuple[list[JsonObject], bool, str | None]:
+    """Check a list page's shape and return its items, ``has_more`` and next cursor."""
+    data = body.get("data")
+    has_more = body.get("has_more")
+    if body.get("object") != "list" or not isinstance(data, list) or not isinstance(has_more, bool):
+        raise MalformedResponseError(
+            f"GET {path}: the page is not a list object with 'data' and 'has_more'"
+        )
+    if not all(isinstance(item, dict) for item in data):
+        raise MalformedResponseError(f"GET {path}: the page holds items that are not objects")
+    if style is PageStyle.NEXT:
+        cursor = body.get("next")
+    else:
+        # Style A names the cursor `last_id`; the SDK's admin-keys page reads data[-1].id
+        # instead, so fall back to it when last_id is absent (reference §2).
+        cursor = body.get("last_id")
+        if cursor is None and data:
+            cursor = data[-1].get("id")
+    if cursor is not None and not isinstance(cursor, str):
+        raise MalformedResponseError(f"GET {path}: the page's cursor is not a string")
+    return data, has_more, cursor

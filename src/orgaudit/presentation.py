@@ -1,0 +1,81 @@
+"""Text the commands print: summaries of pulls, snapshot lists, the demo's report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from orgaudit import store
+from orgaudit.demo import DemoResult
+from orgaudit.pull import PullResult
+
+# The counts a pull summary names, in this order: (source, label).
+_SUMMARY_COUNTS = (
+    ("users", "users"),
+    ("projects", "projects"),
+    ("project_users", "memberships"),
+    ("project_service_accounts", "service accounts"),
+    ("project_api_keys", "API keys"),
+    ("groups", "groups"),
+    ("invites", "invites"),
+    ("admin_api_keys", "admin keys"),
+    ("audit_key_events", "key events"),
+)
+
+
+def pull_summary(result: PullResult) -> str:
+    """One line: snapshot id, counts, what was unavailable, requests and seconds."""
+    collected = result.collected
+    rows = {c.source: c.rows for c in collected.coverage}
+    counts = ", ".join(f"{rows.get(source, 0)} {label}" for source, label in _SUMMARY_COUNTS)
+    degraded = [
+        f"{c.source} ({c.status}: {c.reason})" for c in collected.coverage if c.status != "complete"
+    ]
+    unavailable = f"; unavailable: {'; '.join(degraded)}" if degraded else "; every source complete"
+    return (
+        f"snapshot {result.snapshot_id}: {counts}{unavailable}; "
+        f"{collected.requests} requests ({collected.retries} retried) in {result.seconds:.1f} s"
+    )
+
+
+def snapshot_table(db_path: Path) -> Table | str:
+    """The snapshots of a database as a table, or a hint when there are none."""
+    with store.connect(db_path) as conn:
+        snapshots = store.list_snapshots(conn)
+    if not snapshots:
+        return f"no snapshots in {db_path}; run `orgaudit pull` first"
+    table = Table(
+        "id",
+        "started (UTC)",
+        "seconds",
+        "rows",
+        "requests",
+        "not complete",
+        "base URL",
+        title=str(db_path),
+    )
+    for info in snapshots:
+        table.add_row(
+            str(info.id),
+            info.started_at[:19].replace("T", " "),
+            f"{info.seconds:.1f}",
+            str(info.rows),
+            str(info.requests),
+            ", ".join(info.unavailable) or "-",
+            info.base_url,
+        )
+    return table
+
+
+def demo_report(result: DemoResult) -> str:
+    """What the demo did, and the cases its org holds."""
+    lines = [
+        "orgaudit demo: pulled the simulated demo org over real HTTP on loopback.",
+        pull_summary(result.pull),
+        f"database: {result.db_path}",
+        "",
+        "The demo org holds these cases for the audit to find:",
+        *(f"  - {name}: {text}" for name, text in result.cases.items()),
+    ]
+    return "\n".join(lines)

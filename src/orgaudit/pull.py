@@ -1,0 +1,307 @@
+"""The pull: read every source of an org through the client, then write one snapshot.
+
+Lists fan out as soon as their parent is known (each project's users, keys and groups
+start while other projects are still being read), all under the client's bound on
+requests in flight. Nothing is written until every source has been read or recorded as
+unavailable, and the snapshot is then written in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from orgaudit import sources as src
+from orgaudit import store
+from orgaudit.client import AdminClient, JsonObject
+from orgaudit.errors import ApiError, MalformedResponseError, OrgauditError
+from orgaudit.settings import AdminKey, ClientSettings, PullSettings
+from orgaudit.sources import Family, Source
+
+# Gap statuses: "unavailable" (the API refused), "skipped" (not asked, because its family
+# was already known to be unavailable), "archived" (the spec documents HTTP 400 for some
+# lists of archived projects, so their absence is expected and does not degrade coverage).
+UNAVAILABLE, SKIPPED, ARCHIVED = "unavailable", "skipped", "archived"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a list was read: which project, user or group its path named."""
+
+    project_id: str | None = None
+    user_id: str | None = None
+    group_id: str | None = None
+    project_archived: bool = False
+
+    def path_args(self) -> dict[str, str]:
+        """The path template arguments this scope fills in."""
+        args = {"project_id": self.project_id, "user_id": self.user_id, "group_id": self.group_id}
+        return {name: value for name, value in args.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A list that could not be read (or was not asked for), and why."""
+
+    source: str
+    scope: Scope
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SourceCoverage:
+    """How completely one source was read: complete, partial, unavailable."""
+
+    source: str
+    status: str
+    reason: str
+    rows: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Everything one pull read, ready to be written as a snapshot."""
+
+    started_at: datetime
+    finished_at: datetime
+    base_url: str
+    audit_since: datetime
+    items: Mapping[str, tuple[tuple[Scope, JsonObject], ...]]
+    gaps: tuple[Gap, ...]
+    coverage: tuple[SourceCoverage, ...]
+    requests: int
+    retries: int
+    throttled: int
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What the pull command reports: the snapshot written and what it holds."""
+
+    snapshot_id: int
+    collected: Collected
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the pull, from first request to snapshot written."""
+        return (self.collected.finished_at - self.collected.started_at).total_seconds()
+
+
+def pull(
+    key: AdminKey,
+    client_settings: ClientSettings,
+    pull_settings: PullSettings,
+    db_path: Path,
+    *,
+    on_response: Callable[[], None] | None = None,
+) -> PullResult:
+    """Read the whole org and write it to ``db_path`` as one new snapshot."""
+    with store.connect(db_path) as conn:  # opened first: a bad path fails before any request
+        started = datetime.now(UTC)
+        collected = asyncio.run(
+            collect(key, client_settings, pull_settings, started, on_response=on_response)
+        )
+        snapshot_id = store.write_snapshot(conn, collected)
+    return PullResult(snapshot_id, collected)
+
+
+async def collect(
+    key: AdminKey,
+    client_settings: ClientSettings,
+    pull_settings: PullSettings,
+    started_at: datetime,
+    *,
+    on_response: Callable[[], None] | None = None,
+) -> Collected:
+    """Read every source; raise the first error that is not a tolerated gap."""
+    audit_since = started_at - timedelta(days=pull_settings.audit_days)
+    try:
+        async with AdminClient(key, client_settings, on_response=on_response) as client:
+            collector = _Collector(client, audit_since)
+            await collector.run()
+    except BaseExceptionGroup as group:
+        raise _first_error(group) from None
+    finished_at = datetime.now(UTC)
+    items = {name: tuple(rows) for name, rows in collector.items.items()}
+    gaps = tuple(collector.gaps)
+    return Collected(
+        started_at=started_at,
+        finished_at=finished_at,
+        base_url=client_settings.base_url,
+        audit_since=audit_since,
+        items=items,
+        gaps=gaps,
+        coverage=tuple(
+            summarize_coverage(
+                source, collector.calls[source.name], items.get(source.name, ()), gaps
+            )
+            for source in src.ALL_SOURCES
+        ),
+        requests=client.stats.requests,
+        retries=client.stats.retries,
+        throttled=client.stats.throttled,
+    )
+
+
+def summarize_coverage(
+    source: Source, calls: int, rows: tuple[object, ...], gaps: tuple[Gap, ...]
+) -> SourceCoverage:
+    """One source's coverage from the lists it read and the gaps it left."""
+    own = [gap for gap in gaps if gap.source == source.name]
+    missing = [gap for gap in own if gap.status in (UNAVAILABLE, SKIPPED)]
+    archived = [gap for gap in own if gap.status == ARCHIVED]
+    note = (
+        f"{len(archived)} archived project(s) not readable ({archived[0].reason})"
+        if archived
+        else ""
+    )
+    read = calls - len([gap for gap in own if gap.status != SKIPPED])
+    if not missing:
+        status, reason = "complete", note
+    elif read <= len(archived):
+        status, reason = "unavailable", missing[0].reason
+    else:
+        status = "partial"
+        reason = f"{len(missing)} of {len(missing) + read} lists unavailable: {missing[0].reason}"
+    return SourceCoverage(source.name, status, reason, len(rows), calls)
+
+
+class _Collector:
+    """The mutable working state of one pull; lives only inside :func:`collect`."""
+
+    def __init__(self, client: AdminClient, audit_since: datetime) -> None:
+        self.client = client
+        self.audit_since = audit_since
+        self.items: defaultdict[str, list[tuple[Scope, JsonObject]]] = defaultdict(list)
+        self.gaps: list[Gap] = []
+        self.calls: Counter[str] = Counter()
+        self.family_down: dict[Family, str] = {}
+        self.family_checked = {family: asyncio.Event() for family in src.FAMILY_ROOTS}
+        self._group: asyncio.TaskGroup | None = None
+
+    def spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
+        assert self._group is not None
+        self._group.create_task(coroutine)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            since = int(self.audit_since.timestamp())
+            self.spawn(self.fetch(src.INVITES))
+            self.spawn(self.fetch(src.ADMIN_API_KEYS))
+            self.spawn(self.fetch(src.AUDIT_KEY_EVENTS, extra=(("effective_at[gte]", str(since)),)))
+            self.spawn(self._organization_rbac())
+            self.spawn(self._users())
+            self.spawn(self._projects())
+
+    async def fetch(
+        self, source: Source, scope: Scope = Scope(), extra: tuple[tuple[str, str], ...] = ()
+    ) -> list[JsonObject]:
+        """Read one list into the collection; a tolerated failure becomes a gap."""
+        root = src.FAMILY_ROOTS.get(source.family)
+        if root is not None and root != source.name:
+            await self.family_checked[source.family].wait()
+        if source.family in self.family_down:
+            self.gaps.append(Gap(source.name, scope, SKIPPED, self.family_down[source.family]))
+            return []
+        path = source.endpoint.format(**scope.path_args())
+        self.calls[source.name] += 1
+        try:
+            items = await self.client.list_all(source.endpoint, path, extra)
+        except ApiError as exc:
+            gap = _tolerated_gap(source, scope, exc)
+            if gap is None:
+                raise
+            self.gaps.append(gap)
+            if root == source.name:
+                self.family_down[source.family] = (
+                    f"the {source.family.value} family is unavailable: {gap.reason}"
+                )
+            return []
+        finally:
+            if root == source.name:
+                self.family_checked[source.family].set()
+        _check_items(source, path, items)
+        self.items[source.name].extend((scope, item) for item in items)
+        return items
+
+    async def _organization_rbac(self) -> None:
+        await self.fetch(src.ORG_ROLES)
+        for group in await self.fetch(src.GROUPS):
+            scope = Scope(group_id=group["id"])
+            self.spawn(self.fetch(src.GROUP_USERS, scope))
+            self.spawn(self.fetch(src.GROUP_ORG_ROLES, scope))
+
+    async def _users(self) -> None:
+        for user in await self.fetch(src.USERS):
+            self.spawn(self.fetch(src.USER_ORG_ROLES, Scope(user_id=user["id"])))
+
+    async def _projects(self) -> None:
+        for project in await self.fetch(src.PROJECTS, Scope()):
+            scope = Scope(
+                project_id=project["id"],
+                project_archived=project.get("status") == "archived"
+                or project.get("archived_at") is not None,
+            )
+            self.spawn(self._project_members(scope))
+            self.spawn(self._project_groups(scope))
+            self.spawn(self.fetch(src.PROJECT_SERVICE_ACCOUNTS, scope))
+            self.spawn(self.fetch(src.PROJECT_API_KEYS, scope))
+            self.spawn(self.fetch(src.PROJECT_ROLES, scope))
+
+    async def _project_members(self, scope: Scope) -> None:
+        for member in await self.fetch(src.PROJECT_USERS, scope):
+            self.spawn(self.fetch(src.PROJECT_USER_ROLES, replace(scope, user_id=member["id"])))
+
+    async def _project_groups(self, scope: Scope) -> None:
+        for group in await self.fetch(src.PROJECT_GROUPS, scope):
+            self.spawn(
+                self.fetch(src.PROJECT_GROUP_ROLES, replace(scope, group_id=group["group_id"]))
+            )
+
+
+def _tolerated_gap(source: Source, scope: Scope, exc: ApiError) -> Gap | None:
+    """The gap a failed list leaves, or None when the failure must stop the pull."""
+    refused = exc.status in (403, 404) or (exc.status == 401 and bool(exc.missing_scopes))
+    if source.optional and refused:
+        detail = f": missing {', '.join(exc.missing_scopes)}" if exc.missing_scopes else ""
+        return Gap(source.name, scope, UNAVAILABLE, f"HTTP {exc.status}{detail}")
+    # Lists of archived projects answer 400 (spec: ListProjectUsers "project is archived").
+    if scope.project_archived and exc.status in (400, 403, 404):
+        return Gap(source.name, scope, ARCHIVED, f"HTTP {exc.status} for an archived project")
+    return None
+
+
+# The field every item of a source must carry, so rows can be joined at all.
+_ID_FIELDS = {"project_groups": "group_id"}
+
+
+def _check_items(source: Source, path: str, items: list[JsonObject]) -> None:
+    id_field = _ID_FIELDS.get(source.name, "id")
+    for item in items:
+        if not isinstance(item.get(id_field), str) or not item[id_field]:
+            raise MalformedResponseError(f"GET {path}: an item has no string '{id_field}'")
+        if source is src.AUDIT_KEY_EVENTS and not isinstance(item.get("type"), str):
+            raise MalformedResponseError(f"GET {path}: an audit-log event has no 'type'")
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a task group: an orgaudit error if there is one."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    return next((exc for exc in leaves if isinstance(exc, OrgauditError)), leaves[0])

@@ -1,0 +1,137 @@
+"""Frozen settings built from options and the environment.
+
+The admin key travels as an :class:`AdminKey`, whose ``repr`` and ``str`` show only a
+redacted form, so that no log line, exception or traceback can print it by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orgaudit.errors import UsageError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_DB_PATH = Path("reports") / "orgaudit.db"
+ADMIN_KEY_ENV = "OPENAI_ADMIN_KEY"
+DB_ENV = "ORGAUDIT_DB"
+
+
+class AdminKey:
+    """An admin API key that never shows itself.
+
+    The secret is reachable only through :meth:`reveal`, which the client calls once
+    to build its ``Authorization`` header.
+    """
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: str) -> None:
+        secret = secret.strip()
+        if not secret:
+            raise UsageError("the admin key is empty")
+        if any(ch.isspace() for ch in secret):
+            raise UsageError("the admin key contains white space; check the key file")
+        self._secret = secret
+
+    def reveal(self) -> str:
+        """The secret itself, for the Authorization header and nothing else."""
+        return self._secret
+
+    @property
+    def redacted(self) -> str:
+        """``sk-admin...`` and the last four characters, the only form ever shown."""
+        return f"{self._secret[:8]}...{self._secret[-4:]}" if len(self._secret) > 16 else "***"
+
+    def __repr__(self) -> str:
+        return f"AdminKey({self.redacted})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str | tuple[object, ...]:  # pickling would write the secret
+        raise TypeError("an AdminKey cannot be pickled")
+
+
+def load_admin_key(key_file: Path | None, environ: Mapping[str, str] | None = None) -> AdminKey:
+    """Read the admin key from ``key_file`` if given, else from ``OPENAI_ADMIN_KEY``.
+
+    A key is never accepted as a command-line value, so it never lands in shell history
+    or in the process list.
+    """
+    env = os.environ if environ is None else environ
+    if key_file is not None:
+        try:
+            text = key_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read the admin key file {key_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"the admin key file {key_file} is not text") from None
+        return AdminKey(text)
+    value = env.get(ADMIN_KEY_ENV, "")
+    if not value.strip():
+        raise UsageError(
+            f"no admin key: set {ADMIN_KEY_ENV} or pass --admin-key-file PATH "
+            "(a read-only admin key is enough)"
+        )
+    return AdminKey(value)
+
+
+def resolve_db_path(db: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--db`` if given, else ``ORGAUDIT_DB``, else ``reports/orgaudit.db``."""
+    env = os.environ if environ is None else environ
+    if db is not None:
+        return db
+    if env.get(DB_ENV):
+        return Path(env[DB_ENV])
+    return DEFAULT_DB_PATH
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the client retries: capped exponential backoff with full jitter.
+
+    ``max_retry_after`` follows the official Python SDK, which gives up rather than
+    wait longer than the server asks for beyond two minutes (reference §1).
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise UsageError("the number of attempts must be at least 1")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything the Admin API client needs besides the key."""
+
+    base_url: str = DEFAULT_BASE_URL
+    concurrency: int = 16
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise UsageError(
+                f"--base-url must start with http:// or https://, got {self.base_url!r}"
+            )
+        if not 1 <= self.concurrency <= 256:
+            raise UsageError("--concurrency must be between 1 and 256")
+        if self.timeout <= 0:
+            raise UsageError("--timeout must be positive")
+
+
+@dataclass(frozen=True)
+class PullSettings:
+    """What a pull collects besides the client's settings."""
+
+    audit_days: int = 180
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.audit_days <= 3650:
+            raise UsageError("--audit-days must be between 0 and 3650")

@@ -1,0 +1,454 @@
+"""The simulated org: spec-shaped API objects, and a builder that keeps them consistent.
+
+Objects are the dicts the API returns (reference §4), so the server only filters and
+pages them. :class:`OrgBuilder` is how the demo org, the generator and the tests make
+orgs: it adds the role assignment that goes with a membership, the audit-log event that
+records a key's scopes, and the ``owner_project_access`` a key's owner implies.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+ORG_ROLE_NAMES = ("owner", "reader")
+PROJECT_ROLE_NAMES = ("owner", "member", "viewer")
+
+
+def org_role_id(name: str, org_id: str) -> str:
+    """Org built-in role ids in the long form the community provider documents (§5.3)."""
+    return f"role-api-organization-{name}__api-organization__{org_id}"
+
+
+def project_role_id(name: str) -> str:
+    """Project built-in role ids in the short form the official provider uses (§5.3)."""
+    return f"role-api-project-{name}"
+
+
+@dataclass
+class SimOrg:
+    """Every object the simulator serves, keyed the way its endpoints look them up."""
+
+    org_id: str
+    users: list[JsonObject] = field(default_factory=list)
+    invites: list[JsonObject] = field(default_factory=list)
+    projects: list[JsonObject] = field(default_factory=list)
+    admin_api_keys: list[JsonObject] = field(default_factory=list)
+    org_roles: list[JsonObject] = field(default_factory=list)
+    groups: list[JsonObject] = field(default_factory=list)
+    group_users: defaultdict[str, list[JsonObject]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    group_org_roles: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    user_org_roles: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    project_users: defaultdict[str, list[JsonObject]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    project_service_accounts: defaultdict[str, list[JsonObject]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    project_api_keys: defaultdict[str, list[JsonObject]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    project_groups: defaultdict[str, list[JsonObject]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    project_roles: defaultdict[str, list[JsonObject]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    project_user_roles: defaultdict[tuple[str, str], list[str]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    project_group_roles: defaultdict[tuple[str, str], list[str]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    audit_logs: list[JsonObject] = field(default_factory=list)
+
+    def role(self, role_id: str, project_id: str | None = None) -> JsonObject | None:
+        """A role object by id, looked up in the project's roles, then the org's."""
+        pools = [self.project_roles.get(project_id, [])] if project_id else []
+        pools.append(self.org_roles)
+        for pool in pools:
+            for role in pool:
+                if role["id"] == role_id:
+                    return role
+        return None
+
+
+class OrgBuilder:
+    """Adds people, projects, roles and keys to a :class:`SimOrg`, consistently.
+
+    ``now`` is the org's present (unix seconds); ages are given in days before it.
+    ``predefined_permissions`` lists what built-in roles report as their permissions:
+    the API may return them empty (reference §5.3, unconfirmed), which is the default here
+    so that the catalog's fallback is exercised.
+    """
+
+    def __init__(self, org_id: str, now: int, *, predefined_permissions: tuple[str, ...] = ()):
+        self.org = SimOrg(org_id)
+        self.now = now
+        self._predefined_permissions = list(predefined_permissions)
+        self._serial = 0
+        self._users: dict[str, JsonObject] = {}
+        self._projects: dict[str, JsonObject] = {}
+        self._groups: dict[str, JsonObject] = {}
+        for name in ORG_ROLE_NAMES:
+            self.org.org_roles.append(
+                self._role_object(org_role_id(name, org_id), name, "api.organization", True)
+            )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def days_ago(self, days: float) -> int:
+        """Unix seconds ``days`` before the org's present."""
+        return int(self.now - days * 86400)
+
+    def _next(self, prefix: str) -> str:
+        self._serial += 1
+        return f"{prefix}{self._serial:06d}"
+
+    def _role_object(
+        self,
+        role_id: str,
+        name: str,
+        resource_type: str,
+        predefined: bool,
+        permissions: list[str] | None = None,
+        description: str = "",
+    ) -> JsonObject:
+        return {
+            "object": "role",
+            "id": role_id,
+            "name": name,
+            "description": description or (f"Built-in {name} role" if predefined else name),
+            "permissions": list(self._predefined_permissions)
+            if predefined
+            else list(permissions or []),
+            "resource_type": resource_type,
+            "predefined_role": predefined,
+        }
+
+    # -- people ------------------------------------------------------------------------
+
+    def user(
+        self,
+        name: str,
+        email: str,
+        role: str = "reader",
+        *,
+        added_days_ago: float = 400,
+        user_id: str | None = None,
+    ) -> str:
+        """Add an org user with an org role; returns the user id."""
+        uid = user_id or self._next("user_")
+        obj = {
+            "object": "organization.user",
+            "id": uid,
+            "name": name,
+            "email": email,
+            "role": role,
+            "added_at": self.days_ago(added_days_ago),
+            "is_service_account": False,
+        }
+        self.org.users.append(obj)
+        self._users[uid] = obj
+        if role in ORG_ROLE_NAMES:
+            self.org.user_org_roles[uid].append(org_role_id(role, self.org.org_id))
+        return uid
+
+    def invite(
+        self,
+        email: str,
+        role: str,
+        status: str,
+        *,
+        sent_days_ago: float,
+        expires_in_days: float,
+        projects: list[JsonObject] | None = None,
+    ) -> str:
+        """Add an invite (pending, expired or accepted)."""
+        iid = self._next("invite-")
+        self.org.invites.append(
+            {
+                "object": "organization.invite",
+                "id": iid,
+                "email": email,
+                "role": role,
+                "status": status,
+                "created_at": self.days_ago(sent_days_ago),
+                "expires_at": self.days_ago(sent_days_ago - expires_in_days),
+                "accepted_at": None,
+                "projects": projects or [],
+            }
+        )
+        return iid
+
+    # -- projects -----------------------------------------------------------------------
+
+    def project(
+        self, name: str, *, archived_days_ago: float | None = None, project_id: str | None = None
+    ) -> str:
+        """Add a project with the three built-in project roles."""
+        pid = project_id or self._next("proj_")
+        archived_at = None if archived_days_ago is None else self.days_ago(archived_days_ago)
+        self._projects[pid] = {
+            "id": pid,
+            "object": "organization.project",
+            "name": name,
+            "created_at": self.days_ago(500),
+            "archived_at": archived_at,
+            "status": "archived" if archived_at else "active",
+            "external_key_id": None,
+            "residency": "GLOBAL",
+        }
+        self.org.projects.append(self._projects[pid])
+        for role_name in PROJECT_ROLE_NAMES:
+            self.org.project_roles[pid].append(
+                self._role_object(project_role_id(role_name), role_name, "api.project", True)
+            )
+        return pid
+
+    def member(self, project_id: str, user_id: str, role: str = "member") -> None:
+        """Make an org user a direct member of a project with a built-in project role."""
+        user = self._users[user_id]
+        self.org.project_users[project_id].append(
+            {
+                "object": "organization.project.user",
+                "id": user_id,
+                "name": user["name"],
+                "email": user["email"],
+                "role": role,
+                "added_at": self.days_ago(300),
+            }
+        )
+        self.org.project_user_roles[(project_id, user_id)].append(project_role_id(role))
+
+    def custom_org_role(self, name: str, permissions: list[str]) -> str:
+        """Add a custom org-level role."""
+        rid = self._next("role_")
+        self.org.org_roles.append(
+            self._role_object(rid, name, "api.organization", False, permissions)
+        )
+        return rid
+
+    def custom_project_role(self, project_id: str, name: str, permissions: list[str]) -> str:
+        """Add a custom role defined in a project."""
+        rid = self._next("role_")
+        self.org.project_roles[project_id].append(
+            self._role_object(rid, name, "api.project", False, permissions)
+        )
+        return rid
+
+    def assign_project_role(self, project_id: str, user_id: str, role_id: str) -> None:
+        """Give a user a (custom) project role directly."""
+        self.org.project_user_roles[(project_id, user_id)].append(role_id)
+
+    def assign_org_role(self, user_id: str, role_id: str) -> None:
+        """Give a user a (custom) org role directly."""
+        self.org.user_org_roles[user_id].append(role_id)
+
+    # -- groups ---------------------------------------------------------------------------
+
+    def group(self, name: str, members: list[str]) -> str:
+        """Add a group with these org users as members."""
+        gid = self._next("group_")
+        self._groups[gid] = {
+            "id": gid,
+            "name": name,
+            "created_at": self.days_ago(200),
+            "is_scim_managed": False,
+            "group_type": "group",
+        }
+        self.org.groups.append(self._groups[gid])
+        for uid in members:
+            user = self._users[uid]
+            self.org.group_users[gid].append(
+                {"id": uid, "name": user["name"], "email": user["email"]}
+            )
+        return gid
+
+    def group_in_project(self, project_id: str, group_id: str, role_id: str) -> None:
+        """Add a group to a project with a project role (built-in or custom id)."""
+        group = self._groups[group_id]
+        self.org.project_groups[project_id].append(
+            {
+                "object": "project.group",
+                "project_id": project_id,
+                "group_id": group_id,
+                "group_name": group["name"],
+                "group_type": "group",
+                "created_at": self.days_ago(100),
+            }
+        )
+        self.org.project_group_roles[(project_id, group_id)].append(role_id)
+
+    def group_org_role(self, group_id: str, role_id: str) -> None:
+        """Give a group an org-level role."""
+        self.org.group_org_roles[group_id].append(role_id)
+
+    # -- service accounts and keys ----------------------------------------------------------
+
+    def service_account(self, project_id: str, name: str, role: str = "member") -> str:
+        """Add a project service account."""
+        sid = self._next("svc_acct_")
+        self.org.project_service_accounts[project_id].append(
+            {
+                "object": "organization.project.service_account",
+                "id": sid,
+                "name": name,
+                "role": role,
+                "created_at": self.days_ago(250),
+            }
+        )
+        return sid
+
+    def key(
+        self,
+        project_id: str,
+        owner_id: str,
+        name: str,
+        *,
+        scopes: list[str] | None,
+        created_days_ago: float = 120,
+        last_used_days_ago: float | None = 1,
+        owner_has_access: bool = True,
+        audit_recorded: bool = True,
+    ) -> str:
+        """Add a project API key owned by a user or a service account.
+
+        ``scopes=[]`` is an unrestricted ("All") key; the API's representation of that is
+        unconfirmed (reference §6.3), and the catalog decides how to read it.
+        ``audit_recorded=False`` leaves no audit-log record of its scopes.
+        """
+        kid = self._next("key_")
+        accounts = self.org.project_service_accounts[project_id]
+        account = next((sa for sa in accounts if sa["id"] == owner_id), None)
+        if account is not None:
+            owner: JsonObject = {
+                "type": "service_account",
+                "service_account": {
+                    "id": account["id"],
+                    "name": account["name"],
+                    "created_at": account["created_at"],
+                    "role": account["role"],
+                },
+            }
+        else:
+            user = self._users[owner_id]
+            membership = next(
+                (m for m in self.org.project_users[project_id] if m["id"] == owner_id), None
+            )
+            owner = {
+                "type": "user",
+                "user": {
+                    "id": owner_id,
+                    "name": user["name"],
+                    "email": user["email"],
+                    "created_at": user["added_at"],
+                    "role": membership["role"] if membership else "member",
+                },
+            }
+        created_at = self.days_ago(created_days_ago)
+        self.org.project_api_keys[project_id].append(
+            {
+                "object": "organization.project.api_key",
+                "redacted_value": f"sk-proj-...{kid[-4:]}",
+                "name": name,
+                "created_at": created_at,
+                "last_used_at": None
+                if last_used_days_ago is None
+                else self.days_ago(last_used_days_ago),
+                "id": kid,
+                "owner_project_access": "active" if owner_has_access else "inactive",
+                "owner": owner,
+            }
+        )
+        if audit_recorded and scopes is not None:
+            self.audit_event(
+                "api_key.created",
+                created_at,
+                project_id,
+                {"id": kid, "data": {"scopes": list(scopes)}},
+            )
+        return kid
+
+    def update_key_scopes(
+        self, project_id: str, key_id: str, scopes: list[str], days_ago: float
+    ) -> None:
+        """Record an ``api_key.updated`` event that changes a key's scopes."""
+        self.audit_event(
+            "api_key.updated",
+            self.days_ago(days_ago),
+            project_id,
+            {"id": key_id, "changes_requested": {"scopes": list(scopes)}},
+        )
+
+    def audit_event(
+        self, event_type: str, at: int, project_id: str | None, payload: JsonObject
+    ) -> str:
+        """Append an audit-log event with its payload under the event type's name."""
+        eid = self._next("audit_log-")
+        event: JsonObject = {
+            "id": eid,
+            "type": event_type,
+            "effective_at": at,
+            "actor": {
+                "type": "session",
+                "session": {
+                    "user": {"id": "user_system", "email": "admin@example.com"},
+                    "ip_address": "127.0.0.1",
+                },
+            },
+            event_type: payload,
+        }
+        if project_id is not None:
+            event["project"] = {"id": project_id, "name": self._projects[project_id]["name"]}
+        self.org.audit_logs.append(event)
+        return eid
+
+    def admin_key(
+        self,
+        owner_id: str,
+        name: str,
+        *,
+        expires_in_days: float | None,
+        last_used_days_ago: float | None = 1,
+    ) -> str:
+        """Add an admin API key owned by an org user."""
+        kid = self._next("key_")
+        user = self._users[owner_id]
+        self.org.admin_api_keys.append(
+            {
+                "object": "organization.admin_api_key",
+                "id": kid,
+                "name": name,
+                "redacted_value": f"sk-admin...{kid[-3:]}",
+                "created_at": self.days_ago(60),
+                "expires_at": None if expires_in_days is None else self.days_ago(-expires_in_days),
+                "last_used_at": None
+                if last_used_days_ago is None
+                else self.days_ago(last_used_days_ago),
+                "owner": {
+                    "type": "user",
+                    "object": "organization.user",
+                    "id": owner_id,
+                    "name": user["name"],
+                    "created_at": user["added_at"],
+                    "role": user["role"],
+                },
+            }
+        )
+        return kid
+
+    def remove_member(self, project_id: str, user_id: str) -> None:
+        """A user leaves a project; their keys there lose owner access."""
+        self.org.project_users[project_id] = [
+            m for m in self.org.project_users[project_id] if m["id"] != user_id
+        ]
+        self.org.project_user_roles.pop((project_id, user_id), None)
+        for key in self.org.project_api_keys[project_id]:
+            if key["owner"].get("user", {}).get("id") == user_id:
+                key["owner_project_access"] = "inactive"

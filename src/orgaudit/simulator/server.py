@@ -1,0 +1,576 @@
+"""The simulator's HTTP server: the Admin API's list endpoints on loopback.
+
+It serves what the client reads with the documented shapes and both cursor styles,
+caps page sizes as the spec does, applies the ``owner_project_access`` rule (left out,
+keys whose owner lost access are hidden), answers 401 to a wrong key and 405 to any
+method but GET, and injects latency, a cap on requests in flight (429 beyond it) and
+faults. The standard library's threading server is enough: every request is small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socket import SHUT_RDWR, socket
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from orgaudit.simulator.org import JsonObject, SimOrg
+
+API_PREFIX = "/v1"
+
+
+@dataclass
+class Fault:
+    """A misbehaviour injected into matching requests.
+
+    ``kind`` is one of ``status`` (answer ``status`` with ``headers`` and an error body
+    saying ``message``), ``stall`` (wait ``seconds`` before answering), ``drop`` (close
+    the connection mid-body), ``malformed`` (a 200 that is not JSON), ``bad_shape``
+    (a 200 that is JSON but not a list page), ``repeat_cursor`` (a page whose cursor never
+    advances), ``echo_key`` (a 401 whose message repeats the presented key, as a hostile
+    or careless server might). It hits requests whose path (after ``/v1``) matches
+    ``path``, skipping the first ``after`` of them, ``times`` times (-1: for ever).
+    """
+
+    kind: str
+    path: str = ".*"
+    times: int = 1
+    after: int = 0
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    message: str = "The server had an error while processing your request."
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        kinds = {"status", "stall", "drop", "malformed", "bad_shape", "repeat_cursor", "echo_key"}
+        if self.kind not in kinds:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        self._pattern = re.compile(self.path)
+        self._seen = 0
+
+    def claim(self, path: str) -> bool:
+        """Whether this fault hits this request (counting it if so). Caller holds the lock."""
+        if self.times == 0 or not self._pattern.search(path):
+            return False
+        self._seen += 1
+        if self._seen <= self.after:
+            return False
+        if self.times > 0:
+            self.times -= 1
+        return True
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the simulator saw it."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    status: int
+
+
+@dataclass(frozen=True)
+class _Route:
+    pattern: re.Pattern[str]
+    style: str  # "A" (last_id) or "B" (next)
+    max_limit: int
+    default_limit: int
+    items: Callable[[SimOrg, dict[str, str], dict[str, list[str]]], list[JsonObject]]
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+def _project(org: SimOrg, pid: str) -> JsonObject:
+    for project in org.projects:
+        if project["id"] == pid:
+            return project
+    raise _ApiError(404, f"No such project: {pid}", "not_found")
+
+
+def _active_project(org: SimOrg, pid: str) -> JsonObject:
+    project = _project(org, pid)
+    if project.get("status") == "archived":
+        # The spec documents 400 for these lists on archived projects.
+        raise _ApiError(400, f"Project {pid} is archived.", "project_archived")
+    return project
+
+
+def _known(ids: Iterable[str], wanted: str, what: str) -> None:
+    if wanted not in set(ids):
+        raise _ApiError(404, f"No such {what}: {wanted}", "not_found")
+
+
+def _assigned(org: SimOrg, role_ids: list[str], project_id: str | None) -> list[JsonObject]:
+    details = []
+    for role_id in role_ids:
+        role = org.role(role_id, project_id)
+        if role is None:
+            continue
+        detail = {key: value for key, value in role.items() if key != "object"}
+        detail.update(
+            created_at=1711471533,
+            updated_at=1711471533,
+            created_by="user_system",
+            created_by_user_obj=None,
+            metadata={},
+            assignment_sources=None,
+        )
+        details.append(detail)
+    return details
+
+
+Query = dict[str, list[str]]
+Args = dict[str, str]
+
+
+def _users(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    return org.users
+
+
+def _invites(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    return org.invites
+
+
+def _admin_keys(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    return org.admin_api_keys
+
+
+def _org_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    return org.org_roles
+
+
+def _groups(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    return org.groups
+
+
+def _projects(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    if query.get("include_archived", ["false"])[-1] == "true":
+        return org.projects
+    return [p for p in org.projects if p.get("status") != "archived"]
+
+
+def _group_users(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _known((g["id"] for g in org.groups), args["g"], "group")
+    return org.group_users.get(args["g"], [])
+
+
+def _group_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _known((g["id"] for g in org.groups), args["g"], "group")
+    return _assigned(org, org.group_org_roles.get(args["g"], []), None)
+
+
+def _user_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _known((u["id"] for u in org.users), args["u"], "user")
+    return _assigned(org, org.user_org_roles.get(args["u"], []), None)
+
+
+def _project_users(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _active_project(org, args["p"])
+    return org.project_users.get(args["p"], [])
+
+
+def _project_service_accounts(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _active_project(org, args["p"])
+    return org.project_service_accounts.get(args["p"], [])
+
+
+def _project_keys(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _project(org, args["p"])
+    keys = org.project_api_keys.get(args["p"], [])
+    access = query.get("owner_project_access", [None])[-1]
+    if access is None:
+        # Left out, the endpoint "applies its existing membership-based visibility rules,
+        # which may exclude some enabled keys" (spec); here: keys whose owner lost access.
+        access = "active"
+    if access == "any":
+        return keys
+    if access not in ("active", "inactive"):
+        raise _ApiError(400, f"Invalid owner_project_access: {access}", "invalid_value")
+    return [k for k in keys if k["owner_project_access"] == access]
+
+
+def _project_groups(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _project(org, args["p"])
+    return org.project_groups.get(args["p"], [])
+
+
+def _project_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _project(org, args["p"])
+    return org.project_roles.get(args["p"], [])
+
+
+def _project_user_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _project(org, args["p"])
+    return _assigned(org, org.project_user_roles.get((args["p"], args["u"]), []), args["p"])
+
+
+def _project_group_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    _project(org, args["p"])
+    return _assigned(org, org.project_group_roles.get((args["p"], args["g"]), []), args["p"])
+
+
+def _audit_logs(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
+    events = org.audit_logs
+    types = query.get("event_types[]")
+    if types:
+        events = [e for e in events if e["type"] in types]
+    since = query.get("effective_at[gte]")
+    if since:
+        events = [e for e in events if e["effective_at"] >= int(since[-1])]
+    return sorted(events, key=lambda e: e["effective_at"], reverse=True)
+
+
+ItemsFunction = Callable[[SimOrg, Args, Query], list[JsonObject]]
+
+
+def _route(path: str, style: str, max_limit: int, default: int, items: ItemsFunction) -> _Route:
+    return _Route(re.compile(f"^{path}$"), style, max_limit, default, items)
+
+
+_ID = r"[^/]+"
+# Page-size maxima are the spec's: 100 for the last_id lists and project groups, 1000 for
+# the other RBAC lists (reference §3).
+ROUTES: tuple[_Route, ...] = (
+    _route("/organization/users", "A", 100, 20, _users),
+    _route("/organization/invites", "A", 100, 20, _invites),
+    _route("/organization/projects", "A", 100, 20, _projects),
+    _route("/organization/admin_api_keys", "A", 100, 20, _admin_keys),
+    _route("/organization/audit_logs", "A", 100, 20, _audit_logs),
+    _route("/organization/roles", "B", 1000, 1000, _org_roles),
+    _route("/organization/groups", "B", 1000, 100, _groups),
+    _route(f"/organization/groups/(?P<g>{_ID})/users", "B", 1000, 100, _group_users),
+    _route(f"/organization/groups/(?P<g>{_ID})/roles", "B", 1000, 100, _group_roles),
+    _route(f"/organization/users/(?P<u>{_ID})/roles", "B", 1000, 100, _user_roles),
+    _route(f"/organization/projects/(?P<p>{_ID})/users", "A", 100, 20, _project_users),
+    _route(
+        f"/organization/projects/(?P<p>{_ID})/service_accounts",
+        "A",
+        100,
+        20,
+        _project_service_accounts,
+    ),
+    _route(f"/organization/projects/(?P<p>{_ID})/api_keys", "A", 100, 20, _project_keys),
+    _route(f"/organization/projects/(?P<p>{_ID})/groups", "B", 100, 20, _project_groups),
+    _route(f"/projects/(?P<p>{_ID})/roles", "B", 1000, 1000, _project_roles),
+    _route(f"/projects/(?P<p>{_ID})/users/(?P<u>{_ID})/roles", "B", 1000, 100, _project_user_roles),
+    _route(
+        f"/projects/(?P<p>{_ID})/groups/(?P<g>{_ID})/roles", "B", 1000, 100, _project_group_roles
+    ),
+)
+
+
+def _page(route: _Route, items: list[JsonObject], query: dict[str, list[str]]) -> JsonObject:
+    raw_limit = query.get("limit", [str(route.default_limit)])[-1]
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise _ApiError(400, f"Invalid limit: {raw_limit!r}", "invalid_value") from None
+    lowest = 1 if route.style == "A" else 0
+    if not lowest <= limit <= route.max_limit:
+        raise _ApiError(
+            400, f"limit must be between {lowest} and {route.max_limit}", "invalid_value"
+        )
+    limit = limit or route.default_limit
+    after = query.get("after", [None])[-1]
+    start = 0
+    if after is not None:
+        if route.style == "B":
+            if not after.startswith("cursor_") or not after[7:].isdigit():
+                raise _ApiError(400, f"Invalid cursor: {after!r}", "invalid_value")
+            start = int(after[7:])
+        else:
+            ids = [item.get("id", item.get("group_id")) for item in items]
+            if after not in ids:
+                raise _ApiError(400, f"Invalid after: {after!r}", "invalid_value")
+            start = ids.index(after) + 1
+    data = items[start : start + limit]
+    has_more = start + limit < len(items)
+    if route.style == "B":
+        return {
+            "object": "list",
+            "data": data,
+            "has_more": has_more,
+            "next": f"cursor_{start + limit}" if has_more else None,
+        }
+    first = data[0].get("id") if data else None
+    last = data[-1].get("id") if data else None
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": first,
+        "last_id": last,
+        "has_more": has_more,
+    }
+
+
+class Simulator:
+    """The Admin API on loopback for one org. Use as a context manager, or start/stop.
+
+    ``requests`` records every request received; ``max_in_flight_seen`` the peak of
+    concurrent requests. ``org`` may be changed between pulls.
+    """
+
+    def __init__(
+        self,
+        org: SimOrg,
+        *,
+        admin_key: str,
+        latency: float = 0.0,
+        max_in_flight: int | None = None,
+        throttle_headers: dict[str, str] | None = None,
+        faults: Iterable[Fault] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.org = org
+        self.latency = latency
+        self.max_in_flight = max_in_flight
+        self.throttle_headers = throttle_headers or {"Retry-After": "1"}
+        self.faults: list[Fault] = list(faults)
+        self.requests: list[RequestRecord] = []
+        self.max_in_flight_seen = 0
+        self._admin_key = admin_key
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._sockets: set[socket] = set()
+        self._server = _Server((host, port), _Handler)
+        self._server.simulator = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The base URL to give the client (``http://127.0.0.1:PORT/v1``)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{API_PREFIX}"
+
+    def start(self) -> Simulator:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="orgaudit-simulator"
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and cut every open connection, as a killed server would."""
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            open_sockets = list(self._sockets)
+        for sock in open_sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_fault(self, fault: Fault) -> None:
+        """Inject a fault into the requests from now on."""
+        with self._lock:
+            self.faults.append(fault)
+
+    def count(self, path_pattern: str = ".*", status: int | None = None) -> int:
+        """How many requests matched a path pattern (and a status, if given)."""
+        pattern = re.compile(path_pattern)
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if pattern.search(r.path) and (status is None or r.status == status)
+            )
+
+    # -- used by the handler -----------------------------------------------------------------
+
+    def _claim_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            return next((fault for fault in self.faults if fault.claim(path)), None)
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.requests.append(record)
+
+    def _enter(self) -> bool:
+        with self._lock:
+            if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+                return False
+            self._in_flight += 1
+            self.max_in_flight_seen = max(self.max_in_flight_seen, self._in_flight)
+            return True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    simulator: Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.simulator._lock:
+            self.server.simulator._sockets.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.simulator._lock:
+                self.server.simulator._sockets.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        sim = self.server.simulator
+        parts = urlsplit(self.path)
+        pairs = tuple(parse_qsl(parts.query, keep_blank_values=True))
+        path = parts.path[len(API_PREFIX) :] if parts.path.startswith(API_PREFIX) else parts.path
+        if not sim._enter():
+            self._record("GET", path, pairs, 429)
+            self._json(
+                429,
+                _error_body("Too many requests in flight.", "rate_limit_exceeded"),
+                sim.throttle_headers,
+            )
+            return
+        try:
+            if sim.latency:
+                time.sleep(sim.latency)
+            status = self._answer(sim, path, pairs)
+        finally:
+            sim._leave()
+        self._record("GET", path, pairs, status)
+
+    def _answer(self, sim: Simulator, path: str, pairs: tuple[tuple[str, str], ...]) -> int:
+        auth = self.headers.get("Authorization", "")
+        presented = auth.removeprefix("Bearer ").strip()
+        if presented != sim._admin_key:
+            masked = presented[:6] + "*" * 8 + presented[-4:] if len(presented) > 10 else "***"
+            return self._json(
+                401,
+                _error_body(
+                    f"Incorrect API key provided: {masked}. You can find your API key at "
+                    "https://platform.openai.com/account/api-keys.",
+                    "invalid_api_key",
+                ),
+            )
+        fault = sim._claim_fault(path)
+        if fault is not None:
+            done = self._fault(fault, presented)
+            if done is not None:
+                return done
+        query: dict[str, list[str]] = {}
+        for name, value in pairs:
+            query.setdefault(name, []).append(value)
+        for route in ROUTES:
+            match = route.pattern.match(path)
+            if match is None:
+                continue
+            try:
+                page = _page(route, route.items(sim.org, match.groupdict(), query), query)
+            except _ApiError as exc:
+                return self._json(exc.status, _error_body(exc.message, exc.code))
+            if fault is not None and fault.kind == "repeat_cursor":
+                page["has_more"] = True
+                page["next" if route.style == "B" else "last_id"] = "cursor_stuck"
+            return self._json(200, page)
+        return self._json(404, _error_body(f"Invalid URL (GET {API_PREFIX}{path})", None))
+
+    def _fault(self, fault: Fault, presented_key: str) -> int | None:
+        if fault.kind == "status":
+            return self._json(fault.status, _error_body(fault.message, None), fault.headers)
+        if fault.kind == "echo_key":
+            return self._json(401, _error_body(f"Key {presented_key} was revoked.", None))
+        if fault.kind == "stall":
+            time.sleep(fault.seconds)
+            return None
+        if fault.kind == "malformed":
+            return self._raw(200, b'{"object": "list", "data": [', "application/json")
+        if fault.kind == "bad_shape":
+            return self._json(200, {"object": "list", "data": "not a list", "has_more": False})
+        if fault.kind == "drop":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"object": "list", "da')
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(SHUT_RDWR)
+            return 200
+        return None  # repeat_cursor: answered by the route, with a stuck cursor
+
+    def _json(self, status: int, body: JsonObject, headers: dict[str, str] | None = None) -> int:
+        return self._raw(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _raw(
+        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> int:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (a stall past its timeout)
+            self.close_connection = True
+        return status
+
+    def _refuse(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path.removeprefix(API_PREFIX)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._record(self.command, path, tuple(parse_qsl(parts.query)), 405)
+        self._json(
+            405,
+            _error_body(
+                f"{self.command} is not served: the simulator is read-only", "method_not_allowed"
+            ),
+            {"Allow": "GET"},
+        )
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _refuse
+
+    def _record(
+        self, method: str, path: str, pairs: tuple[tuple[str, str], ...], status: int
+    ) -> None:
+        self.server.simulator._record(RequestRecord(method, path, pairs, status))
+
+
+def _error_body(message: str, code: str | None) -> JsonObject:
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    }

@@ -1,0 +1,183 @@
+"""What a pull reads: every list source, its endpoint, its family and its table.
+
+This is the request plan as data. Page sizes are the largest each endpoint allows
+(reference §3; the spec's ``limit`` maxima). Sources in an optional family (RBAC, audit
+logs, admin keys) may be missing from an org or unreadable by a key; their 403/404 is
+recorded as coverage and the pull goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from orgaudit.client import ListEndpoint, PageStyle
+
+A, B = PageStyle.LAST_ID, PageStyle.NEXT
+
+# Scope-carrying audit-log events (reference §6.3): created carries data.scopes,
+# updated carries changes_requested.scopes (or data.scopes in the spec's own example).
+KEY_EVENT_TYPES = ("api_key.created", "api_key.updated", "api_key.deleted")
+
+
+class Family(Enum):
+    """Groups of sources that an org has, or a key may read, together."""
+
+    CORE = "core"
+    RBAC = "rbac"
+    AUDIT_LOGS = "audit_logs"
+    ADMIN_KEYS = "admin_keys"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One list the pull reads, and the snapshot table its items land in."""
+
+    name: str
+    endpoint: ListEndpoint
+    family: Family
+    table: str
+
+    @property
+    def optional(self) -> bool:
+        """Whether a 403/404 here means "unavailable" rather than a failed pull."""
+        return self.family is not Family.CORE
+
+
+def _source(
+    name: str,
+    path: str,
+    style: PageStyle,
+    limit: int,
+    family: Family,
+    table: str,
+    params: tuple[tuple[str, str], ...] = (),
+) -> Source:
+    return Source(name, ListEndpoint(path, style, limit, params), family, table)
+
+
+USERS = _source("users", "/organization/users", A, 100, Family.CORE, "users")
+INVITES = _source("invites", "/organization/invites", A, 100, Family.CORE, "invites")
+PROJECTS = _source(
+    "projects",
+    "/organization/projects",
+    A,
+    100,
+    Family.CORE,
+    "projects",
+    (("include_archived", "true"),),
+)
+# The spec gives no maximum for admin keys' `limit`; 100 matches its siblings (inferred).
+ADMIN_API_KEYS = _source(
+    "admin_api_keys", "/organization/admin_api_keys", A, 100, Family.ADMIN_KEYS, "admin_api_keys"
+)
+ORG_ROLES = _source("org_roles", "/organization/roles", B, 1000, Family.RBAC, "roles")
+GROUPS = _source("groups", "/organization/groups", B, 1000, Family.RBAC, "groups")
+GROUP_USERS = _source(
+    "group_users", "/organization/groups/{group_id}/users", B, 1000, Family.RBAC, "group_users"
+)
+GROUP_ORG_ROLES = _source(
+    "group_org_roles",
+    "/organization/groups/{group_id}/roles",
+    B,
+    1000,
+    Family.RBAC,
+    "role_assignments",
+)
+USER_ORG_ROLES = _source(
+    "user_org_roles",
+    "/organization/users/{user_id}/roles",
+    B,
+    1000,
+    Family.RBAC,
+    "role_assignments",
+)
+PROJECT_USERS = _source(
+    "project_users",
+    "/organization/projects/{project_id}/users",
+    A,
+    100,
+    Family.CORE,
+    "project_users",
+)
+PROJECT_SERVICE_ACCOUNTS = _source(
+    "project_service_accounts",
+    "/organization/projects/{project_id}/service_accounts",
+    A,
+    100,
+    Family.CORE,
+    "project_service_accounts",
+)
+# Without owner_project_access=any the endpoint hides keys whose owner lost access
+# (spec, ListProjectApiKeys `owner_project_access`), which are exactly the keys to audit.
+PROJECT_API_KEYS = _source(
+    "project_api_keys",
+    "/organization/projects/{project_id}/api_keys",
+    A,
+    100,
+    Family.CORE,
+    "project_api_keys",
+    (("owner_project_access", "any"),),
+)
+PROJECT_GROUPS = _source(
+    "project_groups",
+    "/organization/projects/{project_id}/groups",
+    B,
+    100,
+    Family.RBAC,
+    "project_groups",
+)
+# Project RBAC lives under /v1/projects, not /v1/organization/projects (reference §3.11).
+PROJECT_ROLES = _source(
+    "project_roles", "/projects/{project_id}/roles", B, 1000, Family.RBAC, "roles"
+)
+PROJECT_USER_ROLES = _source(
+    "project_user_roles",
+    "/projects/{project_id}/users/{user_id}/roles",
+    B,
+    1000,
+    Family.RBAC,
+    "role_assignments",
+)
+PROJECT_GROUP_ROLES = _source(
+    "project_group_roles",
+    "/projects/{project_id}/groups/{group_id}/roles",
+    B,
+    1000,
+    Family.RBAC,
+    "role_assignments",
+)
+AUDIT_KEY_EVENTS = _source(
+    "audit_key_events",
+    "/organization/audit_logs",
+    A,
+    100,
+    Family.AUDIT_LOGS,
+    "audit_key_events",
+    tuple(("event_types[]", event) for event in KEY_EVENT_TYPES),
+)
+
+ALL_SOURCES: tuple[Source, ...] = (
+    USERS,
+    INVITES,
+    PROJECTS,
+    ADMIN_API_KEYS,
+    ORG_ROLES,
+    GROUPS,
+    GROUP_USERS,
+    GROUP_ORG_ROLES,
+    USER_ORG_ROLES,
+    PROJECT_USERS,
+    PROJECT_SERVICE_ACCOUNTS,
+    PROJECT_API_KEYS,
+    PROJECT_GROUPS,
+    PROJECT_ROLES,
+    PROJECT_USER_ROLES,
+    PROJECT_GROUP_ROLES,
+    AUDIT_KEY_EVENTS,
+)
+SOURCES_BY_NAME = {source.name: source for source in ALL_SOURCES}
+
+# The org-level list whose failure means the whole family is missing or unreadable, so
+# the family's fan-out requests are skipped instead of each failing in turn.
+FAMILY_ROOTS = {Family.RBAC: ORG_ROLES.name}

@@ -1,0 +1,507 @@
+"""The snapshot store: one SQLite file, one row per pull, entity tables keyed by snapshot.
+
+The schema is a public contract (``docs/schema.md``): saved queries are written against
+it. It carries a version in ``PRAGMA user_version`` and moves forward by the scripts in
+:data:`MIGRATIONS`. A snapshot is written in a single transaction, and its row in
+``snapshots`` is written in that same transaction, so a pull that fails part-way leaves
+no trace and earlier snapshots untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from orgaudit import __version__
+from orgaudit.errors import StoreError, UsageError
+from orgaudit.sources import SOURCES_BY_NAME
+
+if TYPE_CHECKING:
+    from orgaudit.pull import Collected, Scope
+
+Getter = Callable[["Scope", dict[str, Any]], object]
+
+
+def _field(*path: str) -> Getter:
+    """A getter for a nested field of the API object (None where any step is missing)."""
+
+    def get(_scope: Scope, item: dict[str, Any]) -> object:
+        value: object = item
+        for step in path:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(step)
+        return _scalar(value)
+
+    return get
+
+
+def _first(*getters: Getter) -> Getter:
+    """The first getter that finds a value."""
+
+    def get(scope: Scope, item: dict[str, Any]) -> object:
+        for getter in getters:
+            value = getter(scope, item)
+            if value is not None:
+                return value
+        return None
+
+    return get
+
+
+def _json_field(*path: str) -> Getter:
+    """A nested field kept as JSON text (lists of permissions or scopes)."""
+
+    def get(_scope: Scope, item: dict[str, Any]) -> object:
+        value: object = item
+        for step in path:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(step)
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+
+    return get
+
+
+def _context(name: str) -> Getter:
+    def get(scope: Scope, _item: dict[str, Any]) -> object:
+        return getattr(scope, name)
+
+    return get
+
+
+def _scalar(value: object) -> object:
+    """SQLite takes str, int, float, None; booleans become 0/1, anything else JSON."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _key_owner_id(_scope: Scope, item: dict[str, Any]) -> object:
+    owner = item.get("owner")
+    if not isinstance(owner, dict):
+        return None
+    kind = owner.get("type")
+    nested = owner.get(kind) if isinstance(kind, str) else None
+    return _scalar(nested.get("id") if isinstance(nested, dict) else owner.get("id"))
+
+
+def _key_owner(name: str) -> Getter:
+    def get(scope: Scope, item: dict[str, Any]) -> object:
+        owner = item.get("owner")
+        if not isinstance(owner, dict):
+            return None
+        kind = owner.get("type")
+        nested = owner.get(kind) if isinstance(kind, str) else None
+        return _scalar(nested.get(name) if isinstance(nested, dict) else owner.get(name))
+
+    return get
+
+
+def _event_payload(_scope: Scope, item: dict[str, Any]) -> dict[str, Any]:
+    # The payload sits under a key named exactly like the event type (reference §4.12).
+    payload = item.get(str(item.get("type")))
+    return payload if isinstance(payload, dict) else {}
+
+
+def _event_key_id(scope: Scope, item: dict[str, Any]) -> object:
+    return _scalar(_event_payload(scope, item).get("id"))
+
+
+def _event_scopes(scope: Scope, item: dict[str, Any]) -> object:
+    # api_key.updated documents changes_requested.scopes, but the spec's own example uses
+    # data.scopes; read both (reference §6.3).
+    payload = _event_payload(scope, item)
+    for holder in ("data", "changes_requested"):
+        part = payload.get(holder)
+        if isinstance(part, dict) and "scopes" in part:
+            return json.dumps(part["scopes"], ensure_ascii=False)
+    return None
+
+
+def _principal_type(scope: Scope, _item: dict[str, Any]) -> object:
+    return "group" if scope.group_id is not None else "user"
+
+
+def _principal_id(scope: Scope, _item: dict[str, Any]) -> object:
+    return scope.group_id if scope.group_id is not None else scope.user_id
+
+
+def _resource_type(scope: Scope, _item: dict[str, Any]) -> object:
+    return "project" if scope.project_id is not None else "organization"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an entity table and how it is read off an API object."""
+
+    name: str
+    sql_type: str
+    get: Getter
+
+
+def _columns(*spec: tuple[str, str, Getter]) -> tuple[Column, ...]:
+    return tuple(Column(name, sql_type, get) for name, sql_type, get in spec)
+
+
+TEXT, INT = "TEXT", "INTEGER"
+
+# Entity tables: every one also has `snapshot_id` first and `raw` (the object's JSON) last,
+# so fields the API adds later are kept.
+TABLES: dict[str, tuple[Column, ...]] = {
+    "users": _columns(
+        ("id", TEXT, _field("id")),
+        ("email", TEXT, _first(_field("email"), _field("user", "email"))),
+        ("name", TEXT, _first(_field("name"), _field("user", "name"))),
+        ("role", TEXT, _field("role")),
+        ("added_at", INT, _field("added_at")),
+        ("is_service_account", INT, _field("is_service_account")),
+    ),
+    "invites": _columns(
+        ("id", TEXT, _field("id")),
+        ("email", TEXT, _field("email")),
+        ("role", TEXT, _field("role")),
+        ("status", TEXT, _field("status")),
+        ("created_at", INT, _field("created_at")),
+        ("expires_at", INT, _field("expires_at")),
+        ("accepted_at", INT, _field("accepted_at")),
+        ("projects", TEXT, _json_field("projects")),
+    ),
+    "projects": _columns(
+        ("id", TEXT, _field("id")),
+        ("name", TEXT, _field("name")),
+        ("status", TEXT, _field("status")),
+        ("created_at", INT, _field("created_at")),
+        ("archived_at", INT, _field("archived_at")),
+    ),
+    "admin_api_keys": _columns(
+        ("id", TEXT, _field("id")),
+        ("name", TEXT, _field("name")),
+        ("redacted_value", TEXT, _field("redacted_value")),
+        ("created_at", INT, _field("created_at")),
+        ("expires_at", INT, _field("expires_at")),
+        ("last_used_at", INT, _field("last_used_at")),
+        ("owner_type", TEXT, _field("owner", "type")),
+        ("owner_id", TEXT, _field("owner", "id")),
+        ("owner_name", TEXT, _field("owner", "name")),
+        ("owner_role", TEXT, _field("owner", "role")),
+    ),
+    "roles": _columns(
+        ("resource_type", TEXT, _resource_type),
+        ("project_id", TEXT, _context("project_id")),
+        ("id", TEXT, _field("id")),
+        ("name", TEXT, _field("name")),
+        ("description", TEXT, _field("description")),
+        ("role_resource_type", TEXT, _field("resource_type")),
+        ("predefined_role", INT, _field("predefined_role")),
+        ("permissions", TEXT, _json_field("permissions")),
+    ),
+    "groups": _columns(
+        ("id", TEXT, _field("id")),
+        ("name", TEXT, _field("name")),
+        ("group_type", TEXT, _field("group_type")),
+        ("is_scim_managed", INT, _field("is_scim_managed")),
+        ("created_at", INT, _field("created_at")),
+    ),
+    "group_users": _columns(
+        ("group_id", TEXT, _context("group_id")),
+        ("user_id", TEXT, _field("id")),
+        ("name", TEXT, _field("name")),
+        ("email", TEXT, _field("email")),
+    ),
+    "role_assignments": _columns(
+        ("principal_type", TEXT, _principal_type),
+        ("principal_id", TEXT, _principal_id),
+        ("resource_type", TEXT, _resource_type),
+        ("project_id", TEXT, _context("project_id")),
+        ("role_id", TEXT, _field("id")),
+        ("role_name", TEXT, _field("name")),
+        ("role_resource_type", TEXT, _field("resource_type")),
+        ("predefined_role", INT, _field("predefined_role")),
+        ("permissions", TEXT, _json_field("permissions")),
+        ("assignment_sources", TEXT, _json_field("assignment_sources")),
+    ),
+    "project_users": _columns(
+        ("project_id", TEXT, _context("project_id")),
+        ("user_id", TEXT, _field("id")),
+        ("email", TEXT, _field("email")),
+        ("name", TEXT, _field("name")),
+        ("role", TEXT, _field("role")),
+        ("added_at", INT, _field("added_at")),
+    ),
+    "project_service_accounts": _columns(
+        ("project_id", TEXT, _context("project_id")),
+        ("id", TEXT, _field("id")),
+        ("name", TEXT, _field("name")),
+        ("role", TEXT, _field("role")),
+        ("created_at", INT, _field("created_at")),
+    ),
+    "project_api_keys": _columns(
+        ("project_id", TEXT, _context("project_id")),
+        ("id", TEXT, _field("id")),
+        ("name", TEXT, _field("name")),
+        ("redacted_value", TEXT, _field("redacted_value")),
+        ("created_at", INT, _field("created_at")),
+        ("last_used_at", INT, _field("last_used_at")),
+        ("owner_project_access", TEXT, _field("owner_project_access")),
+        ("owner_type", TEXT, _field("owner", "type")),
+        ("owner_id", TEXT, _key_owner_id),
+        ("owner_name", TEXT, _key_owner("name")),
+        ("owner_email", TEXT, _key_owner("email")),
+        ("owner_role", TEXT, _key_owner("role")),
+    ),
+    "project_groups": _columns(
+        ("project_id", TEXT, _context("project_id")),
+        ("group_id", TEXT, _field("group_id")),
+        ("group_name", TEXT, _field("group_name")),
+        ("group_type", TEXT, _field("group_type")),
+        ("created_at", INT, _field("created_at")),
+    ),
+    "audit_key_events": _columns(
+        ("id", TEXT, _field("id")),
+        ("type", TEXT, _field("type")),
+        ("effective_at", INT, _field("effective_at")),
+        ("project_id", TEXT, _field("project", "id")),
+        ("key_id", TEXT, _event_key_id),
+        ("scopes", TEXT, _event_scopes),
+        ("actor_type", TEXT, _field("actor", "type")),
+    ),
+}
+
+
+def _entity_table_sql(name: str, columns: tuple[Column, ...]) -> str:
+    body = ",\n    ".join(f"{c.name} {c.sql_type}" for c in columns)
+    return (
+        f"CREATE TABLE {name} (\n"
+        f"    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,\n"
+        f"    {body},\n    raw TEXT NOT NULL\n);\n"
+        f"CREATE INDEX {name}_by_snapshot ON {name}(snapshot_id);\n"
+    )
+
+
+_SCHEMA_V1 = """
+CREATE TABLE snapshots (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    as_of INTEGER NOT NULL,
+    audit_since INTEGER NOT NULL,
+    base_url TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    retries INTEGER NOT NULL,
+    throttled INTEGER NOT NULL
+);
+CREATE TABLE coverage (
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('complete', 'partial', 'unavailable')),
+    reason TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (snapshot_id, source)
+);
+CREATE TABLE coverage_gaps (
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    project_id TEXT,
+    user_id TEXT,
+    group_id TEXT,
+    status TEXT NOT NULL CHECK (status IN ('unavailable', 'skipped', 'archived')),
+    reason TEXT NOT NULL
+);
+CREATE INDEX coverage_gaps_by_snapshot ON coverage_gaps(snapshot_id);
+""" + "".join(_entity_table_sql(name, columns) for name, columns in TABLES.items())
+
+# Each entry moves the schema one version up; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """Open (creating if needed, owner-only) and migrate the snapshot database."""
+    try:
+        if path.parent != Path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot open the snapshot database {path}: {_reason(exc)}") from None
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn, path)
+        yield conn
+    finally:
+        conn.close()
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UsageError(
+                f"{path} has schema version {version}, newer than this orgaudit "
+                f"({SCHEMA_VERSION}); upgrade orgaudit"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise UsageError(f"{path} is not a usable orgaudit database: {_reason(exc)}") from None
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
+    """Write one pull as a new snapshot in a single transaction and return its id."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        cursor = conn.execute(
+            "INSERT INTO snapshots (started_at, finished_at, as_of, audit_since, base_url, "
+            "tool_version, requests, retries, throttled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                collected.started_at.isoformat(),
+                collected.finished_at.isoformat(),
+                int(collected.started_at.timestamp()),
+                int(collected.audit_since.timestamp()),
+                collected.base_url,
+                __version__,
+                collected.requests,
+                collected.retries,
+                collected.throttled,
+            ),
+        )
+        snapshot_id = cursor.lastrowid
+        assert snapshot_id is not None
+        conn.executemany(
+            "INSERT INTO coverage VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (snapshot_id, c.source, c.status, c.reason, c.rows, c.requests)
+                for c in collected.coverage
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO coverage_gaps VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    snapshot_id,
+                    g.source,
+                    g.scope.project_id,
+                    g.scope.user_id,
+                    g.scope.group_id,
+                    g.status,
+                    g.reason,
+                )
+                for g in collected.gaps
+            ],
+        )
+        for source_name, rows in collected.items.items():
+            table = SOURCES_BY_NAME[source_name].table
+            columns = TABLES[table]
+            placeholders = ", ".join("?" * (len(columns) + 2))
+            names = ", ".join(["snapshot_id", *(c.name for c in columns), "raw"])
+            conn.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({placeholders})",
+                (
+                    (
+                        snapshot_id,
+                        *(c.get(scope, item) for c in columns),
+                        json.dumps(item, ensure_ascii=False, separators=(",", ":")),
+                    )
+                    for scope, item in rows
+                ),
+            )
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise StoreError(f"could not write the snapshot: {_reason(exc)}") from None
+    return snapshot_id
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One row of ``orgaudit snapshots``."""
+
+    id: int
+    started_at: str
+    finished_at: str
+    base_url: str
+    tool_version: str
+    requests: int
+    unavailable: tuple[str, ...]
+    rows: int
+
+    @property
+    def seconds(self) -> float:
+        """How long the pull took."""
+        started = datetime.fromisoformat(self.started_at)
+        return (datetime.fromisoformat(self.finished_at) - started).total_seconds()
+
+
+def list_snapshots(conn: sqlite3.Connection) -> list[SnapshotInfo]:
+    """Every snapshot in the database, oldest first."""
+    rows = conn.execute(
+        """
+        SELECT s.id, s.started_at, s.finished_at, s.base_url, s.tool_version, s.requests,
+               COALESCE(GROUP_CONCAT(CASE WHEN c.status != 'complete'
+                                          THEN c.source || ' (' || c.status || ')' END, ', '),
+                        ''),
+               COALESCE(SUM(c.rows), 0)
+        FROM snapshots s LEFT JOIN coverage c ON c.snapshot_id = s.id
+        GROUP BY s.id ORDER BY s.id
+        """
+    ).fetchall()
+    return [
+        SnapshotInfo(
+            r[0], r[1], r[2], r[3], r[4], r[5], tuple(filter(None, r[6].split(", "))), r[7]
+        )
+        for r in rows
+    ]
+
+
+def resolve_snapshot(conn: sqlite3.Connection, snapshot_id: int | None) -> int:
+    """The given snapshot id if it exists, else the latest; a clear error if none."""
+    if snapshot_id is None:
+        row = conn.execute("SELECT MAX(id) FROM snapshots").fetchone()
+        if row[0] is None:
+            raise UsageError("the database holds no snapshot yet; run `orgaudit pull` first")
+        return int(row[0])
+    if conn.execute("SELECT 1 FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone() is None:
+        raise UsageError(f"no snapshot {snapshot_id}; `orgaudit snapshots` lists them")
+    return snapshot_id
+
+
+def read_table(conn: sqlite3.Connection, table: str, snapshot_id: int) -> pd.DataFrame:
+    """One table of one snapshot as a DataFrame (text columns as strings)."""
+    if table not in TABLES and table not in ("coverage", "coverage_gaps"):
+        raise UsageError(f"no table {table!r} in the snapshot schema")
+    frame = pd.read_sql_query(
+        f"SELECT * FROM {table} WHERE snapshot_id = ?", conn, params=(snapshot_id,)
+    )
+    # Integers that may be NULL stay integers (pandas would make them floats).
+    integer_columns = {c.name: "Int64" for c in TABLES.get(table, ()) if c.sql_type == INT}
+    return frame.astype(integer_columns)
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())

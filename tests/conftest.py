@@ -1,0 +1,37 @@
+"""Fixtures: the simulator serving the demo org on loopback, the test key, a database path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orgaudit.settings import AdminKey
+from orgaudit.simulator import Simulator
+from orgaudit.simulator.demo import demo_org
+from orgaudit.simulator.org import SimOrg
+
+from support import ADMIN_KEY, NOW
+
+
+@pytest.fixture
+def admin_key() -> AdminKey:
+    return AdminKey(ADMIN_KEY)
+
+
+@pytest.fixture
+def demo() -> SimOrg:
+    return demo_org(NOW)
+
+
+@pytest.fixture
+def simulator(demo: SimOrg) -> Iterator[Simulator]:
+    """The demo org served on a free loopback port."""
+    with Simulator(demo, admin_key=ADMIN_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "snapshots.db"
