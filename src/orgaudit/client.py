@@ -12,7 +12,6 @@ import asyncio
 import email.utils
 import json
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ import httpx
 
 from orgaudit import __version__
 from orgaudit.errors import ApiError, AuthError, MalformedResponseError, OrgauditError
+from orgaudit.scopes import parse_missing_scopes
 from orgaudit.settings import AdminKey, ClientSettings
 
 JsonObject = dict[str, Any]
@@ -35,7 +35,6 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_PAGES_PER_LIST = 100_000
 ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
-_MISSING_SCOPES = re.compile(r"missing scopes?:\s*([a-z0-9_.*,\s]+?)(?:\.\s|\.$|$)", re.IGNORECASE)
 
 
 class ReadOnlyViolation(OrgauditError):
@@ -71,14 +70,6 @@ class ClientStats:
     retries: int = 0
     throttled: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
-
-
-def parse_missing_scopes(message: str) -> tuple[str, ...]:
-    """The scopes named by an API error text such as ``Missing scopes: a, b.``."""
-    match = _MISSING_SCOPES.search(message)
-    if not match:
-        return ()
-    return tuple(s for s in re.split(r"[\s,]+", match.group(1)) if s)
 
 
 def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
@@ -287,7 +278,7 @@ class AdminClient:
 
     def _status_error(self, path: str, status: int, body: bytes) -> ApiError:
         """A one-line error for a non-retryable status, with the key scrubbed out."""
-        message = self._scrub(_error_message(body))
+        message = _error_message(body, self._scrub)
         said = f": {message}" if message else ""
         scopes = parse_missing_scopes(message)
         if status in (401, 403) and scopes:
@@ -318,8 +309,11 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def _error_message(body: bytes) -> str:
-    """The ``error.message`` of an API error body, on one line and cut to 300 characters."""
+def _error_message(body: bytes, scrub: Callable[[str], str]) -> str:
+    """The ``error.message`` of an API error body, scrubbed, on one line, cut to 300 characters.
+
+    Scrubbing comes first: cutting first could split the key so it is no longer found.
+    """
     try:
         parsed = json.loads(body)
         message = parsed["error"]["message"]
@@ -327,7 +321,7 @@ def _error_message(body: bytes) -> str:
         return ""
     if not isinstance(message, str):
         return ""
-    one_line = " ".join(message.split())
+    one_line = " ".join(scrub(message).split())
     return one_line[:300]
 
 

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orgaudit.pull import PullResult, pull
+from orgaudit.pipeline import pull_and_analyze
+from orgaudit.pull import PullResult
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org
@@ -33,7 +34,7 @@ def run_demo(db_path: Path | None, *, on_response: Callable[[], None] | None = N
         db_path = Path(tempfile.mkdtemp(prefix="orgaudit-demo-")) / "orgaudit.db"
     key = AdminKey(f"sk-admin-demo-{secrets.token_hex(16)}")
     with Simulator(demo_org(int(time.time())), admin_key=key.reveal()) as simulator:
-        result = pull(
+        result = pull_and_analyze(
             key,
             ClientSettings(base_url=simulator.base_url, concurrency=8, timeout=10.0),
             PullSettings(),

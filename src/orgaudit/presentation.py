@@ -41,7 +41,7 @@ def pull_summary(result: PullResult) -> str:
 
 def snapshot_table(db_path: Path) -> Table | str:
     """The snapshots of a database as a table, or a hint when there are none."""
-    with store.connect(db_path) as conn:
+    with store.connect(db_path, create=False) as conn:
         snapshots = store.list_snapshots(conn)
     if not snapshots:
         return f"no snapshots in {db_path}; run `orgaudit pull` first"

@@ -165,7 +165,7 @@ def summarize_coverage(
     read = calls - len([gap for gap in own if gap.status != SKIPPED])
     if not missing:
         status, reason = "complete", note
-    elif read <= len(archived):
+    elif read == 0:
         status, reason = "unavailable", missing[0].reason
     else:
         status = "partial"

@@ -322,14 +322,67 @@ CREATE TABLE coverage_gaps (
 CREATE INDEX coverage_gaps_by_snapshot ON coverage_gaps(snapshot_id);
 """ + "".join(_entity_table_sql(name, columns) for name, columns in TABLES.items())
 
+# Derived tables: what analysis works out from a snapshot under a catalog, stored back so
+# saved queries can use it. Rewritten whenever the snapshot is analyzed again.
+DERIVED_TABLES: dict[str, dict[str, str]] = {
+    "access_bindings": {
+        "principal_type": TEXT,
+        "principal_id": TEXT,
+        "scope": TEXT,
+        "project_id": TEXT,
+        "kind": TEXT,
+        "role_id": TEXT,
+        "role_name": TEXT,
+        "preset_id": TEXT,
+        "via_group_id": TEXT,
+        "via_group_name": TEXT,
+        "permissions": TEXT,
+        "permission_source": TEXT,
+        "grants_read": INT,
+        "grants_create": INT,
+        "grants_manage": INT,
+        "conditional": INT,
+        "known": INT,
+    },
+    "access_levels": {
+        "principal_type": TEXT,
+        "principal_id": TEXT,
+        "project_id": TEXT,
+        "level": TEXT,
+        "verdict": TEXT,
+        "complete": INT,
+        "archived": INT,
+    },
+}
+
+
+def _derived_table_sql(name: str, columns: dict[str, str]) -> str:
+    body = ",\n    ".join(f"{column} {sql_type}" for column, sql_type in columns.items())
+    return (
+        f"CREATE TABLE {name} (\n"
+        f"    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,\n"
+        f"    {body}\n);\n"
+        f"CREATE INDEX {name}_by_snapshot ON {name}(snapshot_id);\n"
+    )
+
+
+_SCHEMA_V2 = """
+CREATE TABLE derived_info (
+    snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
+    catalog_version TEXT NOT NULL
+);
+""" + "".join(_derived_table_sql(name, columns) for name, columns in DERIVED_TABLES.items())
+
 # Each entry moves the schema one version up; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """Open (creating if needed, owner-only) and migrate the snapshot database."""
+def connect(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """Open and migrate the snapshot database, creating it (owner-only) if ``create``."""
+    if not create and not path.exists():
+        raise UsageError(f"no snapshot database at {path}; run `orgaudit pull` first")
     try:
         if path.parent != Path():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -363,7 +416,15 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if _busy(exc):
+            raise StoreError(f"{path} is locked by another process: {_reason(exc)}") from None
         raise UsageError(f"{path} is not a usable orgaudit database: {_reason(exc)}") from None
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Whether an error is another connection holding the database (worth a retry later)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
 
 
 def _statements(script: str) -> list[str]:
@@ -437,6 +498,36 @@ def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
     return snapshot_id
 
 
+def write_derived(
+    conn: sqlite3.Connection,
+    snapshot_id: int,
+    catalog_version: str,
+    rows: dict[str, list[tuple[object, ...]]],
+) -> None:
+    """Replace a snapshot's derived tables in one transaction."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM derived_info WHERE snapshot_id = ?", (snapshot_id,))
+        conn.execute("INSERT INTO derived_info VALUES (?, ?)", (snapshot_id, catalog_version))
+        for table, columns in DERIVED_TABLES.items():
+            conn.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", (snapshot_id,))
+            placeholders = ", ".join("?" * (len(columns) + 1))
+            conn.executemany(
+                f"INSERT INTO {table} VALUES ({placeholders})",
+                ((snapshot_id, *row) for row in rows.get(table, [])),
+            )
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise StoreError(f"could not write the derived tables: {_reason(exc)}") from None
+
+
+def json_list(values: list[str]) -> str:
+    """A list as the JSON text the schema stores lists in."""
+    return json.dumps(values, ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class SnapshotInfo:
     """One row of ``orgaudit snapshots``."""
@@ -492,7 +583,7 @@ def resolve_snapshot(conn: sqlite3.Connection, snapshot_id: int | None) -> int:
 
 def read_table(conn: sqlite3.Connection, table: str, snapshot_id: int) -> pd.DataFrame:
     """One table of one snapshot as a DataFrame (text columns as strings)."""
-    if table not in TABLES and table not in ("coverage", "coverage_gaps"):
+    if table not in TABLES and table not in DERIVED_TABLES and table not in _BOOKKEEPING:
         raise UsageError(f"no table {table!r} in the snapshot schema")
     frame = pd.read_sql_query(
         f"SELECT * FROM {table} WHERE snapshot_id = ?", conn, params=(snapshot_id,)
@@ -500,6 +591,9 @@ def read_table(conn: sqlite3.Connection, table: str, snapshot_id: int) -> pd.Dat
     # Integers that may be NULL stay integers (pandas would make them floats).
     integer_columns = {c.name: "Int64" for c in TABLES.get(table, ()) if c.sql_type == INT}
     return frame.astype(integer_columns)
+
+
+_BOOKKEEPING = ("coverage", "coverage_gaps", "derived_info")
 
 
 def _reason(exc: BaseException) -> str:

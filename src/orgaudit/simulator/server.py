@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -358,7 +359,10 @@ class Simulator:
     def start(self) -> Simulator:
         """Serve in a background thread."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="orgaudit-simulator"
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name="orgaudit-simulator",
         )
         self._thread.start()
         return self
@@ -428,9 +432,17 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     simulator: Simulator
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connections the client (or ``stop``) cut are normal here; stay quiet about them."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY each keep-alive
+    # answer would wait ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:
@@ -454,27 +466,29 @@ class _Handler(BaseHTTPRequestHandler):
         pairs = tuple(parse_qsl(parts.query, keep_blank_values=True))
         path = parts.path[len(API_PREFIX) :] if parts.path.startswith(API_PREFIX) else parts.path
         if not sim._enter():
-            self._record("GET", path, pairs, 429)
-            self._json(
+            response = _json_response(
                 429,
                 _error_body("Too many requests in flight.", "rate_limit_exceeded"),
                 sim.throttle_headers,
             )
-            return
-        try:
-            if sim.latency:
-                time.sleep(sim.latency)
-            status = self._answer(sim, path, pairs)
-        finally:
-            sim._leave()
-        self._record("GET", path, pairs, status)
+        else:
+            try:
+                if sim.latency:
+                    time.sleep(sim.latency)
+                response = self._answer(sim, path, pairs)
+            finally:
+                # Counted out before the answer is written: a client that sends its next
+                # request the moment it reads this one must not find it still in flight.
+                sim._leave()
+        self._record("GET", path, pairs, response.status)
+        self._send(response)
 
-    def _answer(self, sim: Simulator, path: str, pairs: tuple[tuple[str, str], ...]) -> int:
+    def _answer(self, sim: Simulator, path: str, pairs: tuple[tuple[str, str], ...]) -> _Response:
         auth = self.headers.get("Authorization", "")
         presented = auth.removeprefix("Bearer ").strip()
         if presented != sim._admin_key:
             masked = presented[:6] + "*" * 8 + presented[-4:] if len(presented) > 10 else "***"
-            return self._json(
+            return _json_response(
                 401,
                 _error_body(
                     f"Incorrect API key provided: {masked}. You can find your API key at "
@@ -484,12 +498,14 @@ class _Handler(BaseHTTPRequestHandler):
             )
         fault = sim._claim_fault(path)
         if fault is not None:
-            done = self._fault(fault, presented)
-            if done is not None:
-                return done
+            faulty = _fault_response(fault, presented)
+            if faulty is not None:
+                return faulty
         query: dict[str, list[str]] = {}
         for name, value in pairs:
             query.setdefault(name, []).append(value)
+        if fault is not None and fault.kind == "repeat_cursor":
+            query.pop("after", None)  # every page is the first, with a cursor that never moves
         for route in ROUTES:
             match = route.pattern.match(path)
             if match is None:
@@ -497,55 +513,29 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 page = _page(route, route.items(sim.org, match.groupdict(), query), query)
             except _ApiError as exc:
-                return self._json(exc.status, _error_body(exc.message, exc.code))
+                return _json_response(exc.status, _error_body(exc.message, exc.code))
             if fault is not None and fault.kind == "repeat_cursor":
                 page["has_more"] = True
                 page["next" if route.style == "B" else "last_id"] = "cursor_stuck"
-            return self._json(200, page)
-        return self._json(404, _error_body(f"Invalid URL (GET {API_PREFIX}{path})", None))
+            return _json_response(200, page)
+        return _json_response(404, _error_body(f"Invalid URL (GET {API_PREFIX}{path})", None))
 
-    def _fault(self, fault: Fault, presented_key: str) -> int | None:
-        if fault.kind == "status":
-            return self._json(fault.status, _error_body(fault.message, None), fault.headers)
-        if fault.kind == "echo_key":
-            return self._json(401, _error_body(f"Key {presented_key} was revoked.", None))
-        if fault.kind == "stall":
-            time.sleep(fault.seconds)
-            return None
-        if fault.kind == "malformed":
-            return self._raw(200, b'{"object": "list", "data": [', "application/json")
-        if fault.kind == "bad_shape":
-            return self._json(200, {"object": "list", "data": "not a list", "has_more": False})
-        if fault.kind == "drop":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "4096")
-            self.end_headers()
-            self.wfile.write(b'{"object": "list", "da')
-            self.wfile.flush()
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(SHUT_RDWR)
-            return 200
-        return None  # repeat_cursor: answered by the route, with a stuck cursor
-
-    def _json(self, status: int, body: JsonObject, headers: dict[str, str] | None = None) -> int:
-        return self._raw(status, json.dumps(body).encode(), "application/json", headers)
-
-    def _raw(
-        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> int:
+    def _send(self, response: _Response) -> None:
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
+            self.send_response(response.status)
+            self.send_header("Content-Type", "application/json")
+            length = len(response.body) + (4096 if response.truncated else 0)
+            self.send_header("Content-Length", str(length))
+            for name, value in response.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload)
+            self.wfile.write(response.body)
+            if response.truncated:  # a connection dropped mid-body
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(SHUT_RDWR)
         except OSError:  # the client gave up (a stall past its timeout)
             self.close_connection = True
-        return status
 
     def _refuse(self) -> None:
         parts = urlsplit(self.path)
@@ -554,12 +544,15 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         self._record(self.command, path, tuple(parse_qsl(parts.query)), 405)
-        self._json(
-            405,
-            _error_body(
-                f"{self.command} is not served: the simulator is read-only", "method_not_allowed"
-            ),
-            {"Allow": "GET"},
+        self._send(
+            _json_response(
+                405,
+                _error_body(
+                    f"{self.command} is not served: the simulator is read-only",
+                    "method_not_allowed",
+                ),
+                {"Allow": "GET"},
+            )
         )
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _refuse
@@ -568,6 +561,38 @@ class _Handler(BaseHTTPRequestHandler):
         self, method: str, path: str, pairs: tuple[tuple[str, str], ...], status: int
     ) -> None:
         self.server.simulator._record(RequestRecord(method, path, pairs, status))
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    truncated: bool = False
+
+
+def _json_response(
+    status: int, body: JsonObject, headers: dict[str, str] | None = None
+) -> _Response:
+    return _Response(status, json.dumps(body).encode(), dict(headers or {}))
+
+
+def _fault_response(fault: Fault, presented_key: str) -> _Response | None:
+    """The answer a fault gives instead of the real one, or None to answer normally."""
+    if fault.kind == "status":
+        return _json_response(fault.status, _error_body(fault.message, None), fault.headers)
+    if fault.kind == "echo_key":
+        return _json_response(401, _error_body(f"Key {presented_key} was revoked.", None))
+    if fault.kind == "stall":
+        time.sleep(fault.seconds)
+        return None
+    if fault.kind == "malformed":
+        return _Response(200, b'{"object": "list", "data": [')
+    if fault.kind == "bad_shape":
+        return _json_response(200, {"object": "list", "data": "not a list", "has_more": False})
+    if fault.kind == "drop":
+        return _Response(200, b'{"object": "list", "da', truncated=True)
+    return None  # repeat_cursor: answered by the route, with a stuck cursor
 
 
 def _error_body(message: str, code: str | None) -> JsonObject:

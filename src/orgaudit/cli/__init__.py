@@ -9,18 +9,17 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orgaudit import __version__, presentation
+from orgaudit.cli import explain
+from orgaudit.cli.common import CatalogOption, DbOption, KeyFileOption, State, err, out
 from orgaudit.demo import run_demo
 from orgaudit.errors import ExitCode, OrgauditError
-from orgaudit.pull import pull
+from orgaudit.pipeline import pull_and_analyze
 from orgaudit.settings import (
     DEFAULT_BASE_URL,
     ClientSettings,
@@ -38,26 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-
-@dataclass
-class _State:
-    debug: bool = False
-
-
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="Snapshot database (env ORGAUDIT_DB; default reports/orgaudit.db)."),
-]
-KeyFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--admin-key-file",
-        help="File holding the admin key; otherwise OPENAI_ADMIN_KEY is read.",
-    ),
-]
+app.add_typer(explain.app, name="explain")
 
 
 def _version(value: bool) -> None:
@@ -74,7 +54,7 @@ def _main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    if isinstance(ctx.obj, _State):
+    if isinstance(ctx.obj, State):
         ctx.obj.debug = debug
 
 
@@ -91,6 +71,7 @@ def pull_command(
     max_attempts: Annotated[
         int, typer.Option(help="Tries per request before giving up (429, 5xx, timeouts).")
     ] = 6,
+    catalog: CatalogOption = None,
 ) -> None:
     """Read the whole org through the Admin API into a new snapshot."""
     key = load_admin_key(admin_key_file)
@@ -101,11 +82,12 @@ def pull_command(
         retry=RetryPolicy(max_attempts=max_attempts),
     )
     with _request_progress("pulling") as tick:
-        result = pull(
+        result = pull_and_analyze(
             key,
             settings,
             PullSettings(audit_days=audit_days),
             resolve_db_path(db),
+            catalog_path=catalog,
             on_response=tick,
         )
     out.print(presentation.pull_summary(result))
@@ -177,11 +159,27 @@ def _request_progress(label: str) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
+def _usage_error(exc: typer.TyperException) -> NoReturn:
+    """Print a usage error as one line (or the help, when there were no arguments)."""
+    message = str(getattr(exc, "format_message", exc.__str__)())
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        print(message, file=sys.stderr)
+    else:
+        one_line = " ".join(message.split())
+        print(f"orgaudit: error: {one_line} (see --help)", file=sys.stderr)
+    sys.exit(ExitCode.USAGE)
+
+
 def main() -> None:
     """Entry point: run the app and turn every error into one line and an exit code."""
-    state = _State()
+    state = State()
     try:
-        app(obj=state)
+        code = app(obj=state, standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        _usage_error(exc)
+    except typer.Abort:
+        print("orgaudit: interrupted; nothing was written", file=sys.stderr)
+        sys.exit(130)
     except OrgauditError as exc:
         if state.debug:
             traceback.print_exc()
@@ -198,3 +196,4 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(ExitCode.INTERNAL)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

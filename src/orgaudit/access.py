@@ -1,0 +1,461 @@
+"""Effective access: who holds which role where, and what that lets them do with keys.
+
+Pure functions over a :class:`~orgaudit.snapshot.Snapshot` and a
+:class:`~orgaudit.catalog.Catalog`. A *binding* is one role a principal holds, and how:
+their org role, their project role, a custom role assigned directly, or a role a group
+they belong to holds, at org or project level. Effective permissions are the union of
+the bindings that apply (RBAC guide, reference §5.1). A principal's access level for keys
+in a project is ``manage_all``, ``create_own``, ``read`` or ``none``; the *verdict* on
+creating keys is ``allowed``, ``denied``, or ``unknown`` when a source it needed was not
+read (a union only grows, so a missing source can turn a denial into a grant, never the
+reverse: an ``allowed`` stands whatever is missing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog
+from orgaudit.snapshot import INCOMPLETE, Snapshot
+
+ORG_ROLE = "org role"
+ORG_RBAC_ROLE = "org RBAC role"
+ORG_GROUP_ROLE = "org group role"
+PROJECT_ROLE = "project role"
+PROJECT_RBAC_ROLE = "project RBAC role"
+PROJECT_GROUP_ROLE = "project group role"
+SERVICE_ACCOUNT_ROLE = "service account role"
+
+USER, GROUP, SERVICE_ACCOUNT = "user", "group", "service_account"
+LEVELS = ("none", "read", "create_own", "manage_all")
+ALLOWED, DENIED, UNKNOWN = "allowed", "denied", "unknown"
+
+# Sources whose gaps can hide a binding (and so turn a denial into "unknown").
+BINDING_SOURCES = (
+    "users",
+    "project_users",
+    "project_service_accounts",
+    "user_org_roles",
+    "group_users",
+    "group_org_roles",
+    "project_user_roles",
+    "project_groups",
+    "project_group_roles",
+)
+
+BINDING_COLUMNS = [
+    "principal_type",
+    "principal_id",
+    "scope",
+    "project_id",
+    "kind",
+    "role_id",
+    "role_name",
+    "preset_id",
+    "via_group_id",
+    "via_group_name",
+    "permission_key",
+]
+
+
+@dataclass(frozen=True)
+class PermissionSet:
+    """The permissions one binding grants, and where that knowledge comes from."""
+
+    key: str
+    permissions: frozenset[str]
+    known: bool
+    source: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class AccessModel:
+    """Bindings (one row per role held) and access levels (one row per principal/project).
+
+    ``levels`` holds a row for every (principal, project) where the principal has a
+    project binding, and one row with ``project_id`` missing per principal for "every
+    other project", where only their org bindings apply.
+    """
+
+    bindings: pd.DataFrame
+    levels: pd.DataFrame
+    permission_sets: Mapping[str, PermissionSet]
+
+
+def compute_access(snapshot: Snapshot, catalog: Catalog) -> AccessModel:
+    """Every binding and every access level of a snapshot, under a catalog."""
+    raw = _raw_bindings(snapshot, catalog)
+    permission_sets = _permission_sets(raw["permission_key"].unique(), catalog)
+    flags = _flags(permission_sets, catalog)
+    bindings = raw.merge(flags, on="permission_key", how="left", validate="many_to_one")
+    conditional_presets = set(catalog.rule("key_rights_need_project_role").value)
+    bindings = bindings.assign(
+        conditional=(bindings["scope"] == ORGANIZATION)
+        & bindings["preset_id"].isin(conditional_presets)
+    )
+    return AccessModel(bindings, _levels(bindings, snapshot, catalog), permission_sets)
+
+
+def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
+    users = snapshot["users"]
+    assignments = snapshot["role_assignments"]
+    group_users = snapshot["group_users"][["group_id", "user_id"]]
+    group_names = snapshot["groups"][["id", "name"]].rename(
+        columns={"id": "via_group_id", "name": "via_group_name"}
+    )
+    project_group_names = snapshot["project_groups"][["project_id", "group_id", "group_name"]]
+
+    org_roles = pd.DataFrame(
+        {
+            "principal_type": USER,
+            "principal_id": users["id"],
+            "scope": ORGANIZATION,
+            "project_id": None,
+            "kind": ORG_ROLE,
+            "role_id": None,
+            "role_name": users["role"],
+            "predefined": True,
+            "via_group_id": None,
+            "via_group_name": None,
+            "permission_list": None,
+        }
+    )
+    direct_org = assignments[
+        (assignments["principal_type"] == USER) & (assignments["resource_type"] == ORGANIZATION)
+    ]
+    org_rbac = _from_assignments(direct_org, ORG_RBAC_ROLE, USER).pipe(
+        _drop_preset_duplicates, org_roles, ["principal_id", "role_name"]
+    )
+    group_org = assignments[
+        (assignments["principal_type"] == GROUP) & (assignments["resource_type"] == ORGANIZATION)
+    ]
+    org_group = _through_groups(
+        _from_assignments(group_org, ORG_GROUP_ROLE, USER), group_users, group_names, []
+    )
+
+    members = snapshot["project_users"]
+    project_roles = pd.DataFrame(
+        {
+            "principal_type": USER,
+            "principal_id": members["user_id"],
+            "scope": PROJECT,
+            "project_id": members["project_id"],
+            "kind": PROJECT_ROLE,
+            "role_id": None,
+            "role_name": members["role"],
+            "predefined": True,
+            "via_group_id": None,
+            "via_group_name": None,
+            "permission_list": None,
+        }
+    )
+    direct_project = assignments[
+        (assignments["principal_type"] == USER) & (assignments["resource_type"] == PROJECT)
+    ]
+    project_rbac = _from_assignments(direct_project, PROJECT_RBAC_ROLE, USER).pipe(
+        _drop_preset_duplicates, project_roles, ["project_id", "principal_id", "role_name"]
+    )
+    group_project = assignments[
+        (assignments["principal_type"] == GROUP) & (assignments["resource_type"] == PROJECT)
+    ]
+    project_group = _through_groups(
+        _from_assignments(group_project, PROJECT_GROUP_ROLE, USER),
+        group_users,
+        project_group_names.rename(
+            columns={"group_id": "via_group_id", "group_name": "via_group_name"}
+        ),
+        ["project_id"],
+    )
+
+    accounts = snapshot["project_service_accounts"]
+    account_roles = pd.DataFrame(
+        {
+            "principal_type": SERVICE_ACCOUNT,
+            "principal_id": accounts["id"],
+            "scope": PROJECT,
+            "project_id": accounts["project_id"],
+            "kind": SERVICE_ACCOUNT_ROLE,
+            "role_id": None,
+            "role_name": accounts["role"],
+            "predefined": True,
+            "via_group_id": None,
+            "via_group_name": None,
+            "permission_list": None,
+        }
+    )
+    frames = [org_roles, org_rbac, org_group, project_roles, project_rbac, project_group]
+    frames.append(account_roles)
+    combined = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    if combined.empty:
+        combined = pd.DataFrame(columns=[*BINDING_COLUMNS[:-2], "predefined", "permission_list"])
+    return _with_permission_keys(combined, catalog)
+
+
+def _from_assignments(rows: pd.DataFrame, kind: str, principal_type: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "principal_type": principal_type,
+            "principal_id": rows["principal_id"],
+            "scope": rows["resource_type"],
+            "project_id": rows["project_id"],
+            "kind": kind,
+            "role_id": rows["role_id"],
+            "role_name": rows["role_name"],
+            "predefined": rows["predefined_role"].fillna(0).astype(bool),
+            "via_group_id": None,
+            "via_group_name": None,
+            "permission_list": rows["permissions"],
+        }
+    )
+
+
+def _through_groups(
+    group_rows: pd.DataFrame,
+    group_users: pd.DataFrame,
+    group_names: pd.DataFrame,
+    name_keys: list[str],
+) -> pd.DataFrame:
+    """Roles held by groups, as bindings of each member, naming the group they come via."""
+    return (
+        group_rows.drop(columns=["via_group_id", "via_group_name"])
+        .rename(columns={"principal_id": "via_group_id"})
+        .merge(group_users, left_on="via_group_id", right_on="group_id", validate="many_to_many")
+        .drop(columns=["group_id"])
+        .rename(columns={"user_id": "principal_id"})
+        .merge(group_names, on=[*name_keys, "via_group_id"], how="left", validate="many_to_one")
+    )
+
+
+def _drop_preset_duplicates(
+    rbac: pd.DataFrame, legacy: pd.DataFrame, keys: list[str]
+) -> pd.DataFrame:
+    """Drop RBAC assignments of a built-in role the legacy role field already names.
+
+    The API reports the same built-in role twice: as the user's legacy ``role`` and in
+    their role assignments; one binding is enough.
+    """
+    marked = rbac.merge(
+        legacy[keys].drop_duplicates().assign(_legacy=True),
+        on=keys,
+        how="left",
+        validate="many_to_one",
+    )
+    duplicate = marked["predefined"] & marked["_legacy"].fillna(False).astype(bool)
+    return marked.loc[~duplicate].drop(columns=["_legacy"])
+
+
+def _with_permission_keys(bindings: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Name each binding's permission set, so sets are worked out once per distinct key.
+
+    Built-in roles whose list is empty or a wildcard, and legacy role fields, read the
+    catalog's preset (rule ``predefined_permissions_from_catalog``); every other role
+    carries its own list from the snapshot.
+    """
+    from_catalog = catalog.rule("predefined_permissions_from_catalog").value
+    lists = bindings["permission_list"]
+    empty_or_wild = lists.isna() | lists.isin(["[]", '["*"]'])
+    use_preset = bindings["predefined"] & (lists.isna() | (empty_or_wild & bool(from_catalog)))
+    preset_key = "preset:" + bindings["scope"].astype(str) + ":" + bindings["role_name"].astype(str)
+    preset_ids = {f"preset:{p.resource}:{p.name}": p.id for p in catalog.presets.values()}
+    keys = np.where(use_preset, preset_key, "list:" + lists.fillna("[]").astype(str))
+    service_none = (bindings["kind"] == SERVICE_ACCOUNT_ROLE) & (bindings["role_name"] == "none")
+    keys = np.where(service_none, "none", keys)
+    return bindings.assign(
+        permission_key=keys,
+        preset_id=preset_key.map(preset_ids).where(bindings["predefined"]),
+    ).drop(columns=["permission_list"])
+
+
+def _permission_sets(keys: np.ndarray, catalog: Catalog) -> dict[str, PermissionSet]:
+    """Each distinct permission set, worked out once (there are few)."""
+    sets: dict[str, PermissionSet] = {}
+    for key in keys:
+        key = str(key)
+        if key == "none":
+            sets[key] = PermissionSet(key, frozenset(), True, "service account role none", "")
+        elif key.startswith("preset:"):
+            _, resource, name = key.split(":", 2)
+            preset = catalog.preset_for(resource, name)
+            if preset is None:
+                sets[key] = PermissionSet(
+                    key, frozenset(), False, f"unknown {resource} role {name!r}", "inferred"
+                )
+            else:
+                sets[key] = PermissionSet(
+                    key,
+                    preset.permissions,
+                    True,
+                    f"catalog preset {preset.id}",
+                    preset.evidence.level,
+                )
+        else:
+            try:
+                parsed = json.loads(key.removeprefix("list:"))
+                valid = isinstance(parsed, list) and all(isinstance(p, str) for p in parsed)
+            except ValueError:
+                valid = False
+            sets[key] = PermissionSet(
+                key,
+                frozenset(parsed) if valid else frozenset(),
+                valid,
+                "the role's permission list in the snapshot"
+                if valid
+                else "a permission list that could not be read",
+                "snapshot" if valid else "inferred",
+            )
+    return sets
+
+
+def _flags(permission_sets: Mapping[str, PermissionSet], catalog: Catalog) -> pd.DataFrame:
+    """Per permission set: does it grant reading, creating, managing keys?"""
+    keys = catalog.keys
+    rows = []
+    for key, pset in permission_sets.items():
+        everything = "*" in pset.permissions
+        manage = everything or keys.manage_all in pset.permissions
+        create = everything or manage or keys.create_own in pset.permissions
+        read = create or keys.read in pset.permissions
+        rows.append((key, read, create, manage, pset.known))
+    return pd.DataFrame(
+        rows, columns=["permission_key", "grants_read", "grants_create", "grants_manage", "known"]
+    )
+
+
+def _levels(bindings: pd.DataFrame, snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
+    principal = ["principal_type", "principal_id"]
+    effective = bindings.assign(
+        grants_read=bindings["grants_read"] & ~bindings["conditional"],
+        grants_create=bindings["grants_create"] & ~bindings["conditional"],
+        grants_manage=bindings["grants_manage"] & ~bindings["conditional"],
+    )
+    org = _any_flags(effective[effective["scope"] == ORGANIZATION], principal)
+    if not catalog.rule("org_roles_apply_in_every_project").value:
+        org = org.assign(grants_read=False, grants_create=False, grants_manage=False)
+    project = _any_flags(effective[effective["scope"] == PROJECT], [*principal, "project_id"])
+    pairs = project.merge(org, on=principal, how="left", suffixes=("", "_org"), validate="m:1")
+    for flag in _FLAG_COLUMNS:
+        pairs[flag] = pairs[flag] | pairs[f"{flag}_org"].fillna(False).astype(bool)
+    columns = [*principal, "project_id", *_FLAG_COLUMNS]
+    elsewhere = org.assign(project_id=None)[columns]
+    levels = pd.concat([pairs[columns], elsewhere], ignore_index=True)
+    level = np.select(
+        [levels["grants_manage"], levels["grants_create"], levels["grants_read"]],
+        ["manage_all", "create_own", "read"],
+        "none",
+    )
+    if not catalog.rule("service_accounts_create_keys").value:
+        level = np.where(levels["principal_type"] == SERVICE_ACCOUNT, "none", level)
+    projects = snapshot["projects"][["id", "status"]].rename(columns={"id": "project_id"})
+    levels = levels.assign(level=level).merge(
+        projects, on="project_id", how="left", validate="many_to_one"
+    )
+    archived = (levels["status"] == "archived") & bool(
+        catalog.rule("archived_projects_allow_no_keys").value
+    )
+    levels = levels.assign(archived=archived, level=np.where(archived, "none", levels["level"]))
+    complete = _complete(levels, snapshot) & ~levels["unknown_role"]
+    allowed = levels["level"].isin(["create_own", "manage_all"])
+    verdict = np.select([allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+    return levels.assign(complete=complete, verdict=verdict).drop(columns=["status"])
+
+
+_FLAG_COLUMNS = ["grants_read", "grants_create", "grants_manage", "unknown_role"]
+
+
+def _any_flags(bindings: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    flagged = bindings.assign(unknown_role=~bindings["known"].astype(bool))
+    grouped = flagged.groupby(keys, dropna=False)[_FLAG_COLUMNS].any()
+    return grouped.reset_index()
+
+
+def _complete(levels: pd.DataFrame, snapshot: Snapshot) -> pd.Series:
+    """Whether every source that could add a binding for the row was read."""
+    if any(snapshot.source_status(s) == "unavailable" for s in BINDING_SOURCES):
+        return pd.Series(False, index=levels.index)
+    gaps = snapshot.gaps[
+        snapshot.gaps["source"].isin(BINDING_SOURCES)
+        & snapshot.gaps["status"].isin(["unavailable", "skipped"])
+    ]
+    if gaps["group_id"].notna().any():  # who is in that group, or what it holds, is unknown
+        return pd.Series(False, index=levels.index)
+    missing_projects = set(gaps["project_id"].dropna())
+    missing_users = set(gaps["user_id"].dropna())
+    return ~(
+        levels["project_id"].isin(missing_projects) | levels["principal_id"].isin(missing_users)
+    )
+
+
+def level_for(model: AccessModel, principal_id: str, project_id: str) -> pd.Series:
+    """The access row that applies to a principal in a project.
+
+    Their project row if they have a project binding there, else their "every other
+    project" row; a principal with neither holds no role at all.
+    """
+    levels = model.levels
+    mine = levels[levels["principal_id"] == principal_id]
+    here = mine[mine["project_id"] == project_id]
+    if len(here):
+        return here.iloc[0]
+    elsewhere = mine[mine["project_id"].isna()]
+    if len(elsewhere):
+        return elsewhere.iloc[0]
+    return pd.Series(
+        {
+            "principal_id": principal_id,
+            "project_id": project_id,
+            "level": "none",
+            "verdict": UNKNOWN,
+            "complete": False,
+            "archived": False,
+        }
+    )
+
+
+__all__ = ["INCOMPLETE", "AccessModel", "PermissionSet", "compute_access", "level_for"]
+
+
+def recorded_key_scopes(snapshot: Snapshot) -> pd.DataFrame:
+    """Each key's scopes as its newest audit event that carries scopes recorded them.
+
+    Columns ``key_id``, ``scopes`` (JSON text) and ``recorded_at``; a key with no such
+    event is absent (its scopes are unknown).
+    """
+    events = snapshot["audit_key_events"]
+    with_scopes = events[events["scopes"].notna() & events["key_id"].notna()]
+    newest = with_scopes.sort_values(["effective_at", "id"]).drop_duplicates("key_id", keep="last")
+    return newest[["key_id", "scopes", "effective_at"]].rename(
+        columns={"effective_at": "recorded_at"}
+    )
+
+
+def permissions_in_project(
+    model: AccessModel, catalog: Catalog, principal_id: str, project_id: str
+) -> frozenset[str]:
+    """The union of permissions a principal holds in a project.
+
+    Their project bindings there, and their org bindings (rule
+    ``org_roles_apply_in_every_project``), less the key permissions of presets whose key
+    rights come from a project role (rule ``key_rights_need_project_role``).
+    """
+    bindings = applicable_bindings(model, principal_id, project_id)
+    if not catalog.rule("org_roles_apply_in_every_project").value:
+        bindings = bindings[bindings["scope"] == PROJECT]
+    key_strings = {catalog.keys.create_own, catalog.keys.read, catalog.keys.manage_all}
+    granted: set[str] = set()
+    for key, conditional in zip(bindings["permission_key"], bindings["conditional"], strict=True):
+        permissions = model.permission_sets[key].permissions
+        granted |= permissions - key_strings if conditional else permissions
+    return frozenset(granted)
+
+
+def applicable_bindings(model: AccessModel, principal_id: str, project_id: str) -> pd.DataFrame:
+    """The bindings weighed for a principal in a project: org-wide and that project's."""
+    bindings = model.bindings
+    mine = bindings[bindings["principal_id"] == principal_id]
+    return mine[(mine["scope"] == ORGANIZATION) | (mine["project_id"] == project_id)]

@@ -1,0 +1,75 @@
+"""Load a snapshot with its catalog and access model, and store derived tables back."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from orgaudit import store
+from orgaudit.access import AccessModel, compute_access
+from orgaudit.catalog import Catalog, load_catalog
+from orgaudit.snapshot import Snapshot, load_snapshot
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A snapshot, the catalog it is read with, and the access model that follows."""
+
+    snapshot: Snapshot
+    catalog: Catalog
+    model: AccessModel
+
+
+def analyze(snapshot: Snapshot, catalog: Catalog) -> Analysis:
+    """The access model of a loaded snapshot."""
+    return Analysis(snapshot, catalog, compute_access(snapshot, catalog))
+
+
+def load_analysis(db_path: Path, snapshot_id: int | None, catalog_path: Path | None) -> Analysis:
+    """Open the database, load a snapshot (latest by default) and analyze it."""
+    catalog = load_catalog(catalog_path)
+    with store.connect(db_path, create=False) as conn:
+        snapshot = load_snapshot(conn, snapshot_id)
+    return analyze(snapshot, catalog)
+
+
+def store_derived(conn: sqlite3.Connection, analysis: Analysis) -> None:
+    """Write the access model into the snapshot's derived tables, replacing earlier ones."""
+    store.write_derived(
+        conn, analysis.snapshot.id, analysis.catalog.version, derived_rows(analysis)
+    )
+
+
+def derived_rows(analysis: Analysis) -> dict[str, list[tuple[object, ...]]]:
+    """The derived tables' rows, in their column order (see docs/schema.md)."""
+    model = analysis.model
+    bindings = model.bindings
+    permission_text = {
+        key: store.json_list(sorted(pset.permissions))
+        for key, pset in model.permission_sets.items()
+    }
+    sources = {key: pset.source for key, pset in model.permission_sets.items()}
+    binding_rows = bindings.assign(
+        permissions=bindings["permission_key"].map(permission_text),
+        permission_source=bindings["permission_key"].map(sources),
+    )[list(store.DERIVED_TABLES["access_bindings"])]
+    level_rows = model.levels[list(store.DERIVED_TABLES["access_levels"])]
+    return {
+        "access_bindings": _records(binding_rows),
+        "access_levels": _records(level_rows),
+    }
+
+
+def _records(frame: object) -> list[tuple[object, ...]]:
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    cleaned = frame.astype(object).where(frame.notna(), None)
+    return [tuple(_plain(v) for v in row) for row in cleaned.itertuples(index=False)]
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return int(bool(value))
+    return value

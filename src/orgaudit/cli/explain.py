@@ -1,0 +1,103 @@
+"""``orgaudit explain ...``: verdicts and their reasons, from a snapshot, offline."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from orgaudit import explain_view
+from orgaudit.analysis import load_analysis
+from orgaudit.catalog import load_catalog
+from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, SnapshotOption, out
+from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
+from orgaudit.settings import resolve_db_path
+
+app = typer.Typer(
+    help="Explain a verdict: a user in a project, a key, a pasted error, least scopes.",
+    no_args_is_help=True,
+)
+
+
+def _print(as_json: bool, payload: Any, text: str) -> None:
+    if as_json:
+        out.print_json(json.dumps(payload, ensure_ascii=False))
+    else:
+        out.print(text, markup=False)
+
+
+@app.command("user")
+def user_command(
+    user: Annotated[str, typer.Argument(help="User e-mail or id.")],
+    project: Annotated[
+        str | None, typer.Option(help="Project id or name (default: every project).")
+    ] = None,
+    db: DbOption = None,
+    snapshot: SnapshotOption = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Can USER create API keys in PROJECT, and why (not)?"""
+    analysis = load_analysis(resolve_db_path(db), snapshot, catalog)
+    verdicts = explain_user(analysis.snapshot, analysis.model, analysis.catalog, user, project)
+    payload: Any = verdicts[0].to_dict() if project else [v.to_dict() for v in verdicts]
+    _print(as_json, payload, explain_view.user_text(verdicts))
+
+
+@app.command("key")
+def key_command(
+    key: Annotated[str, typer.Argument(help="API key id (key_...) or name.")],
+    endpoint: Annotated[
+        str | None, typer.Option(help="Endpoint to check, e.g. /v1/responses or 'GET /v1/models'.")
+    ] = None,
+    db: DbOption = None,
+    snapshot: SnapshotOption = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Would requests with KEY pass: its scopes, its owner's roles, an endpoint."""
+    analysis = load_analysis(resolve_db_path(db), snapshot, catalog)
+    verdict = explain_key(analysis.snapshot, analysis.model, analysis.catalog, key, endpoint)
+    _print(as_json, verdict.to_dict(), explain_view.key_text(verdict))
+
+
+@app.command("error")
+def error_command(
+    text: Annotated[str, typer.Argument(help="The API's error message, pasted.")],
+    key: Annotated[str | None, typer.Option(help="Check against this key.")] = None,
+    user: Annotated[str | None, typer.Option(help="Check against this user...")] = None,
+    project: Annotated[str | None, typer.Option(help="...in this project.")] = None,
+    db: DbOption = None,
+    snapshot: SnapshotOption = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which permissions grant the scopes a 'Missing scopes' error names."""
+    if key is None and user is None:
+        explanation = explain_error(load_catalog(catalog), text)
+    else:
+        analysis = load_analysis(resolve_db_path(db), snapshot, catalog)
+        explanation = explain_error(
+            analysis.catalog,
+            text,
+            snapshot=analysis.snapshot,
+            model=analysis.model,
+            key=key,
+            user=user,
+            project=project,
+        )
+    _print(as_json, explanation.to_dict(), explain_view.error_text(explanation))
+
+
+@app.command("scopes")
+def scopes_command(
+    endpoints: Annotated[
+        list[str], typer.Argument(help="Endpoints, e.g. /v1/responses 'GET /v1/models'.")
+    ],
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The least a restricted key needs for ENDPOINTS."""
+    plan = plan_scopes(load_catalog(catalog), endpoints)
+    _print(as_json, plan.to_dict(), explain_view.scopes_text(plan))

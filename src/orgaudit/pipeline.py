@@ -1,0 +1,33 @@
+"""The pipeline's steps joined up: pull, then analyze into the snapshot's derived tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from orgaudit import store
+from orgaudit.analysis import analyze, store_derived
+from orgaudit.catalog import load_catalog
+from orgaudit.pull import PullResult, pull
+from orgaudit.settings import AdminKey, ClientSettings, PullSettings
+from orgaudit.snapshot import load_snapshot
+
+
+def pull_and_analyze(
+    key: AdminKey,
+    client_settings: ClientSettings,
+    pull_settings: PullSettings,
+    db_path: Path,
+    *,
+    catalog_path: Path | None = None,
+    on_response: Callable[[], None] | None = None,
+) -> PullResult:
+    """Pull a new snapshot, then store its access model as derived tables.
+
+    The catalog is read first, so a broken ``--catalog`` fails before any request.
+    """
+    catalog = load_catalog(catalog_path)
+    result = pull(key, client_settings, pull_settings, db_path, on_response=on_response)
+    with store.connect(db_path) as conn:
+        store_derived(conn, analyze(load_snapshot(conn, result.snapshot_id), catalog))
+    return result

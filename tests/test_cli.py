@@ -1,0 +1,495 @@
+"""The command line as a user runs it: a real subprocess against the simulator on loopback.
+
+Every test runs ``python -m orgaudit`` in a fresh process with a controlled environment
+(no inherited key or database) and checks only what a user sees: the exit code, stdout,
+stderr and the files left behind. The simulator runs in the test process.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from orgaudit import __version__, store
+from orgaudit.pull import pull
+from orgaudit.settings import AdminKey
+from orgaudit.simulator import Fault, Simulator
+from orgaudit.simulator.demo import DEMO_CASES
+from orgaudit.simulator.org import SimOrg
+
+from support import ADMIN_KEY, PULL, fast_settings
+
+# The part of the test key that no redacted form shows (those keep 8 + 4 characters).
+KEY_MIDDLE = ADMIN_KEY[len("sk-admin-") : -4]
+SUMMARY = re.compile(
+    r"^snapshot (\d+): (\d+) users, (\d+) projects, .*; (\d+) requests \((\d+) retried\) "
+    r"in [\d.]+ s$"
+)
+
+
+class Run(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a run: this one, without a key or database unless given."""
+    env = dict(os.environ)
+    # FORCE_COLOR / COLUMNS would change how rich renders; the key and db must be explicit.
+    for name in ("OPENAI_ADMIN_KEY", "ORGAUDIT_DB", "FORCE_COLOR", "COLUMNS"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str | Path, cwd: Path, umask: int = -1, **env: str) -> Run:
+    """Run ``python -m orgaudit ARGS`` in ``cwd``; ``env`` adds variables to the run."""
+    done = subprocess.run(
+        [sys.executable, "-m", "orgaudit", *map(str, args)],
+        cwd=cwd,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        umask=umask,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def assert_one_line_error(run: Run, code: int) -> str:
+    """The run failed with ``code`` and one ``orgaudit: error:`` line; return that line."""
+    assert run.returncode == code, run
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("orgaudit: error: "), run.stderr
+    assert run.stdout == ""
+    return lines[0]
+
+
+def snapshot_ids(db: Path) -> list[int]:
+    with store.connect(db) as conn:
+        return [info.id for info in store.list_snapshots(conn)]
+
+
+@pytest.fixture
+def seeded_db(simulator: Simulator, tmp_path: Path) -> Path:
+    """A database holding one snapshot of the demo org, written in this process."""
+    db = tmp_path / "seeded.db"
+    pull(AdminKey(ADMIN_KEY), fast_settings(simulator), PULL, db)
+    assert snapshot_ids(db) == [1]
+    return db
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, noted and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- 1. demo ---------------------------------------------------------------------------------
+
+
+def test_demo_pulls_into_the_given_db_and_prints_the_cases(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    run = run_cli("demo", "--db", db, cwd=tmp_path)
+
+    assert run.returncode == 0, run
+    assert "Traceback" not in run.stderr
+    assert re.search(r"^snapshot 1: .* every source complete;", run.stdout, re.MULTILINE)
+    assert f"database: {db}" in run.stdout
+    for name in DEMO_CASES:
+        assert f"  - {name}: " in run.stdout
+    assert db.read_bytes().startswith(b"SQLite format 3\x00")
+    with store.connect(db) as conn:
+        snapshots = store.list_snapshots(conn)
+    assert [s.id for s in snapshots] == [1]
+    assert snapshots[0].base_url.startswith("http://127.0.0.1:")
+
+
+# -- 2. pull and snapshots -------------------------------------------------------------------
+
+
+def test_pull_twice_then_snapshots_lists_both(
+    simulator: Simulator, demo: SimOrg, tmp_path: Path
+) -> None:
+    db = tmp_path / "org.db"
+    base = ("--base-url", simulator.base_url, "--db", str(db))
+
+    first = run_cli("pull", *base, cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)
+    assert first.returncode == 0, first
+    lines = first.stdout.splitlines()
+    assert len(lines) == 1, first.stdout
+    match = SUMMARY.match(lines[0])
+    assert match, lines[0]
+    assert match.group(1, 2, 3) == ("1", str(len(demo.users)), str(len(demo.projects)))
+    assert "every source complete" in lines[0]
+    assert int(match.group(4)) == simulator.count()  # every request the server saw
+
+    second = run_cli("pull", *base, cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)
+    assert second.returncode == 0, second
+    assert second.stdout.startswith("snapshot 2: ")
+    assert snapshot_ids(db) == [1, 2]
+
+    listed = run_cli("snapshots", "--db", db, cwd=tmp_path)
+    assert listed.returncode == 0, listed
+    # A rich table: a row starts with its id in the first cell (wrapped lines leave it blank).
+    ids = re.findall(r"^\s*[│|]\s*(\d+)\s*[│|]", listed.stdout, re.MULTILINE)
+    assert ids == ["1", "2"], listed.stdout
+
+
+def test_pull_reads_the_key_from_admin_key_file(simulator: Simulator, tmp_path: Path) -> None:
+    key_file = tmp_path / "admin.key"
+    key_file.write_text(ADMIN_KEY + "\n", encoding="utf-8")
+    db = tmp_path / "org.db"
+
+    run = run_cli(
+        "pull", "--base-url", simulator.base_url, "--admin-key-file", key_file, "--db", db,
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run
+    assert SUMMARY.match(run.stdout.strip()), run.stdout
+    assert snapshot_ids(db) == [1]
+
+
+# -- 3. usage errors: exit 2 -----------------------------------------------------------------
+
+
+def _usage_case(case: str, tmp_path: Path, base_url: str) -> tuple[list[str], dict[str, str], str]:
+    """Arguments, extra environment and a fragment of the expected error for one case."""
+    db = str(tmp_path / "org.db")
+    key = {"OPENAI_ADMIN_KEY": ADMIN_KEY}
+    if case == "no key":
+        return ["pull", "--base-url", base_url, "--db", db], {}, "no admin key"
+    if case == "missing key file":
+        missing = str(tmp_path / "nope.key")
+        args = ["pull", "--base-url", base_url, "--db", db, "--admin-key-file", missing]
+        return args, {}, f"cannot read the admin key file {missing}"
+    if case == "ftp base url":
+        return ["pull", "--base-url", "ftp://x", "--db", db], key, "--base-url must start"
+    if case == "concurrency 0":
+        args = ["pull", "--base-url", base_url, "--db", db, "--concurrency", "0"]
+        return args, key, "--concurrency must be between 1 and 256"
+    if case == "db is a directory":
+        directory = tmp_path / "adir"
+        directory.mkdir()
+        args = ["pull", "--base-url", base_url, "--db", str(directory)]
+        return args, key, f"cannot open the snapshot database {directory}"
+    if case == "db is not sqlite":
+        garbage = tmp_path / "garbage.db"
+        garbage.write_bytes(bytes(range(256)) * 16)
+        args = ["pull", "--base-url", base_url, "--db", str(garbage)]
+        return args, key, "is not a usable orgaudit database"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no key",
+        "missing key file",
+        "ftp base url",
+        "concurrency 0",
+        "db is a directory",
+        "db is not sqlite",
+    ],
+)
+def test_bad_input_exits_2_with_one_line(case: str, simulator: Simulator, tmp_path: Path) -> None:
+    args, env, expected = _usage_case(case, tmp_path, simulator.base_url)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    run = run_cli(*args, cwd=tmp_path, **env)
+
+    line = assert_one_line_error(run, 2)
+    assert expected in line
+    assert simulator.requests == []  # refused before anything was sent
+    # Nothing was created, and an unusable file was left exactly as it was.
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_unknown_option_is_a_usage_error(tmp_path: Path) -> None:
+    run = run_cli("pull", "--no-such-option", cwd=tmp_path)
+
+    assert run.returncode == 2, run
+    assert "--no-such-option" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stdout == ""
+
+
+# -- 4. collect errors: exit 3, nothing written ----------------------------------------------
+
+
+def _assert_collect_error_left_db_alone(run: Run, db: Path, before: bytes) -> str:
+    line = assert_one_line_error(run, 3)
+    assert snapshot_ids(db) == [1]
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in db.parent.iterdir()) == [db.name]  # no journal left over
+    return line
+
+
+def test_wrong_key_exits_3(simulator: Simulator, seeded_db: Path, tmp_path: Path) -> None:
+    before = seeded_db.read_bytes()
+    wrong = "sk-admin-WRONGKEY-00000000000000000000000000000000"
+
+    run = run_cli(
+        "pull", "--base-url", simulator.base_url, "--db", seeded_db,
+        cwd=tmp_path, OPENAI_ADMIN_KEY=wrong,
+    )  # fmt: skip
+
+    line = _assert_collect_error_left_db_alone(run, seeded_db, before)
+    assert "the admin key was refused (HTTP 401" in line
+    assert "OPENAI_ADMIN_KEY" in line
+    assert wrong not in run.stderr
+
+
+def test_server_failing_for_good_exits_3(
+    simulator: Simulator, seeded_db: Path, tmp_path: Path
+) -> None:
+    before = seeded_db.read_bytes()
+    simulator.add_fault(Fault("status", status=503, times=-1))
+
+    run = run_cli(
+        "pull", "--base-url", simulator.base_url, "--db", seeded_db, "--max-attempts", "2",
+        cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY,
+    )  # fmt: skip
+
+    line = _assert_collect_error_left_db_alone(run, seeded_db, before)
+    assert "failed after 2 attempts: HTTP 503" in line
+
+
+def test_unreachable_server_exits_3(seeded_db: Path, tmp_path: Path) -> None:
+    before = seeded_db.read_bytes()
+    base_url = f"http://127.0.0.1:{closed_port()}/v1"
+
+    run = run_cli(
+        "pull", "--base-url", base_url, "--db", seeded_db, "--max-attempts", "1",
+        "--timeout", "1", cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY,
+    )  # fmt: skip
+
+    line = _assert_collect_error_left_db_alone(run, seeded_db, before)
+    assert "failed after 1 attempts: connection failed" in line
+    assert base_url in line
+
+
+def test_missing_permission_names_the_scope_and_advises_a_read_only_key(
+    simulator: Simulator, seeded_db: Path, tmp_path: Path
+) -> None:
+    before = seeded_db.read_bytes()
+    simulator.add_fault(
+        Fault(
+            "status",
+            path="^/organization/users$",
+            status=403,
+            times=-1,
+            message="You have insufficient permissions for this operation. "
+            "Missing scopes: api.management.read.",
+        )
+    )
+
+    run = run_cli(
+        "pull", "--base-url", simulator.base_url, "--db", seeded_db,
+        cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY,
+    )  # fmt: skip
+
+    line = _assert_collect_error_left_db_alone(run, seeded_db, before)
+    assert "lacks the permission api.management.read" in line
+    assert "read-only admin key" in line
+    assert "https://platform.openai.com/settings/organization/admin-keys" in line
+
+
+# -- 5. the key is never shown or written ----------------------------------------------------
+
+
+def _assert_no_secret(text: str | bytes, where: str) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    for secret in (ADMIN_KEY, KEY_MIDDLE):
+        assert secret.encode() not in data, f"the admin key leaked into {where}"
+
+
+def test_the_key_appears_in_no_output_and_no_file(
+    simulator: Simulator, demo: SimOrg, tmp_path: Path
+) -> None:
+    runs: dict[str, Run] = {}
+    key = {"OPENAI_ADMIN_KEY": ADMIN_KEY}
+    base = ("--base-url", simulator.base_url)
+
+    runs["demo"] = run_cli("demo", "--db", tmp_path / "demo.db", cwd=tmp_path, **key)
+    runs["pull"] = run_cli("pull", *base, cwd=tmp_path, **key)  # default reports/orgaudit.db
+    runs["snapshots"] = run_cli("snapshots", cwd=tmp_path, **key)
+    echo = Fault("echo_key", times=-1)
+    simulator.add_fault(echo)
+    runs["echo"] = run_cli("--debug", "pull", *base, cwd=tmp_path, **key)
+    echo.times = 0
+    with Simulator(
+        demo, admin_key=ADMIN_KEY, faults=[Fault("status", status=503, times=-1)]
+    ) as down:
+        runs["503"] = run_cli(
+            "--debug", "pull", "--base-url", down.base_url, "--max-attempts", "2",
+            cwd=tmp_path, **key,
+        )  # fmt: skip
+
+    assert [runs[name].returncode for name in runs] == [0, 0, 0, 3, 3], runs
+    assert "sk-admin...5a6b was revoked" in runs["echo"].stderr  # the hostile echo, scrubbed
+    for name in ("echo", "503"):  # --debug shows the traceback, and still no key
+        assert "Traceback (most recent call last)" in runs[name].stderr
+        assert runs[name].stderr.rstrip().splitlines()[-1].startswith("orgaudit: error: ")
+    for name, run in runs.items():
+        _assert_no_secret(run.stdout, f"the stdout of {name}")
+        _assert_no_secret(run.stderr, f"the stderr of {name}")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.relative_to(tmp_path).as_posix() for p in files} >= {
+        "demo.db",
+        "reports/orgaudit.db",
+    }
+    for path in files:
+        _assert_no_secret(path.read_bytes(), str(path))
+
+
+def test_a_long_error_message_echoing_the_key_is_still_scrubbed(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    # A hostile server echoes the key 270 characters into its message: the cut at 300
+    # leaves the key's first 30 characters, which the full-key scrub no longer matches.
+    padding = "x" * (270 - len(" presented key "))
+    message = f"{padding} presented key {ADMIN_KEY} is not allowed here."
+    simulator.add_fault(Fault("status", status=400, times=-1, message=message))
+
+    run = run_cli(
+        "pull", "--base-url", simulator.base_url, "--db", tmp_path / "org.db",
+        cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY,
+    )  # fmt: skip
+
+    assert_one_line_error(run, 3)
+    assert KEY_MIDDLE[:12] not in run.stderr
+
+
+# -- 6. the database is owner-only -----------------------------------------------------------
+
+
+def test_database_is_created_owner_only(simulator: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "new" / "org.db"
+
+    # A permissive umask, so only an explicit mode can make the file private.
+    run = run_cli(
+        "pull", "--base-url", simulator.base_url, "--db", db,
+        cwd=tmp_path, umask=0, OPENAI_ADMIN_KEY=ADMIN_KEY,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    for path in db.parent.iterdir():  # and so is anything SQLite left beside it
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# -- 7. simulate serves until interrupted ----------------------------------------------------
+
+
+def test_simulate_serves_a_pull_with_its_generated_key_file(tmp_path: Path) -> None:
+    announced = re.compile(
+        r"key was written to (\S+).*serving the Admin API at (http://127\.0\.0\.1:\d+/v1)", re.S
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orgaudit", "simulate", "--port", "0"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    stderr = proc.stderr
+
+    def read_stderr() -> None:
+        for line in stderr:
+            lines.put(line)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        seen = ""
+        deadline = time.monotonic() + 20
+        while not (match := announced.search(seen)):
+            assert proc.poll() is None, f"simulate exited {proc.returncode}: {seen}"
+            assert time.monotonic() < deadline, f"no announcement in 20 s: {seen!r}"
+            try:
+                seen += lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        key_file, base_url = tmp_path / match.group(1), match.group(2)
+        assert key_file == tmp_path / "reports" / "simulator.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+        run = run_cli(
+            "pull", "--base-url", base_url, "--admin-key-file", key_file,
+            "--db", tmp_path / "sim.db", cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, run
+        assert SUMMARY.match(run.stdout.strip()), run.stdout
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        reader.join(timeout=5)
+        stderr.close()
+
+
+# -- 8. version and help ---------------------------------------------------------------------
+
+
+def test_version(tmp_path: Path) -> None:
+    run = run_cli("--version", cwd=tmp_path)
+
+    assert run.returncode == 0, run
+    assert run.stdout.strip() == f"orgaudit {__version__}"
+
+
+def test_no_arguments_shows_help(tmp_path: Path) -> None:
+    run = run_cli(cwd=tmp_path)
+
+    # typer's no_args_is_help prints the help; click before 8.2 then exits 0, click 8.2
+    # and later exit 2 (the help stands for a usage error). Either way the help is shown.
+    assert run.returncode in (0, 2), run
+    shown = run.stdout + run.stderr
+    assert "Usage:" in shown
+    for command in ("pull", "snapshots", "demo", "simulate"):
+        assert command in shown
+    assert "Traceback" not in shown
+
+
+# -- paths are printed as they are -----------------------------------------------------------
+
+
+def test_a_database_path_with_brackets_is_printed_as_it_is(tmp_path: Path) -> None:
+    db = tmp_path / "snapshots[/b].db"  # a directory "snapshots[" holding "b].db"
+    with store.connect(db):  # an empty database: read commands never create one
+        pass
+
+    run = run_cli("snapshots", "--db", db, cwd=tmp_path)
+
+    assert run.returncode == 0, run
+    assert run.stdout.strip() == f"no snapshots in {db}; run `orgaudit pull` first"
