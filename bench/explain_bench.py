@@ -72,9 +72,7 @@ def main() -> None:
     analysis = analyze(snapshot, catalog)
     access_seconds = time.perf_counter() - started
     print(f"load snapshot: {load_seconds:.2f} s; access model: {access_seconds:.2f} s")
-    print(
-        f"  {len(analysis.model.bindings)} bindings, {len(analysis.model.levels)} access rows"
-    )
+    print(f"  {len(analysis.model.bindings)} bindings, {len(analysis.model.levels)} access rows")
 
     rng = random.Random(0)
     emails = list(snapshot["users"]["email"])

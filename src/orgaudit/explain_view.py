@@ -41,13 +41,16 @@ def user_text(verdicts: tuple[UserVerdict, ...]) -> str:
 def key_text(v: KeyVerdict) -> str:
     """A key's owner, scopes, the endpoint check and what to change."""
     owner = v.owner["email"] or v.owner["name"] or v.owner["id"]
-    scopes = "unknown" if v.scopes is None else ", ".join(v.scopes) or "(none listed)"
+    if v.scopes is None:
+        scopes = f"unknown ({v.scopes_note})"
+    else:
+        scopes = f"{v.scopes_kind}: {', '.join(v.scopes) or '(none listed)'} ({v.scopes_note})"
     lines = [
         f"{_MARK[v.decision]}: {v.summary}",
         f"key: {v.key['name']} ({v.key['id']}) in {v.key['project']}; "
         f"owner access to the project: {v.key['owner_project_access']}",
-        f"owner: {owner} ({v.owner['type']}), key level in the project: {v.owner['level']}",
-        f"scopes: {v.scopes_kind}: {scopes} ({v.scopes_note})",
+        f"owner: {owner} ({v.owner['type']}); the owner's access to keys there: {v.owner['level']}",
+        f"scopes: {scopes}",
     ]
     if v.endpoint:
         lines.append(f"endpoint: {v.endpoint} needs {', '.join(v.required)}")
