@@ -5,11 +5,15 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orgaudit import store
 from orgaudit.access import AccessModel, compute_access
 from orgaudit.catalog import Catalog, load_catalog
 from orgaudit.snapshot import Snapshot, load_snapshot
+
+if TYPE_CHECKING:
+    from orgaudit.findings import Finding
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,18 @@ def load_analysis(db_path: Path, snapshot_id: int | None, catalog_path: Path | N
     return analyze(snapshot, catalog)
 
 
-def store_derived(conn: sqlite3.Connection, analysis: Analysis) -> None:
-    """Write the access model into the snapshot's derived tables, replacing earlier ones."""
-    store.write_derived(
-        conn, analysis.snapshot.id, analysis.catalog.version, derived_rows(analysis)
-    )
+def store_derived(
+    conn: sqlite3.Connection, analysis: Analysis, findings: tuple[Finding, ...] = ()
+) -> None:
+    """Write the access model (and an audit's findings) into the derived tables.
+
+    They replace the snapshot's earlier derived rows: the findings table holds the latest
+    audit's findings (a pull alone leaves it empty).
+    """
+    rows = derived_rows(analysis)
+    columns = list(store.DERIVED_TABLES["findings"])
+    rows["findings"] = [tuple(_plain(getattr(f, c)) for c in columns) for f in findings]
+    store.write_derived(conn, analysis.snapshot.id, analysis.catalog.version, rows)
 
 
 def derived_rows(analysis: Analysis) -> dict[str, list[tuple[object, ...]]]:

@@ -530,9 +530,9 @@ def _key_advice(
         chosen.append(setting)
         granted = ", ".join(sorted(setting.scopes & set(missing_in_key)))
         text = f"set {setting.group} to {setting.setting} on the key (grants {granted})"
-        sub_options = [s for s in scopes if s.startswith("api.model.") and s.endswith(".request")]
-        if "model.request" in setting.scopes and sub_options:
-            text += "; ticking only its sub-options shows 'Mixed' and does not grant model.request"
+        for trap in catalog.traps:
+            if trap.umbrella in setting.scopes and trap.springs(scopes):
+                text += f"; {trap.advice}"
         advice.append(Fix(text, setting.evidence.level))
     for scope in missing_in_owner:
         areas = catalog.areas_granting(scope)

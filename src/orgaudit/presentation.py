@@ -7,7 +7,9 @@ from pathlib import Path
 from rich.table import Table
 
 from orgaudit import store
+from orgaudit.audit import AuditResult
 from orgaudit.demo import DemoResult
+from orgaudit.findings import SEVERITIES, severity_rank
 from orgaudit.pull import PullResult
 
 # The counts a pull summary names, in this order: (source, label).
@@ -79,3 +81,32 @@ def demo_report(result: DemoResult) -> str:
         *(f"  - {name}: {text}" for name, text in result.cases.items()),
     ]
     return "\n".join(lines)
+
+
+def audit_summary(result: AuditResult) -> str:
+    """Findings by severity, the worst few, where the files went, and the exit decision."""
+    counted = [f for f in result.findings if f.counts]
+    by_severity = {s: sum(1 for f in counted if f.severity == s) for s in reversed(SEVERITIES)}
+    suppressed = len(result.findings) - len(counted)
+    worst = sorted(counted, key=lambda f: -severity_rank(f.severity))[:_TOP_FINDINGS]
+    lines = [
+        f"snapshot {result.snapshot_id}: {len(counted)} findings ("
+        + ", ".join(f"{n} {s}" for s, n in by_severity.items() if n)
+        + f"); {suppressed} suppressed",
+        *(
+            f"  {f.severity:<8} {f.check_id:<26} {f.subject_name}"
+            + (f" in {f.project_name}" if f.project_name else "")
+            + (" (unknown)" if f.status == "unknown" else "")
+            for f in worst
+        ),
+        *(f"wrote {path}" for path in result.files),
+    ]
+    if result.fail_on is not None:
+        verdict = "fails" if result.exit_code else "passes"
+        lines.append(
+            f"--fail-on {result.fail_on}: the audit {verdict} (exit {int(result.exit_code)})"
+        )
+    return "\n".join(lines)
+
+
+_TOP_FINDINGS = 5

@@ -353,6 +353,20 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
         "complete": INT,
         "archived": INT,
     },
+    "findings": {
+        "check_id": TEXT,
+        "severity": TEXT,
+        "status": TEXT,
+        "subject_type": TEXT,
+        "subject_id": TEXT,
+        "subject_name": TEXT,
+        "project_id": TEXT,
+        "project_name": TEXT,
+        "message": TEXT,
+        "evidence": TEXT,
+        "suppressed": INT,
+        "suppression": TEXT,
+    },
 }
 
 

@@ -94,6 +94,22 @@ class EndpointRule:
 
 
 @dataclass(frozen=True)
+class ScopeTrap:
+    """Scopes that are useless without an umbrella scope only one setting grants."""
+
+    id: str
+    umbrella: str
+    setting: str
+    triggers: frozenset[str]
+    advice: str
+    evidence: Evidence
+
+    def springs(self, scopes: frozenset[str]) -> bool:
+        """Whether a restricted key with these scopes falls into the trap."""
+        return bool(scopes & self.triggers) and self.umbrella not in scopes
+
+
+@dataclass(frozen=True)
 class Rule:
     """A rule the sources leave open, settled as a labelled default."""
 
@@ -124,6 +140,13 @@ class Catalog:
     presets: Mapping[str, Preset]
     dashboard: tuple[DashboardSetting, ...]
     endpoints: tuple[EndpointRule, ...]
+    traps: tuple[ScopeTrap, ...]
+
+    def known_scope(self, scope: str) -> bool:
+        """Whether any area or dashboard setting of the catalog names this scope."""
+        return any(scope in s.scopes for s in self.dashboard) or any(
+            scope in strings for area in self.areas.values() for _, strings in area.levels
+        )
 
     def rule(self, name: str) -> Rule:
         """A rule by name; a catalog without it is refused at load time."""
@@ -289,4 +312,17 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         )
         for entry in data["endpoints"]
     )
-    return Catalog(str(data["version"]), where, keys, rules, areas, presets, dashboard, endpoints)
+    traps = tuple(
+        ScopeTrap(
+            entry["id"],
+            entry["umbrella"],
+            entry["setting"],
+            _strings(entry["triggers"], f"trap {entry.get('id')}"),
+            " ".join(str(entry["advice"]).split()),
+            _evidence(entry, f"trap {entry.get('id')}"),
+        )
+        for entry in data.get("traps", [])
+    )
+    return Catalog(
+        str(data["version"]), where, keys, rules, areas, presets, dashboard, endpoints, traps
+    )

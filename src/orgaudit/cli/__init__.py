@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orgaudit import __version__, presentation
-from orgaudit.cli import explain
+from orgaudit.cli import audit, explain
 from orgaudit.cli.common import CatalogOption, DbOption, KeyFileOption, State, err, out
+from orgaudit.cli.progress import request_progress
 from orgaudit.demo import run_demo
 from orgaudit.errors import ExitCode, OrgauditError
 from orgaudit.pipeline import pull_and_analyze
@@ -38,6 +36,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(explain.app, name="explain")
+app.command("audit")(audit.audit_command)
 
 
 def _version(value: bool) -> None:
@@ -81,7 +80,7 @@ def pull_command(
         timeout=timeout,
         retry=RetryPolicy(max_attempts=max_attempts),
     )
-    with _request_progress("pulling") as tick:
+    with request_progress("pulling") as tick:
         result = pull_and_analyze(
             key,
             settings,
@@ -102,7 +101,7 @@ def snapshots_command(db: DbOption = None) -> None:
 @app.command("demo")
 def demo_command(db: DbOption = None) -> None:
     """Run the whole pipeline against a simulated demo org (no key, no network)."""
-    with _request_progress("pulling the demo org") as tick:
+    with request_progress("pulling the demo org") as tick:
         result = run_demo(db, on_response=tick)
     out.print(presentation.demo_report(result))
 
@@ -139,24 +138,6 @@ def simulate_command(
         max_in_flight=max_in_flight,
     )
     serve(options, admin_key_file, announce=lambda line: err.print(line))
-
-
-@contextmanager
-def _request_progress(label: str) -> Iterator[Callable[[], None]]:
-    """A spinner counting responses, shown only when stderr is a terminal."""
-    if not err.is_terminal:
-        yield lambda: None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed} requests"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda: progress.advance(task)
 
 
 def _usage_error(exc: typer.TyperException) -> NoReturn:

@@ -1,0 +1,108 @@
+"""``orgaudit audit``: analyze a snapshot, run every check, write the reports, decide the exit.
+
+The pull (unless offline) happens first through :mod:`orgaudit.pipeline`; from there
+on everything reads the snapshot only, so an audit can be rerun offline at any time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orgaudit import store
+from orgaudit.analysis import Analysis, load_analysis, store_derived
+from orgaudit.checks import CHECKS, CHECKS_BY_ID
+from orgaudit.config import load_settings
+from orgaudit.errors import ExitCode, UsageError
+from orgaudit.findings import Finding, run_checks, severity_rank
+from orgaudit.report import WRITERS
+from orgaudit.report.tables import build_report
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What to audit and where the reports go."""
+
+    db_path: Path
+    out_dir: Path
+    formats: tuple[str, ...]
+    snapshot_id: int | None = None
+    catalog_path: Path | None = None
+    config_path: Path | None = None
+    fail_on: str | None = None
+    stale_days: int | None = None
+    max_owners: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.formats if f not in WRITERS]
+        if unknown or not self.formats:
+            raise UsageError(
+                f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(WRITERS)}"
+            )
+        if self.fail_on is not None:
+            severity_rank(self.fail_on)
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The findings, the files written and the exit code they call for."""
+
+    snapshot_id: int
+    findings: tuple[Finding, ...]
+    files: tuple[Path, ...]
+    exit_code: ExitCode
+    fail_on: str | None
+
+
+def parse_formats(values: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``--format xlsx --format csv`` or ``--format xlsx,csv``, in order, without repeats."""
+    if not values:
+        return default
+    names = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return tuple(dict.fromkeys(names))
+
+
+def run_audit(options: AuditOptions) -> AuditResult:
+    """Analyze the snapshot, run the checks, write every report format asked for."""
+    settings = load_settings(
+        options.config_path,
+        frozenset(CHECKS_BY_ID),
+        stale_days=options.stale_days,
+        max_owners=options.max_owners,
+    )
+    analysis = load_analysis(options.db_path, options.snapshot_id, options.catalog_path)
+    findings = run_checks(CHECKS, analysis, settings)
+    _store(options.db_path, analysis, findings)
+    report = build_report(analysis, CHECKS, findings)
+    try:
+        options.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {options.out_dir}: {exc}") from None
+    stem = f"orgaudit-snapshot-{analysis.snapshot.id}"
+    files = tuple(WRITERS[name](report, options.out_dir, stem) for name in options.formats)
+    return AuditResult(
+        snapshot_id=analysis.snapshot.id,
+        findings=findings,
+        files=files,
+        exit_code=exit_code_for(findings, options.fail_on),
+        fail_on=options.fail_on,
+    )
+
+
+def exit_code_for(findings: tuple[Finding, ...], fail_on: str | None) -> ExitCode:
+    """1 when a finding that counts is at or above ``fail_on``, else 0.
+
+    Suppressed findings never count. ``unknown`` findings count like open ones: what
+    could not be checked is not a pass.
+    """
+    if fail_on is None:
+        return ExitCode.OK
+    threshold = severity_rank(fail_on)
+    failing = any(f.counts and severity_rank(f.severity) >= threshold for f in findings)
+    return ExitCode.FINDINGS if failing else ExitCode.OK
+
+
+def _store(db_path: Path, analysis: Analysis, findings: tuple[Finding, ...]) -> None:
+    """Write the access model and the findings back into the snapshot's derived tables."""
+    with store.connect(db_path, create=False) as conn:
+        store_derived(conn, analysis, findings)

@@ -1,0 +1,91 @@
+"""Checks on admin API keys and invites."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orgaudit.findings import AuditContext
+
+
+def _admin_rows(keys: pd.DataFrame, message: pd.Series | str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "subject_type": "admin_key",
+            "subject_id": keys["id"],
+            "subject_name": keys["name"].fillna(keys["id"]),
+            "project_id": None,
+            "project_name": None,
+            "message": message,
+        }
+    )
+
+
+def admin_key_no_expiry(context: AuditContext) -> pd.DataFrame:
+    """Admin keys that never expire."""
+    keys = context.analysis.snapshot["admin_api_keys"]
+    forever = keys[keys["expires_at"].isna()]
+    owner = forever["owner_name"].fillna(forever["owner_id"]).fillna("unknown owner")
+    return _admin_rows(forever, "admin key owned by " + owner + " has no expiry date")
+
+
+def admin_key_unused(context: AuditContext) -> pd.DataFrame:
+    """Admin keys never used, or unused for longer than ``stale_days``."""
+    keys = context.analysis.snapshot["admin_api_keys"]
+    stale = context.settings.stale_days
+    idle = (context.as_of - keys["last_used_at"]).dt.days
+    never = keys["last_used_at"].isna()
+    flagged = keys[never | (idle > stale)]
+    message = pd.Series(
+        "admin key not used for " + idle[flagged.index].astype("Int64").astype(str) + " days",
+        index=flagged.index,
+    ).where(~never[flagged.index], "admin key never used")
+    return _admin_rows(flagged, message)
+
+
+def _invite_rows(invites: pd.DataFrame, message: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "subject_type": "invite",
+            "subject_id": invites["id"],
+            "subject_name": invites["email"].fillna(invites["id"]),
+            "project_id": None,
+            "project_name": None,
+            "message": message,
+            "escalate": invites["role"] == "owner",
+        }
+    )
+
+
+def _expired(context: AuditContext, invites: pd.DataFrame) -> pd.Series:
+    lapsed = invites["expires_at"].notna() & (invites["expires_at"] < context.as_of)
+    return (invites["status"] == "expired") | ((invites["status"] == "pending") & lapsed)
+
+
+def invite_pending(context: AuditContext) -> pd.DataFrame:
+    """Invites sent and not yet accepted; worse when they offer the owner role."""
+    invites = context.analysis.snapshot["invites"]
+    pending = invites[(invites["status"] == "pending") & ~_expired(context, invites)]
+    message = (
+        "invite to "
+        + pending["email"].fillna("?")
+        + " as "
+        + pending["role"].fillna("?")
+        + " pending since "
+        + pending["created_at"].dt.strftime("%Y-%m-%d")
+    )
+    return _invite_rows(pending, message)
+
+
+def invite_expired(context: AuditContext) -> pd.DataFrame:
+    """Invites that expired unaccepted; worse when they offered the owner role."""
+    invites = context.analysis.snapshot["invites"]
+    expired = invites[_expired(context, invites)]
+    message = (
+        "invite to "
+        + expired["email"].fillna("?")
+        + " as "
+        + expired["role"].fillna("?")
+        + " expired on "
+        + expired["expires_at"].dt.strftime("%Y-%m-%d")
+    )
+    return _invite_rows(expired, message)

@@ -1,0 +1,269 @@
+"""Checks on project API keys: scope traps, keys beyond their owner, stale and loose keys."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from orgaudit.access import SERVICE_ACCOUNT
+from orgaudit.catalog import ORGANIZATION, PROJECT
+from orgaudit.findings import UNKNOWN, AuditContext
+
+KEY_COLUMNS = ["id", "name", "project_id", "project_name", "owner_type", "owner_id"]
+
+
+def _key_rows(keys: pd.DataFrame, message: pd.Series | str) -> pd.DataFrame:
+    """Findings rows for keys: the key is the subject, in its project."""
+    return pd.DataFrame(
+        {
+            "subject_type": "api_key",
+            "subject_id": keys["id"],
+            "subject_name": keys["name"].fillna(keys["id"]),
+            "project_id": keys["project_id"],
+            "project_name": keys["project_name"],
+            "message": message,
+        }
+    )
+
+
+def _owner(keys: pd.DataFrame) -> pd.Series:
+    label = keys["owner_email"].fillna(keys["owner_name"]).fillna(keys["owner_id"]).astype(str)
+    return label + " (" + keys["owner_type"].fillna("unknown owner").astype(str) + ")"
+
+
+def _scope_kinds(context: AuditContext, keys: pd.DataFrame) -> pd.DataFrame:
+    """Each key's recorded scopes as a set, and its kind: restricted, unrestricted, read only."""
+    catalog = context.analysis.catalog
+    unrestricted = [frozenset(m) for m in catalog.rule("unrestricted_key_scopes").value]
+    read_only = frozenset([catalog.rule("read_only_key_scope").value])
+    texts = keys["scopes"].dropna().unique()
+    parsed = {text: frozenset(json.loads(text)) for text in texts}  # few distinct lists
+    sets = keys["scopes"].map(parsed)
+
+    def kind_of(scopes: frozenset[str]) -> str:
+        if scopes in unrestricted:
+            return "unrestricted"
+        return "read_only" if scopes == read_only else "restricted"
+
+    kinds = {text: kind_of(scopes) for text, scopes in parsed.items()}
+    return keys.assign(scope_set=sets, scope_kind=keys["scopes"].map(kinds).fillna("unknown"))
+
+
+def key_scope_trap(context: AuditContext) -> pd.DataFrame:
+    """Restricted keys holding trap scopes (sub-options) without the umbrella scope."""
+    keys = _scope_kinds(context, context.keys)
+    restricted = keys[keys["scope_kind"] == "restricted"]
+    frames = []
+    for trap in context.analysis.catalog.traps:
+        springs = {s: trap.springs(s) for s in restricted["scope_set"].drop_duplicates()}
+        hit = restricted[restricted["scope_set"].map(springs).astype(bool)]
+        held_text = {s: ", ".join(sorted(s & trap.triggers)) for s in springs}
+        held = hit["scope_set"].map(held_text)
+        message = (
+            "restricted key holds "
+            + held
+            + " but not "
+            + trap.umbrella
+            + ": its calls fail with 'Missing scopes: "
+            + trap.umbrella
+            + "'; set "
+            + trap.setting
+            + " ("
+            + trap.advice
+            + ")"
+        )
+        frames.append(_key_rows(hit, message))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
+    """Restricted keys whose scopes ask for more than the owner's roles grant there."""
+    model = context.analysis.model
+    catalog = context.analysis.catalog
+    keys = _scope_kinds(context, context.keys)
+    restricted = keys[keys["scope_kind"] == "restricted"]
+    as_lists = {s: sorted(s) for s in restricted["scope_set"].drop_duplicates()}
+    requested = (
+        restricted[[*KEY_COLUMNS, "owner_email", "owner_name", "scope_set"]]
+        .assign(scope=restricted["scope_set"].map(as_lists))
+        .explode("scope")
+        .dropna(subset=["scope"])
+    )
+    permissions = pd.DataFrame(
+        [(key, p) for key, pset in model.permission_sets.items() for p in pset.permissions],
+        columns=["permission_key", "scope"],
+    )
+    bindings = model.bindings
+    key_strings = [catalog.keys.create_own, catalog.keys.read, catalog.keys.manage_all]
+    in_project = (
+        bindings.loc[bindings["scope"] == PROJECT, ["principal_id", "project_id", "permission_key"]]
+        .merge(permissions, on="permission_key", validate="many_to_many")
+        .drop(columns=["permission_key"])
+        .drop_duplicates()
+        .assign(in_project=True)
+    )
+    org_grants = bindings.loc[
+        bindings["scope"] == ORGANIZATION, ["principal_id", "permission_key", "conditional"]
+    ].merge(permissions, on="permission_key", validate="many_to_many")
+    everywhere = (
+        org_grants.loc[~(org_grants["conditional"] & org_grants["scope"].isin(key_strings))]
+        .loc[:, ["principal_id", "scope"]]
+        .drop_duplicates()
+        .assign(everywhere=True)
+    )
+    checked = requested.merge(
+        in_project,
+        left_on=["owner_id", "project_id", "scope"],
+        right_on=["principal_id", "project_id", "scope"],
+        how="left",
+        validate="many_to_one",
+    ).drop(columns=["principal_id"])
+    checked = checked.merge(
+        everywhere,
+        left_on=["owner_id", "scope"],
+        right_on=["principal_id", "scope"],
+        how="left",
+        validate="many_to_one",
+    ).drop(columns=["principal_id"])
+    beyond = checked[checked["in_project"].isna() & checked["everywhere"].isna()]
+    if beyond.empty:
+        return pd.DataFrame()
+    unknown_scope = ~beyond["scope"].map(catalog.known_scope).astype(bool)
+    per_key = (
+        beyond.assign(unknown_scope=unknown_scope)
+        .groupby([*KEY_COLUMNS, "owner_email", "owner_name"], dropna=False)
+        .agg(scopes=("scope", ", ".join), unknown=("unknown_scope", "all"))
+        .reset_index()
+    )
+    complete = _owner_complete(context, per_key)
+    message = (
+        "the key asks for "
+        + per_key["scopes"]
+        + ", which the roles of its owner "
+        + _owner(per_key)
+        + " in the project do not grant; those calls fail"
+    )
+    rows = _key_rows(per_key, message)
+    return rows.assign(status=(per_key["unknown"] | ~complete).map({True: UNKNOWN, False: None}))
+
+
+def _owner_complete(context: AuditContext, keys: pd.DataFrame) -> pd.Series:
+    """Whether every source that could add a role for the key's owner was read."""
+    levels = context.analysis.model.levels
+    here = keys.merge(
+        levels[["principal_id", "project_id", "complete"]],
+        left_on=["owner_id", "project_id"],
+        right_on=["principal_id", "project_id"],
+        how="left",
+        validate="many_to_one",
+    )
+    return here["complete"].fillna(True).astype(bool).set_axis(keys.index)
+
+
+def key_owner_without_access(context: AuditContext) -> pd.DataFrame:
+    """Keys whose owner lost project access, left the org, or is a vanished account."""
+    snapshot = context.analysis.snapshot
+    keys = context.keys
+    users = set(snapshot["users"]["id"])
+    accounts = snapshot["project_service_accounts"]
+    account_pairs = set(zip(accounts["project_id"], accounts["id"], strict=True))
+    pairs = pd.Series(
+        list(zip(keys["project_id"], keys["owner_id"], strict=True)), index=keys.index
+    )
+    inactive = keys["owner_project_access"] != "active"
+    left_org = (keys["owner_type"] == "user") & ~keys["owner_id"].isin(users)
+    gone_account = (keys["owner_type"] == SERVICE_ACCOUNT) & ~pairs.isin(account_pairs)
+    archived = keys["project_status"] == "archived"  # their accounts are not listed
+    flagged = keys[inactive | left_org | (gone_account & ~archived)]
+    reason = pd.Series("the owner no longer has access to the project", index=flagged.index)
+    reason = reason.where(~left_org[flagged.index], "the owner is no longer in the organization")
+    reason = reason.where(
+        ~(gone_account[flagged.index] & ~archived[flagged.index]),
+        "the owning service account is gone",
+    )
+    message = (
+        "key owned by "
+        + _owner(flagged)
+        + ": "
+        + reason
+        + " (owner_project_access "
+        + flagged["owner_project_access"].astype(str)
+        + ")"
+    )
+    return _key_rows(flagged, message)
+
+
+def key_unrestricted(context: AuditContext) -> pd.DataFrame:
+    """Keys with all permissions; worse when a service account owns them."""
+    keys = _scope_kinds(context, context.keys)
+    loose = keys[keys["scope_kind"] == "unrestricted"]
+    message = "key with all permissions, owned by " + _owner(loose)
+    return _key_rows(loose, message).assign(escalate=loose["owner_type"] == SERVICE_ACCOUNT)
+
+
+def key_unused(context: AuditContext) -> pd.DataFrame:
+    """Keys never used, or unused for longer than ``stale_days``."""
+    keys = context.keys
+    stale = context.settings.stale_days
+    idle_days = (context.as_of - keys["last_used_at"]).dt.days
+    age_days = (context.as_of - keys["created_at"]).dt.days
+    never = keys["last_used_at"].isna()
+    flagged = keys[never | (idle_days > stale)]
+    message = pd.Series(
+        "not used for "
+        + idle_days[flagged.index].astype("Int64").astype(str)
+        + f" days (threshold {stale})",
+        index=flagged.index,
+    ).where(
+        ~never[flagged.index],
+        "never used since it was created "
+        + age_days[flagged.index].astype("Int64").astype(str)
+        + " days ago",
+    )
+    return _key_rows(flagged, message)
+
+
+def key_scopes_unknown(context: AuditContext) -> pd.DataFrame:
+    """Keys with no audit record of their scopes."""
+    snapshot = context.analysis.snapshot
+    keys = context.keys
+    unknown = keys[keys["scopes"].isna()]
+    before = unknown["created_at"] < snapshot.audit_since
+    message = pd.Series(
+        "no audit record of the key's scopes: audit logging may have been off when it was created",
+        index=unknown.index,
+    ).where(
+        ~before,
+        f"no audit record of the key's scopes: created before the audit-log window "
+        f"({snapshot.audit_since:%Y-%m-%d})",
+    )
+    return _key_rows(unknown, message)
+
+
+def key_in_archived_project(context: AuditContext) -> pd.DataFrame:
+    """Keys still held in archived projects."""
+    keys = context.keys
+    archived = keys[keys["project_status"] == "archived"]
+    return _key_rows(archived, "key still exists in archived project " + archived["project_name"])
+
+
+def service_account_owner(context: AuditContext) -> pd.DataFrame:
+    """Service accounts holding the project owner role."""
+    accounts = context.analysis.snapshot["project_service_accounts"].merge(
+        context.project_names, on="project_id", how="left", validate="many_to_one"
+    )
+    owners = accounts[accounts["role"] == "owner"]
+    return pd.DataFrame(
+        {
+            "subject_type": "service_account",
+            "subject_id": owners["id"],
+            "subject_name": owners["name"].fillna(owners["id"]),
+            "project_id": owners["project_id"],
+            "project_name": owners["project_name"],
+            "message": "service account "
+            + owners["name"].fillna(owners["id"])
+            + " holds the owner role in "
+            + owners["project_name"].fillna(owners["project_id"]),
+        }
+    )

@@ -1,0 +1,126 @@
+"""Checks on people: who cannot create keys where, who has no project, owner sprawl."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orgaudit.access import DENIED, UNKNOWN, USER
+from orgaudit.catalog import ORGANIZATION, PROJECT
+from orgaudit.findings import AuditContext
+
+_LEVEL_TEXT = {
+    "none": "no rights on keys",
+    "read": "only read keys",
+    "create_own": "create own keys",
+    "manage_all": "manage all keys",
+}
+
+
+def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
+    """Users with a role in a project that does not let them create keys there."""
+    model = context.analysis.model
+    levels = model.levels
+    denied = levels[
+        (levels["principal_type"] == USER)
+        & levels["project_id"].notna()
+        & ~levels["archived"]
+        & levels["verdict"].isin([DENIED, UNKNOWN])
+    ]
+    bindings = model.bindings
+    roles = (
+        bindings.loc[
+            (bindings["scope"] == PROJECT) & (bindings["principal_type"] == USER),
+            ["principal_id", "project_id", "role_name"],
+        ]
+        .drop_duplicates()
+        .sort_values("role_name")
+        .groupby(["principal_id", "project_id"])["role_name"]
+        .agg(", ".join)
+        .rename("roles")
+        .reset_index()
+    )
+    rows = (
+        denied.merge(roles, on=["principal_id", "project_id"], how="left", validate="one_to_one")
+        .merge(context.user_names, on="principal_id", how="left", validate="many_to_one")
+        .merge(context.project_names, on="project_id", how="left", validate="many_to_one")
+    )
+    message = (
+        rows["subject_name"]
+        + " holds "
+        + rows["roles"].fillna("no role")
+        + " in "
+        + rows["project_name"].fillna(rows["project_id"])
+        + ", which lets them "
+        + rows["level"].map(_LEVEL_TEXT)
+        + "; they cannot create API keys there"
+    )
+    message = message.where(
+        rows["verdict"] != UNKNOWN,
+        message + " (unknown: a source that could add a role was not read)",
+    )
+    return pd.DataFrame(
+        {
+            "subject_type": "user",
+            "subject_id": rows["principal_id"],
+            "subject_name": rows["subject_name"],
+            "project_id": rows["project_id"],
+            "project_name": rows["project_name"],
+            "message": message,
+            "status": rows["verdict"].map({UNKNOWN: UNKNOWN}),
+        }
+    )
+
+
+def user_no_project(context: AuditContext) -> pd.DataFrame:
+    """Org users who hold no role in any project."""
+    levels = context.analysis.model.levels
+    users = context.analysis.snapshot["users"]
+    in_a_project = set(levels.loc[levels["project_id"].notna(), "principal_id"])
+    elsewhere = levels[levels["project_id"].isna()][["principal_id", "complete", "level"]]
+    lonely = (
+        users[~users["id"].isin(in_a_project)]
+        .rename(columns={"id": "principal_id"})
+        .merge(elsewhere, on="principal_id", how="left", validate="one_to_one")
+        .merge(context.user_names, on="principal_id", how="left", validate="one_to_one")
+    )
+    owner_note = (
+        lonely["level"]
+        .map({"manage_all": "; as an org owner they can still manage every project"})
+        .fillna("")
+    )
+    return pd.DataFrame(
+        {
+            "subject_type": "user",
+            "subject_id": lonely["principal_id"],
+            "subject_name": lonely["subject_name"],
+            "project_id": None,
+            "project_name": None,
+            "message": lonely["subject_name"] + " (org " + lonely["role"].fillna("?") + ") holds "
+            "no role in any project, so has no project to create keys in" + owner_note,
+            "status": (~lonely["complete"].fillna(False).astype(bool)).map({True: UNKNOWN}),
+        }
+    )
+
+
+def owner_sprawl(context: AuditContext) -> pd.DataFrame:
+    """More org owners than the threshold."""
+    bindings = context.analysis.model.bindings
+    owner = context.analysis.catalog.preset_for(ORGANIZATION, "owner")
+    owners = bindings.loc[
+        (bindings["preset_id"] == (owner.id if owner else None))
+        & (bindings["principal_type"] == USER),
+        "principal_id",
+    ].drop_duplicates()
+    limit = context.settings.max_owners
+    if len(owners) <= limit:
+        return pd.DataFrame()
+    names = context.user_names.set_index("principal_id")["subject_name"]
+    listed = ", ".join(sorted(names.reindex(owners).fillna("?")))
+    return pd.DataFrame(
+        {
+            "subject_type": ["organization"],
+            "subject_id": ["organization"],
+            "subject_name": ["organization"],
+            "message": [f"{len(owners)} org owners (threshold {limit}): {listed}"],
+        }
+    )

@@ -1,0 +1,117 @@
+"""``orgaudit.toml``: thresholds, severities per check, and suppressions.
+
+Example::
+
+    [thresholds]
+    stale_days = 90
+    max_owners = 3
+
+    [severity]
+    "key-unused" = "info"
+
+    [[suppress]]
+    check = "key-unrestricted"        # exact id or glob
+    subject = "payments-bot-*"        # subject id or name, exact or glob
+    reason = "CI bot, rotated monthly"
+    owner = "alice@example.com"
+    expires = 2027-03-31
+
+A malformed file is a one-line error naming the line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from orgaudit.errors import ConfigError
+from orgaudit.findings import SEVERITIES, AuditSettings, Suppression
+
+_TOP_LEVEL = {"thresholds", "severity", "suppress"}
+_THRESHOLDS = {"stale_days", "max_owners"}
+_SUPPRESSION_KEYS = {"check", "subject", "reason", "owner", "expires"}
+
+
+def load_settings(
+    path: Path | None,
+    check_ids: frozenset[str],
+    *,
+    stale_days: int | None = None,
+    max_owners: int | None = None,
+) -> AuditSettings:
+    """Settings from the config file (if any) with command-line thresholds on top."""
+    data: dict[str, Any] = {}
+    text = ""
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the config {path}: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    where = str(path)
+
+    def fail(message: str, needle: str) -> ConfigError:
+        return ConfigError(f"{where}{_line_of(text, needle)}: {message}")
+
+    for key in data:
+        if key not in _TOP_LEVEL:
+            raise fail(f"unknown section {key!r} (expected {', '.join(sorted(_TOP_LEVEL))})", key)
+    thresholds = data.get("thresholds", {})
+    for key, value in thresholds.items():
+        if key not in _THRESHOLDS:
+            raise fail(f"unknown threshold {key!r}", key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise fail(f"{key} must be a whole number of at least 1", key)
+    severities = {}
+    for check_id, severity in data.get("severity", {}).items():
+        if check_id not in check_ids:
+            raise fail(f"unknown check {check_id!r} in [severity]", check_id)
+        if severity not in SEVERITIES:
+            raise fail(f"severity of {check_id} must be one of {', '.join(SEVERITIES)}", check_id)
+        severities[check_id] = severity
+    suppressions = tuple(
+        _suppression(entry, number, fail) for number, entry in enumerate(data.get("suppress", []))
+    )
+    return AuditSettings(
+        stale_days=stale_days if stale_days is not None else thresholds.get("stale_days", 90),
+        max_owners=max_owners if max_owners is not None else thresholds.get("max_owners", 3),
+        severities=severities,
+        suppressions=suppressions,
+    )
+
+
+def _suppression(entry: Any, number: int, fail: Any) -> Suppression:
+    label = f"[[suppress]] #{number + 1}"
+    if not isinstance(entry, dict):
+        raise fail(f"{label} must be a table", "[[suppress]]")
+    missing = sorted(_SUPPRESSION_KEYS - set(entry))
+    extra = sorted(set(entry) - _SUPPRESSION_KEYS)
+    anchor = str(entry.get("check", "[[suppress]]"))
+    if missing:
+        raise fail(f"{label} lacks {', '.join(missing)} (every suppression needs all five)", anchor)
+    if extra:
+        raise fail(f"{label} has unknown keys {', '.join(extra)}", extra[0])
+    for key in ("check", "subject", "reason", "owner"):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise fail(f"{label}: {key} must be a non-empty string", anchor)
+    expires = entry["expires"]
+    if isinstance(expires, datetime):
+        when = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+    elif isinstance(expires, date):
+        when = datetime.combine(expires, time.max, tzinfo=UTC)
+    else:
+        raise fail(f"{label}: expires must be a date such as 2027-03-31", anchor)
+    return Suppression(entry["check"], entry["subject"], entry["reason"], entry["owner"], when)
+
+
+def _line_of(text: str, needle: str) -> str:
+    """`` line N`` of the first line holding ``needle``, or nothing if not found."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle and needle in line:
+            return f" line {number}"
+    return ""

@@ -1,0 +1,261 @@
+"""Findings: what the checks flag, as values, and the registry's runner.
+
+A check is a small function from an :class:`AuditContext` to a DataFrame of flagged
+rows; the runner adds the check's id, title, severity, remediation and evidence, turns a
+check whose sources were not read into one ``unknown`` finding (never a silent pass), and
+applies the configuration's severities and suppressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+import pandas as pd
+
+from orgaudit.access import recorded_key_scopes
+from orgaudit.analysis import Analysis
+from orgaudit.errors import UsageError
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+OPEN, UNKNOWN = "open", "unknown"
+
+# Columns a check's result has. ``status`` defaults to open; ``escalate`` (default False)
+# raises a row one severity above the check's, for "worse when ..." cases.
+FLAG_COLUMNS = [
+    "subject_type",
+    "subject_id",
+    "subject_name",
+    "project_id",
+    "project_name",
+    "message",
+    "status",
+    "escalate",
+]
+
+
+def severity_rank(severity: str) -> int:
+    """Order of severities, ``info`` lowest; a clear error for an unknown one."""
+    try:
+        return SEVERITIES.index(severity)
+    except ValueError:
+        raise UsageError(
+            f"unknown severity {severity!r}; use one of {', '.join(SEVERITIES)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A finding accepted on purpose: which check and subject, why, who, until when."""
+
+    check: str
+    subject: str
+    reason: str
+    owner: str
+    expires: datetime
+
+    def matches(self, check_id: str, subject_id: str, subject_name: str) -> bool:
+        """Exact or glob match on the check id and on the subject's id or name."""
+        from fnmatch import fnmatchcase
+
+        return fnmatchcase(check_id, self.check) and (
+            fnmatchcase(subject_id, self.subject) or fnmatchcase(subject_name, self.subject)
+        )
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Thresholds and the configuration's severities and suppressions."""
+
+    stale_days: int = 90
+    max_owners: int = 3
+    severities: Mapping[str, str] = field(default_factory=dict)
+    suppressions: tuple[Suppression, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.stale_days < 1:
+            raise UsageError("--stale-days must be at least 1")
+        if self.max_owners < 1:
+            raise UsageError("--max-owners must be at least 1")
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """What every check reads: the analysis, the settings, the audit's "as of" time."""
+
+    analysis: Analysis
+    settings: AuditSettings
+
+    @property
+    def as_of(self) -> datetime:
+        """The snapshot's time: time-based checks never read the clock."""
+        return self.analysis.snapshot.as_of
+
+    @cached_property
+    def keys(self) -> pd.DataFrame:
+        """Project API keys with their recorded scopes (None where unknown)."""
+        snapshot = self.analysis.snapshot
+        keys = snapshot["project_api_keys"].merge(
+            recorded_key_scopes(snapshot),
+            left_on="id",
+            right_on="key_id",
+            how="left",
+            validate="one_to_one",
+        )
+        return keys.merge(self.project_names, on="project_id", how="left", validate="many_to_one")
+
+    @cached_property
+    def project_names(self) -> pd.DataFrame:
+        """``project_id``, ``project_name``, ``project_status``."""
+        projects = self.analysis.snapshot["projects"]
+        return projects[["id", "name", "status"]].rename(
+            columns={"id": "project_id", "name": "project_name", "status": "project_status"}
+        )
+
+    @cached_property
+    def user_names(self) -> pd.DataFrame:
+        """``principal_id``, ``subject_name`` (e-mail, else name, else id) of org users."""
+        users = self.analysis.snapshot["users"]
+        name = users["email"].fillna(users["name"]).fillna(users["id"])
+        return pd.DataFrame({"principal_id": users["id"], "subject_name": name})
+
+
+CheckFunction = Callable[[AuditContext], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the registry: a stable id and what it means, and its function."""
+
+    id: str
+    title: str
+    severity: str
+    flags: str
+    why: str
+    fix: str
+    evidence: str
+    needs: tuple[str, ...]
+    run: CheckFunction
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One flagged subject."""
+
+    check_id: str
+    title: str
+    severity: str
+    status: str
+    subject_type: str
+    subject_id: str
+    subject_name: str
+    project_id: str | None
+    project_name: str | None
+    message: str
+    remediation: str
+    evidence: str
+    suppressed: bool = False
+    suppression: str = ""
+
+    @property
+    def counts(self) -> bool:
+        """Whether the finding counts for ``--fail-on`` (suppressed ones never do)."""
+        return not self.suppressed
+
+
+def run_checks(
+    checks: tuple[Check, ...], analysis: Analysis, settings: AuditSettings
+) -> tuple[Finding, ...]:
+    """Every check's findings, in registry order, with suppressions applied."""
+    context = AuditContext(analysis, settings)
+    findings: list[Finding] = []
+    for check in checks:
+        severity = settings.severities.get(check.id, check.severity)
+        missing = analysis.snapshot.incomplete_sources(check.needs)
+        unavailable = [s for s in missing if analysis.snapshot.source_status(s) == "unavailable"]
+        if unavailable:
+            findings.append(_not_evaluated(check, severity, unavailable))
+            continue
+        flagged = check.run(context)
+        findings.extend(_findings(check, severity, flagged, settings.suppressions, context.as_of))
+    return tuple(findings)
+
+
+def _not_evaluated(check: Check, severity: str, sources: list[str]) -> Finding:
+    return Finding(
+        check_id=check.id,
+        title=check.title,
+        severity=severity,
+        status=UNKNOWN,
+        subject_type="check",
+        subject_id=check.id,
+        subject_name=check.title,
+        project_id=None,
+        project_name=None,
+        message=f"could not be evaluated: {', '.join(sources)} not read in this snapshot",
+        remediation="pull again with an admin key that can read "
+        + ", ".join(sources)
+        + " (see source-unavailable)",
+        evidence=check.evidence,
+    )
+
+
+def _findings(
+    check: Check,
+    severity: str,
+    flagged: pd.DataFrame,
+    suppressions: tuple[Suppression, ...],
+    as_of: datetime,
+) -> list[Finding]:
+    frame = flagged.reindex(columns=FLAG_COLUMNS)
+    raised = SEVERITIES[min(severity_rank(severity) + 1, len(SEVERITIES) - 1)]
+    escalate = frame["escalate"].fillna(False).astype(bool)
+    frame = frame.assign(
+        severity=escalate.map({True: raised, False: severity}),
+        status=frame["status"].fillna(OPEN),
+    )
+    findings = []
+    for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
+        suppression = next(
+            (
+                s
+                for s in suppressions
+                if s.matches(check.id, str(row.subject_id), str(row.subject_name))
+            ),
+            None,
+        )
+        active = suppression is not None and suppression.expires >= as_of
+        note = ""
+        if suppression is not None:
+            note = (
+                _describe(suppression)
+                if active
+                else (
+                    f"suppression expired on {suppression.expires:%Y-%m-%d}: {suppression.reason}"
+                )
+            )
+        findings.append(
+            Finding(
+                check_id=check.id,
+                title=check.title,
+                severity=str(row.severity),
+                status=str(row.status),
+                subject_type=str(row.subject_type),
+                subject_id=str(row.subject_id),
+                subject_name=str(row.subject_name),
+                project_id=None if row.project_id is None else str(row.project_id),
+                project_name=None if row.project_name is None else str(row.project_name),
+                message=str(row.message),
+                remediation=check.fix,
+                evidence=check.evidence,
+                suppressed=active,
+                suppression=note,
+            )
+        )
+    return findings
+
+
+def _describe(suppression: Suppression) -> str:
+    return f"{suppression.reason} (owner {suppression.owner}, until {suppression.expires:%Y-%m-%d})"

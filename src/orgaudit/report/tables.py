@@ -1,0 +1,466 @@
+"""The presentation tables every report format writes: one source of truth for all four.
+
+Built once per audit from the analysis and the findings; the writers only lay them out.
+Times stay timezone-aware UTC datetimes here; each writer renders them its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from orgaudit import __version__
+from orgaudit.access import ALLOWED, UNKNOWN, USER, recorded_key_scopes
+from orgaudit.analysis import Analysis
+from orgaudit.catalog import PROJECT
+from orgaudit.findings import SEVERITIES, Check, Finding
+
+# Past this many cells the access matrix is left out (the Memberships and Access review
+# sheets hold the same facts in long form), so the workbook stays fast and small.
+MATRIX_CELL_LIMIT = 250_000
+
+FINDING_COLUMNS = {
+    "severity": "Severity",
+    "status": "Status",
+    "check_id": "Check",
+    "title": "Title",
+    "subject_type": "Subject type",
+    "subject_name": "Subject",
+    "subject_id": "Subject id",
+    "project_name": "Project",
+    "project_id": "Project id",
+    "message": "Message",
+    "remediation": "Remediation",
+    "evidence": "Evidence",
+    "suppressed": "Suppressed",
+    "suppression": "Suppression",
+}
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a report shows, as plain tables."""
+
+    meta: Mapping[str, Any]
+    coverage: pd.DataFrame
+    findings: pd.DataFrame
+    checks: pd.DataFrame
+    tables: Mapping[str, pd.DataFrame]
+    matrix: pd.DataFrame | None
+    matrix_reasons: pd.DataFrame | None
+    matrix_note: str
+
+
+def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
+    """Findings as a table, worst first, with the reports' column names."""
+    frame = pd.DataFrame([asdict(f) for f in findings], columns=list(FINDING_COLUMNS))
+    rank = frame["severity"].map({s: -i for i, s in enumerate(SEVERITIES)})
+    ordered = frame.assign(_rank=rank).sort_values(
+        ["_rank", "check_id", "project_name", "subject_name"], kind="stable", na_position="first"
+    )
+    return ordered.drop(columns=["_rank"]).rename(columns=FINDING_COLUMNS).reset_index(drop=True)
+
+
+def build_report(
+    analysis: Analysis, checks: tuple[Check, ...], findings: tuple[Finding, ...]
+) -> ReportData:
+    """The report's tables for one analyzed snapshot and its findings."""
+    snapshot = analysis.snapshot
+    frame = findings_frame(findings)
+    meta = {
+        "snapshot_id": snapshot.id,
+        "as_of": snapshot.as_of,
+        "audit_since": snapshot.audit_since,
+        "catalog_version": analysis.catalog.version,
+        "tool_version": __version__,
+        "findings": len(findings),
+        "findings_counted": sum(1 for f in findings if f.counts),
+    }
+    coverage = snapshot.coverage[["source", "status", "reason", "rows", "requests"]].rename(
+        columns=str.capitalize
+    )
+    per_subject = _findings_per_subject(findings)
+    matrix, reasons, note = _access_matrix(analysis)
+    return ReportData(
+        meta=meta,
+        coverage=coverage,
+        findings=frame,
+        checks=pd.DataFrame(
+            [(c.id, c.title, c.severity, c.flags, c.why, c.fix, c.evidence) for c in checks],
+            columns=["Check", "Title", "Severity", "Flags", "Why", "Fix", "Evidence"],
+        ),
+        tables={
+            "Users": _users(analysis, per_subject),
+            "Projects": _projects(analysis),
+            "Memberships": _memberships(analysis),
+            "Roles & permissions": _roles(analysis),
+            "Groups": _groups(analysis),
+            "Service accounts": _service_accounts(analysis, per_subject),
+            "API keys": _api_keys(analysis, per_subject),
+            "Admin keys": _admin_keys(analysis, per_subject),
+            "Invites": _invites(analysis, per_subject),
+            "Access review": _access_review(analysis),
+        },
+        matrix=matrix,
+        matrix_reasons=reasons,
+        matrix_note=note,
+    )
+
+
+def _findings_per_subject(findings: tuple[Finding, ...]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [(f.subject_id, f.check_id) for f in findings], columns=["subject_id", "check_id"]
+    )
+    return (
+        frame.drop_duplicates()
+        .sort_values("check_id")
+        .groupby("subject_id")["check_id"]
+        .agg(", ".join)
+        .rename("Findings")
+        .reset_index()
+    )
+
+
+def _with_findings(frame: pd.DataFrame, id_column: str, per_subject: pd.DataFrame) -> pd.DataFrame:
+    merged = frame.merge(
+        per_subject, left_on=id_column, right_on="subject_id", how="left", validate="many_to_one"
+    ).drop(columns=["subject_id"])
+    return merged.assign(Findings=merged["Findings"].fillna(""))
+
+
+def _project_names(analysis: Analysis) -> pd.DataFrame:
+    projects = analysis.snapshot["projects"]
+    return projects[["id", "name"]].rename(columns={"id": "project_id", "name": "Project"})
+
+
+def _users(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
+    snapshot = analysis.snapshot
+    levels = analysis.model.levels
+    in_projects = levels[levels["project_id"].notna() & (levels["principal_type"] == USER)]
+    counts = (
+        in_projects.assign(can_create=in_projects["verdict"] == ALLOWED)
+        .groupby("principal_id")
+        .agg(projects=("project_id", "nunique"), can_create=("can_create", "sum"))
+        .reset_index()
+    )
+    users = snapshot["users"].merge(
+        counts, left_on="id", right_on="principal_id", how="left", validate="one_to_one"
+    )
+    table = pd.DataFrame(
+        {
+            "User id": users["id"],
+            "Email": users["email"],
+            "Name": users["name"],
+            "Org role": users["role"],
+            "Added": users["added_at"],
+            "Projects": users["projects"].fillna(0).astype(int),
+            "Can create keys in": users["can_create"].fillna(0).astype(int),
+        }
+    )
+    return _with_findings(table, "User id", per_subject).sort_values("Email", kind="stable")
+
+
+def _projects(analysis: Analysis) -> pd.DataFrame:
+    snapshot = analysis.snapshot
+    members = snapshot["project_users"].groupby("project_id").size().rename("Members")
+    accounts = snapshot["project_service_accounts"].groupby("project_id").size().rename("SAs")
+    keys = snapshot["project_api_keys"].groupby("project_id").size().rename("Keys")
+    projects = snapshot["projects"].set_index("id")
+    table = pd.DataFrame(
+        {
+            "Project id": projects.index,
+            "Name": projects["name"].to_numpy(),
+            "Status": projects["status"].to_numpy(),
+            "Created": projects["created_at"].to_numpy(),
+            "Archived": projects["archived_at"].to_numpy(),
+            "Members": members.reindex(projects.index).fillna(0).astype(int).to_numpy(),
+            "Service accounts": accounts.reindex(projects.index).fillna(0).astype(int).to_numpy(),
+            "API keys": keys.reindex(projects.index).fillna(0).astype(int).to_numpy(),
+        }
+    )
+    return table.sort_values("Name", kind="stable")
+
+
+def _principal_names(analysis: Analysis) -> pd.DataFrame:
+    snapshot = analysis.snapshot
+    users = snapshot["users"]
+    accounts = snapshot["project_service_accounts"].drop_duplicates("id")
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {"principal_id": users["id"], "Principal": users["email"].fillna(users["id"])}
+            ),
+            pd.DataFrame(
+                {
+                    "principal_id": accounts["id"],
+                    "Principal": accounts["name"].fillna(accounts["id"]),
+                }
+            ),
+        ],
+        ignore_index=True,
+    ).drop_duplicates("principal_id")
+
+
+def _memberships(analysis: Analysis) -> pd.DataFrame:
+    bindings = analysis.model.bindings
+    table = bindings.merge(
+        _principal_names(analysis), on="principal_id", how="left", validate="many_to_one"
+    ).merge(_project_names(analysis), on="project_id", how="left", validate="many_to_one")
+    out = pd.DataFrame(
+        {
+            "Principal": table["Principal"].fillna(table["principal_id"]),
+            "Principal id": table["principal_id"],
+            "Principal type": table["principal_type"],
+            "Scope": table["scope"],
+            "Project": table["Project"].where(table["scope"] == PROJECT, "(every project)"),
+            "Project id": table["project_id"],
+            "How": table["kind"],
+            "Role": table["role_name"],
+            "Via group": table["via_group_name"],
+            "Grants key creation": table["grants_create"] & ~table["conditional"],
+        }
+    )
+    return out.sort_values(["Principal", "Scope", "Project"], kind="stable")
+
+
+def _roles(analysis: Analysis) -> pd.DataFrame:
+    roles = analysis.snapshot["roles"].merge(
+        _project_names(analysis), on="project_id", how="left", validate="many_to_one"
+    )
+    return pd.DataFrame(
+        {
+            "Defined in": roles["resource_type"],
+            "Project": roles["Project"],
+            "Role id": roles["id"],
+            "Name": roles["name"],
+            "Built-in": roles["predefined_role"].fillna(0).astype(bool),
+            "Permissions": roles["permissions"].fillna("[]"),
+            "Description": roles["description"],
+        }
+    ).sort_values(["Defined in", "Project", "Name"], kind="stable")
+
+
+def _groups(analysis: Analysis) -> pd.DataFrame:
+    snapshot = analysis.snapshot
+    members = snapshot["group_users"]
+    member_list = (
+        members.assign(who=members["email"].fillna(members["user_id"]))
+        .sort_values("who")
+        .groupby("group_id")["who"]
+        .agg(", ".join)
+    )
+    projects = snapshot["project_groups"].merge(
+        _project_names(analysis), on="project_id", how="left", validate="many_to_one"
+    )
+    project_list = projects.sort_values("Project").groupby("group_id")["Project"].agg(", ".join)
+    groups = snapshot["groups"].set_index("id")
+    return pd.DataFrame(
+        {
+            "Group id": groups.index,
+            "Name": groups["name"].to_numpy(),
+            "Type": groups["group_type"].to_numpy(),
+            "SCIM managed": groups["is_scim_managed"].fillna(0).astype(bool).to_numpy(),
+            "Members": member_list.reindex(groups.index).fillna("").to_numpy(),
+            "Projects": project_list.reindex(groups.index).fillna("").to_numpy(),
+        }
+    ).sort_values("Name", kind="stable")
+
+
+def _service_accounts(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
+    accounts = analysis.snapshot["project_service_accounts"].merge(
+        _project_names(analysis), on="project_id", how="left", validate="many_to_one"
+    )
+    table = pd.DataFrame(
+        {
+            "Project": accounts["Project"],
+            "Service account id": accounts["id"],
+            "Name": accounts["name"],
+            "Role": accounts["role"],
+            "Created": accounts["created_at"],
+        }
+    )
+    return _with_findings(table, "Service account id", per_subject).sort_values(
+        ["Project", "Name"], kind="stable"
+    )
+
+
+def _api_keys(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
+    snapshot = analysis.snapshot
+    keys = (
+        snapshot["project_api_keys"]
+        .merge(
+            recorded_key_scopes(snapshot),
+            left_on="id",
+            right_on="key_id",
+            how="left",
+            validate="one_to_one",
+        )
+        .merge(_project_names(analysis), on="project_id", how="left", validate="many_to_one")
+    )
+    table = pd.DataFrame(
+        {
+            "Project": keys["Project"],
+            "Key id": keys["id"],
+            "Name": keys["name"],
+            "Redacted": keys["redacted_value"],
+            "Owner": keys["owner_email"].fillna(keys["owner_name"]).fillna(keys["owner_id"]),
+            "Owner type": keys["owner_type"],
+            "Owner access": keys["owner_project_access"],
+            "Scopes": keys["scopes"].fillna("(not recorded)"),
+            "Created": keys["created_at"],
+            "Last used": keys["last_used_at"],
+        }
+    )
+    return _with_findings(table, "Key id", per_subject).sort_values(
+        ["Project", "Name"], kind="stable"
+    )
+
+
+def _admin_keys(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
+    keys = analysis.snapshot["admin_api_keys"]
+    table = pd.DataFrame(
+        {
+            "Key id": keys["id"],
+            "Name": keys["name"],
+            "Redacted": keys["redacted_value"],
+            "Owner": keys["owner_name"].fillna(keys["owner_id"]),
+            "Created": keys["created_at"],
+            "Expires": keys["expires_at"],
+            "Last used": keys["last_used_at"],
+        }
+    )
+    return _with_findings(table, "Key id", per_subject).sort_values("Name", kind="stable")
+
+
+def _invites(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
+    invites = analysis.snapshot["invites"]
+    table = pd.DataFrame(
+        {
+            "Invite id": invites["id"],
+            "Email": invites["email"],
+            "Role": invites["role"],
+            "Status": invites["status"],
+            "Sent": invites["created_at"],
+            "Expires": invites["expires_at"],
+            "Projects": invites["projects"].fillna("[]"),
+        }
+    )
+    return _with_findings(table, "Invite id", per_subject).sort_values("Email", kind="stable")
+
+
+def _project_roles(analysis: Analysis) -> pd.DataFrame:
+    """Per (user, project) with a project role: the roles held there, and how."""
+    bindings = analysis.model.bindings
+    project = bindings[(bindings["scope"] == PROJECT) & (bindings["principal_type"] == USER)]
+    via = (" (via " + project["via_group_name"] + ")").fillna("")
+    how = project["role_name"].astype(str) + via
+    return (
+        project.assign(how=how)
+        .sort_values("how")
+        .groupby(["principal_id", "project_id"])["how"]
+        .agg(", ".join)
+        .rename("Roles")
+        .reset_index()
+    )
+
+
+def _access_review(analysis: Analysis) -> pd.DataFrame:
+    levels = analysis.model.levels
+    pairs = levels[levels["project_id"].notna() & (levels["principal_type"] == USER)]
+    table = (
+        pairs.merge(
+            _project_roles(analysis),
+            on=["principal_id", "project_id"],
+            how="left",
+            validate="one_to_one",
+        )
+        .merge(_principal_names(analysis), on="principal_id", how="left", validate="many_to_one")
+        .merge(_project_names(analysis), on="project_id", how="left", validate="many_to_one")
+    )
+    review = pd.DataFrame(
+        {
+            "User": table["Principal"].fillna(table["principal_id"]),
+            "User id": table["principal_id"],
+            "Project": table["Project"],
+            "Project id": table["project_id"],
+            "Roles": table["Roles"].fillna(""),
+            "Key access": table["level"],
+            "Can create keys": table["verdict"],
+            "Decision": "",
+            "Reviewer": "",
+            "Comment": "",
+        }
+    )
+    return review.sort_values(["User", "Project"], kind="stable")
+
+
+def _access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    """Users down, projects across: the user's roles there and whether they may create keys.
+
+    Cells where the user holds no project role show what their org role gives them there.
+    """
+    snapshot = analysis.snapshot
+    users = snapshot["users"]
+    projects = snapshot["projects"]
+    cells = len(users) * len(projects)
+    if cells > MATRIX_CELL_LIMIT:
+        return (
+            None,
+            None,
+            (
+                f"left out: {len(users)} users x {len(projects)} projects is more than "
+                f"{MATRIX_CELL_LIMIT:,} cells; the Access review sheet has the same facts"
+            ),
+        )
+    levels = analysis.model.levels
+    users_levels = levels[levels["principal_type"] == USER]
+    pairs = users_levels[users_levels["project_id"].notna()].merge(
+        _project_roles(analysis),
+        on=["principal_id", "project_id"],
+        how="left",
+        validate="one_to_one",
+    )
+    grid = pd.MultiIndex.from_product(
+        [users["id"], projects["id"]], names=["principal_id", "project_id"]
+    ).to_frame(index=False)
+    elsewhere = users_levels[users_levels["project_id"].isna()][
+        ["principal_id", "level", "verdict"]
+    ].rename(columns={"level": "org_level", "verdict": "org_verdict"})
+    full = grid.merge(
+        pairs[["principal_id", "project_id", "Roles", "level", "verdict", "archived"]],
+        on=["principal_id", "project_id"],
+        how="left",
+        validate="one_to_one",
+    ).merge(elsewhere, on="principal_id", how="left", validate="many_to_one")
+    verdict = full["verdict"].fillna(full["org_verdict"]).fillna(UNKNOWN)
+    archived = projects.set_index("id")["status"].eq("archived")
+    verdict = verdict.where(~full["project_id"].map(archived).fillna(False).astype(bool), "denied")
+    mark = verdict.map({ALLOWED: "can create keys", "denied": "cannot", UNKNOWN: "unknown"})
+    text = full["Roles"].fillna("(org role only)") + ": " + mark
+    reason = (
+        "key access "
+        + full["level"].fillna(full["org_level"]).fillna("none")
+        + "; see `orgaudit explain user "
+        + full["principal_id"]
+        + " --project "
+        + full["project_id"]
+        + "`"
+    ).where(verdict != ALLOWED, "")
+    names = users.set_index("id")["email"].fillna(users.set_index("id")["name"])
+    project_names = projects.set_index("id")["name"]
+
+    def shape(values: pd.Series) -> pd.DataFrame:
+        table = full.assign(value=values).pivot(
+            index="principal_id", columns="project_id", values="value"
+        )
+        table = table.reindex(index=users["id"], columns=projects["id"])
+        labels = names.reindex(table.index)
+        labels = labels.where(labels.notna(), labels.index.to_series(index=labels.index))
+        table.index = pd.Index(labels.to_numpy(), name="User")
+        table.columns = pd.Index(project_names.reindex(table.columns).to_numpy(), name="Project")
+        return table
+
+    return shape(text), shape(reason), ""

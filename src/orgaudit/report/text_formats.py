@@ -1,0 +1,154 @@
+"""The csv, json and markdown writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orgaudit.findings import SEVERITIES
+from orgaudit.report.escape import escape_frame
+from orgaudit.report.tables import ReportData
+
+JSON_SCHEMA_VERSION = 1
+
+
+def _private_write(path: Path, text: str) -> None:
+    """Write a report file readable by its owner only (reports hold e-mail addresses)."""
+    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _iso(frame: pd.DataFrame) -> pd.DataFrame:
+    """Datetime columns as ISO 8601 UTC text (seconds), missing as empty."""
+    times = {
+        column: frame[column].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for column in frame.columns
+        if isinstance(frame[column].dtype, pd.DatetimeTZDtype)
+    }
+    return frame.assign(**times) if times else frame
+
+
+def _named_tables(report: ReportData) -> dict[str, pd.DataFrame]:
+    tables = {"Findings": report.findings, "Coverage": report.coverage, "Checks": report.checks}
+    tables.update(report.tables)
+    return tables
+
+
+def write_csv(report: ReportData, out_dir: Path, stem: str) -> Path:
+    """One csv file per table, in a folder; formula-like text is escaped."""
+    folder = out_dir / f"{stem}-csv"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, frame in _named_tables(report).items():
+        text = escape_frame(_iso(frame)).to_csv(index=False, lineterminator="\n")
+        _private_write(folder / f"{_slug(name)}.csv", text)
+    if report.matrix is not None:
+        text = escape_frame(report.matrix.reset_index()).to_csv(index=False, lineterminator="\n")
+        _private_write(folder / "access-matrix.csv", text)
+    return folder
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = json.loads(
+        _iso(frame).to_json(orient="records", force_ascii=False)
+    )
+    return loaded
+
+
+def report_document(report: ReportData) -> dict[str, Any]:
+    """The json report as one document (its schema: docs/report-json.md)."""
+    meta = {
+        key: value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else value
+        for key, value in report.meta.items()
+    }
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "snapshot": meta,
+        "coverage": _records(report.coverage),
+        "findings": _records(report.findings),
+        "checks": _records(report.checks),
+        "tables": {name: _records(frame) for name, frame in report.tables.items()},
+    }
+
+
+def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
+    """The whole report as one JSON document."""
+    path = out_dir / f"{stem}.json"
+    text = json.dumps(report_document(report), ensure_ascii=False, indent=2)
+    _private_write(path, text + "\n")
+    return path
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    text = " ".join(str(value).split())
+    return text.replace("|", "\\|")
+
+
+def _md_table(frame: pd.DataFrame) -> list[str]:
+    header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = [
+        "| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return [header, rule, *rows]
+
+
+MD_FINDINGS_LIMIT = 100
+
+
+def write_markdown(report: ReportData, out_dir: Path, stem: str) -> Path:
+    """A readable summary for a ticket or a pull request."""
+    meta = report.meta
+    findings = report.findings
+    counted = findings[~findings["Suppressed"].astype(bool)]
+    by_severity = counted["Severity"].value_counts()
+    lines = [
+        f"# orgaudit report: snapshot {meta['snapshot_id']}",
+        "",
+        f"As of {meta['as_of']:%Y-%m-%d %H:%M} UTC; catalog {meta['catalog_version']}; "
+        f"orgaudit {meta['tool_version']}.",
+        "",
+        "## Findings by severity",
+        "",
+        "| severity | findings |",
+        "|---|---|",
+        *(f"| {s} | {int(by_severity.get(s, 0))} |" for s in reversed(SEVERITIES)),
+        "",
+        f"{len(findings) - len(counted)} suppressed finding(s) are listed below but not counted.",
+        "",
+        "## Coverage",
+        "",
+        *_md_table(_iso(report.coverage)),
+        "",
+        "## Findings",
+        "",
+    ]
+    shown = findings[["Severity", "Status", "Check", "Subject", "Project", "Message"]]
+    if len(shown) > MD_FINDINGS_LIMIT:
+        lines.append(
+            f"The first {MD_FINDINGS_LIMIT} of {len(shown)}, worst first; the workbook "
+            "and the json report hold them all."
+        )
+        lines.append("")
+        shown = shown.head(MD_FINDINGS_LIMIT)
+    lines += _md_table(shown) if len(shown) else ["No findings."]
+    suppressed = findings[findings["Suppressed"].astype(bool) | (findings["Suppression"] != "")]
+    if len(suppressed):
+        lines += ["", "## Suppressions", ""]
+        lines += _md_table(suppressed[["Check", "Subject", "Suppressed", "Suppression"]])
+    lines += ["", "## Checks", ""]
+    lines += _md_table(report.checks[["Check", "Severity", "Title"]])
+    path = out_dir / f"{stem}.md"
+    _private_write(path, "\n".join(lines) + "\n")
+    return path
