@@ -15,6 +15,19 @@ from orgaudit.simulator.org import SimOrg
 from support import ADMIN_KEY, NOW
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        help="rewrite the expected files under tests/golden from the current output",
+    )
+
+
+@pytest.fixture
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--regen-golden"))
+
+
 @pytest.fixture
 def admin_key() -> AdminKey:
     return AdminKey(ADMIN_KEY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from orgaudit.settings import ClientSettings, PullSettings, RetryPolicy
 from orgaudit.simulator import Simulator
@@ -25,6 +26,21 @@ def fast_settings(sim: Simulator, **overrides: object) -> ClientSettings:
     }
     values.update(overrides)
     return ClientSettings(**values)  # type: ignore[arg-type]
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def check_golden(name: str, actual: str, regen: bool) -> None:
+    """Compare text with ``tests/golden/NAME``; ``pytest --regen-golden`` rewrites it."""
+    path = GOLDEN / name
+    if regen:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"no golden file {path}; run pytest --regen-golden once"
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"{name} differs from its golden file (pytest --regen-golden)"
 
 
 def small_org(users: int = 3) -> OrgBuilder:

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orgaudit.audit import AuditOptions, AuditResult, run_audit
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import PullResult
+from orgaudit.report import DEFAULT_FORMATS
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org
@@ -18,27 +20,42 @@ from orgaudit.simulator.demo import DEMO_CASES, demo_org
 
 @dataclass(frozen=True)
 class DemoResult:
-    """Where the demo wrote its snapshot, and what the pull read."""
+    """Where the demo wrote its snapshot and reports, and what it found."""
 
     db_path: Path
     pull: PullResult
+    audit: AuditResult
     cases: dict[str, str]
 
 
-def run_demo(db_path: Path | None, *, on_response: Callable[[], None] | None = None) -> DemoResult:
-    """Serve the demo org on a free loopback port and pull it through real HTTP.
+def run_demo(
+    db_path: Path | None,
+    out_dir: Path | None = None,
+    *,
+    on_response: Callable[[], None] | None = None,
+) -> DemoResult:
+    """Serve the demo org on a free loopback port, pull it through real HTTP, audit it.
 
-    The simulator's key is made up here and lives only in memory.
+    The simulator's key is made up here and lives only in memory. Without ``db_path``
+    the database and the reports go to a new temporary folder.
     """
     if db_path is None:
         db_path = Path(tempfile.mkdtemp(prefix="orgaudit-demo-")) / "orgaudit.db"
     key = AdminKey(f"sk-admin-demo-{secrets.token_hex(16)}")
     with Simulator(demo_org(int(time.time())), admin_key=key.reveal()) as simulator:
-        result = pull_and_analyze(
+        pulled = pull_and_analyze(
             key,
             ClientSettings(base_url=simulator.base_url, concurrency=8, timeout=10.0),
             PullSettings(),
             db_path,
             on_response=on_response,
         )
-    return DemoResult(db_path, result, dict(DEMO_CASES))
+    audited = run_audit(
+        AuditOptions(
+            db_path=db_path,
+            out_dir=out_dir if out_dir is not None else db_path.parent,
+            formats=DEFAULT_FORMATS,
+            snapshot_id=pulled.snapshot_id,
+        )
+    )
+    return DemoResult(db_path, pulled, audited, dict(DEMO_CASES))

@@ -211,10 +211,11 @@ def _findings(
 ) -> list[Finding]:
     frame = flagged.reindex(columns=FLAG_COLUMNS)
     raised = SEVERITIES[min(severity_rank(severity) + 1, len(SEVERITIES) - 1)]
-    escalate = frame["escalate"].fillna(False).astype(bool)
+    escalate = frame["escalate"].astype("boolean").fillna(False).astype(bool)
+    status = frame["status"].astype(object)
     frame = frame.assign(
         severity=escalate.map({True: raised, False: severity}),
-        status=frame["status"].fillna(OPEN),
+        status=status.where(status.notna(), OPEN),
     )
     findings = []
     for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from orgaudit import store
@@ -21,13 +22,15 @@ def pull_and_analyze(
     *,
     catalog_path: Path | None = None,
     on_response: Callable[[], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> PullResult:
     """Pull a new snapshot, then store its access model as derived tables.
 
     The catalog is read first, so a broken ``--catalog`` fails before any request.
     """
     catalog = load_catalog(catalog_path)
-    result = pull(key, client_settings, pull_settings, db_path, on_response=on_response)
+    timing = {} if clock is None else {"clock": clock}
+    result = pull(key, client_settings, pull_settings, db_path, on_response=on_response, **timing)
     with store.connect(db_path) as conn:
         store_derived(conn, analyze(load_snapshot(conn, result.snapshot_id), catalog))
     return result

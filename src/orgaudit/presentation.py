@@ -79,6 +79,12 @@ def demo_report(result: DemoResult) -> str:
         "",
         "The demo org holds these cases for the audit to find:",
         *(f"  - {name}: {text}" for name, text in result.cases.items()),
+        "",
+        audit_summary(result.audit),
+        "",
+        f"open the workbook: {result.audit.files[0]}",
+        "ask why: orgaudit explain user carol@example.com --project Payments "
+        f"--db {result.db_path}",
     ]
     return "\n".join(lines)
 

@@ -101,12 +101,24 @@ def pull(
     db_path: Path,
     *,
     on_response: Callable[[], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PullResult:
-    """Read the whole org and write it to ``db_path`` as one new snapshot."""
+    """Read the whole org and write it to ``db_path`` as one new snapshot.
+
+    ``clock`` gives the pull's start and end; the start is the snapshot's "as of" time,
+    which every later check uses. Tests pass a fixed clock for reproducible reports.
+    """
     with store.connect(db_path) as conn:  # opened first: a bad path fails before any request
-        started = datetime.now(UTC)
+        started = clock()
         collected = asyncio.run(
-            collect(key, client_settings, pull_settings, started, on_response=on_response)
+            collect(
+                key,
+                client_settings,
+                pull_settings,
+                started,
+                on_response=on_response,
+                clock=clock,
+            )
         )
         snapshot_id = store.write_snapshot(conn, collected)
     return PullResult(snapshot_id, collected)
@@ -119,6 +131,7 @@ async def collect(
     started_at: datetime,
     *,
     on_response: Callable[[], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Collected:
     """Read every source; raise the first error that is not a tolerated gap."""
     audit_since = started_at - timedelta(days=pull_settings.audit_days)
@@ -128,7 +141,7 @@ async def collect(
             await collector.run()
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
-    finished_at = datetime.now(UTC)
+    finished_at = clock()
     items = {name: tuple(rows) for name, rows in collector.items.items()}
     gaps = tuple(collector.gaps)
     return Collected(

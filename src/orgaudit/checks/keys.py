@@ -58,6 +58,8 @@ def key_scope_trap(context: AuditContext) -> pd.DataFrame:
     for trap in context.analysis.catalog.traps:
         springs = {s: trap.springs(s) for s in restricted["scope_set"].drop_duplicates()}
         hit = restricted[restricted["scope_set"].map(springs).astype(bool)]
+        if hit.empty:
+            continue
         held_text = {s: ", ".join(sorted(s & trap.triggers)) for s in springs}
         held = hit["scope_set"].map(held_text)
         message = (

@@ -26,6 +26,8 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
         & ~levels["archived"]
         & levels["verdict"].isin([DENIED, UNKNOWN])
     ]
+    if denied.empty:
+        return pd.DataFrame()
     bindings = model.bindings
     roles = (
         bindings.loc[
@@ -77,6 +79,8 @@ def user_no_project(context: AuditContext) -> pd.DataFrame:
     users = context.analysis.snapshot["users"]
     in_a_project = set(levels.loc[levels["project_id"].notna(), "principal_id"])
     elsewhere = levels[levels["project_id"].isna()][["principal_id", "complete", "level"]]
+    if users["id"].isin(in_a_project).all():
+        return pd.DataFrame()
     lonely = (
         users[~users["id"].isin(in_a_project)]
         .rename(columns={"id": "principal_id"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -99,10 +100,15 @@ def snapshots_command(db: DbOption = None) -> None:
 
 
 @app.command("demo")
-def demo_command(db: DbOption = None) -> None:
+def demo_command(
+    db: DbOption = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the reports (default: the db's).")
+    ] = None,
+) -> None:
     """Run the whole pipeline against a simulated demo org (no key, no network)."""
     with request_progress("pulling the demo org") as tick:
-        result = run_demo(db, on_response=tick)
+        result = run_demo(db, out_dir, on_response=tick)
     out.print(presentation.demo_report(result))
 
 

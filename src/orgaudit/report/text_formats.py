@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,16 +11,10 @@ import pandas as pd
 
 from orgaudit.findings import SEVERITIES
 from orgaudit.report.escape import escape_frame
+from orgaudit.report.files import write_private_text
 from orgaudit.report.tables import ReportData
 
 JSON_SCHEMA_VERSION = 1
-
-
-def _private_write(path: Path, text: str) -> None:
-    """Write a report file readable by its owner only (reports hold e-mail addresses)."""
-    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
 
 
 def _slug(name: str) -> str:
@@ -50,16 +43,16 @@ def write_csv(report: ReportData, out_dir: Path, stem: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, frame in _named_tables(report).items():
         text = escape_frame(_iso(frame)).to_csv(index=False, lineterminator="\n")
-        _private_write(folder / f"{_slug(name)}.csv", text)
+        write_private_text(folder / f"{_slug(name)}.csv", text)
     if report.matrix is not None:
         text = escape_frame(report.matrix.reset_index()).to_csv(index=False, lineterminator="\n")
-        _private_write(folder / "access-matrix.csv", text)
+        write_private_text(folder / "access-matrix.csv", text)
     return folder
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     loaded: list[dict[str, Any]] = json.loads(
-        _iso(frame).to_json(orient="records", force_ascii=False)
+        _iso(frame).to_json(orient="records", force_ascii=False, date_format="iso")
     )
     return loaded
 
@@ -84,7 +77,7 @@ def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
     """The whole report as one JSON document."""
     path = out_dir / f"{stem}.json"
     text = json.dumps(report_document(report), ensure_ascii=False, indent=2)
-    _private_write(path, text + "\n")
+    write_private_text(path, text + "\n")
     return path
 
 
@@ -150,5 +143,5 @@ def write_markdown(report: ReportData, out_dir: Path, stem: str) -> Path:
     lines += ["", "## Checks", ""]
     lines += _md_table(report.checks[["Check", "Severity", "Title"]])
     path = out_dir / f"{stem}.md"
-    _private_write(path, "\n".join(lines) + "\n")
+    write_private_text(path, "\n".join(lines) + "\n")
     return path

@@ -1,0 +1,352 @@
+"""The audit end to end: findings on the demo org, the four report formats, exit codes.
+
+The demo org is pulled over real HTTP with the clock fixed, so every report is
+reproducible and compared with its golden file (``pytest --regen-golden`` rewrites them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orgaudit.audit import AuditOptions, AuditResult, exit_code_for, parse_formats, run_audit
+from orgaudit.checks import CHECKS, CHECKS_BY_ID
+from orgaudit.config import load_settings
+from orgaudit.errors import ConfigError, ExitCode, UsageError
+from orgaudit.findings import Finding
+from orgaudit.pipeline import pull_and_analyze
+from orgaudit.report import WRITERS
+from orgaudit.settings import AdminKey
+from orgaudit.simulator import Simulator
+from orgaudit.simulator.demo import demo_org
+from orgaudit.simulator.org import OrgBuilder
+
+from support import ADMIN_KEY, PULL, check_golden, fast_settings
+
+FIXED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+HOSTILE_USER = '=HYPERLINK("http://example.com","x")'
+HOSTILE_PROJECT = "@SUM(1)"
+
+
+@dataclass(frozen=True)
+class Audited:
+    db: Path
+    out: Path
+    result: AuditResult
+
+
+def _pull_fixed(org_builder_org: object, db: Path) -> None:
+    with Simulator(org_builder_org, admin_key=ADMIN_KEY) as sim:  # type: ignore[arg-type]
+        pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=lambda: FIXED)
+
+
+@pytest.fixture(scope="module")
+def demo_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    """The demo org pulled at a fixed time and audited into every format."""
+    base = tmp_path_factory.mktemp("demo-audit")
+    db, out = base / "demo.db", base / "out"
+    _pull_fixed(demo_org(int(FIXED.timestamp())), db)
+    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=tuple(WRITERS)))
+    return Audited(db, out, result)
+
+
+@pytest.fixture(scope="module")
+def hostile_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    """An org whose user and project names are spreadsheet formulas."""
+    base = tmp_path_factory.mktemp("hostile-audit")
+    builder = OrgBuilder("org_hostile", int(FIXED.timestamp()))
+    user = builder.user(HOSTILE_USER, "mallory@example.com", user_id="user_mallory")
+    project = builder.project(HOSTILE_PROJECT, project_id="proj_formula")
+    builder.member(project, user, "viewer")
+    builder.key(project, user, "+cmd|' /C calc'!A0", scopes=[], last_used_days_ago=None)
+    db, out = base / "hostile.db", base / "out"
+    _pull_fixed(builder.org, db)
+    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=tuple(WRITERS)))
+    return Audited(db, out, result)
+
+
+def _ids(findings: tuple[Finding, ...], check_id: str) -> set[str]:
+    return {f.subject_name for f in findings if f.check_id == check_id}
+
+
+# Each curated demo case and the finding that must name it.
+EXPECTED_DEMO_FINDINGS = {
+    "user-cannot-create-keys": {"dave@example.com", "oscar@example.com"},
+    "user-no-project": {"frank@example.com", "peggy@example.com"},
+    "key-scope-trap": {"grace-responses"},
+    "key-owner-without-access": {"heidi-old"},
+    "key-unrestricted": {"bob-laptop", "payments-bot-prod", "legacy-batch"},
+    "key-unused": {"alice-never-used", "legacy-batch"},
+    "key-scopes-unknown": {"alice-ci"},
+    "key-in-archived-project": {"legacy-batch"},
+    "service-account-owner": {"payments-bot"},
+    "invite-pending": {"kate@example.com"},
+    "invite-expired": {"judy@example.com"},
+    "admin-key-no-expiry": {"audit-key"},
+    "admin-key-unused": {"old-admin"},
+}
+
+
+@pytest.mark.parametrize("check_id", sorted(EXPECTED_DEMO_FINDINGS))
+def test_every_curated_demo_case_is_the_right_finding(demo_audit: Audited, check_id: str) -> None:
+    assert _ids(demo_audit.result.findings, check_id) == EXPECTED_DEMO_FINDINGS[check_id]
+
+
+def test_the_worse_cases_are_escalated(demo_audit: Audited) -> None:
+    severities = {(f.check_id, f.subject_name): f.severity for f in demo_audit.result.findings}
+    assert severities[("key-unrestricted", "payments-bot-prod")] == "high"  # a service account
+    assert severities[("key-unrestricted", "bob-laptop")] == "medium"
+    assert severities[("invite-expired", "judy@example.com")] == "medium"  # an owner invite
+    assert severities[("invite-pending", "kate@example.com")] == "info"
+
+
+def test_a_complete_pull_leaves_no_unknown_finding(demo_audit: Audited) -> None:
+    assert {f.status for f in demo_audit.result.findings} == {"open"}
+    assert not _ids(demo_audit.result.findings, "source-unavailable")
+
+
+def test_findings_are_stored_back_into_the_snapshot(demo_audit: Audited) -> None:
+    import sqlite3
+
+    with sqlite3.connect(demo_audit.db) as conn:
+        stored = conn.execute("SELECT check_id, subject_name FROM findings").fetchall()
+    expected = {(f.check_id, f.subject_name) for f in demo_audit.result.findings}
+    assert set(stored) == expected
+
+
+# -- golden files -------------------------------------------------------------------------
+
+
+def test_json_report_matches_golden(demo_audit: Audited, regen_golden: bool) -> None:
+    text = (demo_audit.out / "orgaudit-snapshot-1.json").read_text(encoding="utf-8")
+    check_golden("demo/report.json", text, regen_golden)
+
+
+def test_markdown_report_matches_golden(demo_audit: Audited, regen_golden: bool) -> None:
+    text = (demo_audit.out / "orgaudit-snapshot-1.md").read_text(encoding="utf-8")
+    check_golden("demo/report.md", text, regen_golden)
+
+
+def test_csv_reports_match_golden(demo_audit: Audited, regen_golden: bool) -> None:
+    folder = demo_audit.out / "orgaudit-snapshot-1-csv"
+    files = sorted(folder.glob("*.csv"))
+    assert {f.name for f in files} >= {"findings.csv", "users.csv", "api-keys.csv"}
+    for path in files:
+        check_golden(f"demo/csv/{path.name}", path.read_text(encoding="utf-8"), regen_golden)
+
+
+def test_json_report_has_its_documented_top_level(demo_audit: Audited) -> None:
+    document = json.loads((demo_audit.out / "orgaudit-snapshot-1.json").read_text())
+    assert set(document) == {
+        "schema_version",
+        "snapshot",
+        "coverage",
+        "findings",
+        "checks",
+        "tables",
+    }
+    assert document["snapshot"]["as_of"] == "2026-06-01T12:00:00Z"
+    assert len(document["findings"]) == len(demo_audit.result.findings)
+
+
+def test_report_files_are_owner_only(demo_audit: Audited) -> None:
+    for path in demo_audit.out.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o077 == 0, path
+
+
+# -- formula injection --------------------------------------------------------------------
+
+
+def test_formula_like_names_are_text_in_csv(hostile_audit: Audited) -> None:
+    folder = hostile_audit.out / "orgaudit-snapshot-1-csv"
+    users = (folder / "users.csv").read_text(encoding="utf-8")
+    projects = (folder / "projects.csv").read_text(encoding="utf-8")
+    keys = (folder / "api-keys.csv").read_text(encoding="utf-8")
+    # OWASP: a leading single quote makes the cell text; nothing starts with a live formula.
+    assert "'=HYPERLINK" in users
+    assert "'@SUM(1)" in projects
+    assert "'+cmd|" in keys
+    for text in (users, projects, keys):
+        for line in text.splitlines():
+            for cell in line.split(","):
+                assert not cell.lstrip('"').startswith(("=", "+", "@")), cell
+
+
+def test_formula_like_names_survive_as_plain_text_in_json_and_markdown(
+    hostile_audit: Audited,
+) -> None:
+    document = json.loads((hostile_audit.out / "orgaudit-snapshot-1.json").read_text())
+    names = {row["Name"] for row in document["tables"]["Users"]}
+    assert HOSTILE_USER in names
+    assert HOSTILE_PROJECT in {row["Name"] for row in document["tables"]["Projects"]}
+    markdown = (hostile_audit.out / "orgaudit-snapshot-1.md").read_text()
+    assert HOSTILE_PROJECT in markdown
+
+
+# -- exit codes, formats, config -----------------------------------------------------------
+
+
+def _finding(severity: str, suppressed: bool = False, status: str = "open") -> Finding:
+    return Finding(
+        "key-unused",
+        "Unused key",
+        severity,
+        status,
+        "api_key",
+        "key_1",
+        "k",
+        None,
+        None,
+        "m",
+        "fix",
+        "documented",
+        suppressed,
+        "",
+    )
+
+
+def test_exit_code_follows_fail_on_and_ignores_suppressed_findings() -> None:
+    findings = (_finding("medium"), _finding("high", suppressed=True))
+    assert exit_code_for(findings, None) is ExitCode.OK
+    assert exit_code_for(findings, "medium") is ExitCode.FINDINGS
+    assert exit_code_for(findings, "high") is ExitCode.OK  # the high one is suppressed
+    assert exit_code_for((_finding("high", status="unknown"),), "high") is ExitCode.FINDINGS
+
+
+def test_cli_format_choices_are_the_registry(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "orgaudit", "audit", "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": ""},
+        check=False,
+    )
+    assert run.returncode == 0
+    for name in WRITERS:
+        assert name in run.stdout
+    assert parse_formats(["xlsx,csv", "json", "csv"], ("md",)) == ("xlsx", "csv", "json")
+    with pytest.raises(UsageError, match="choose from xlsx, csv, json, md"):
+        AuditOptions(db_path=tmp_path, out_dir=tmp_path, formats=("pdf",))
+
+
+def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orgaudit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_fail_on_and_suppressions_decide_the_exit_code(demo_audit: Audited, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    failing = _run(
+        "audit",
+        "--offline",
+        "--db",
+        demo_audit.db,
+        "--out",
+        out,
+        "--fail-on",
+        "high",
+        "--format",
+        "md",
+        cwd=tmp_path,
+    )
+    assert failing.returncode == 1, failing.stderr
+    assert "the audit fails (exit 1)" in failing.stdout
+    config = tmp_path / "orgaudit.toml"
+    config.write_text(
+        "\n".join(
+            f'[[suppress]]\ncheck = "{check}"\nsubject = "{subject}"\nreason = "accepted"\n'
+            f'owner = "alice@example.com"\nexpires = 2026-12-31\n'
+            for check, subject in [
+                ("key-scope-trap", "grace-*"),
+                ("key-owner-without-access", "heidi-old"),
+                ("key-unrestricted", "payments-bot-*"),
+            ]
+        )
+    )
+    passing = _run(
+        "audit",
+        "--offline",
+        "--db",
+        demo_audit.db,
+        "--out",
+        out,
+        "--fail-on",
+        "high",
+        "--config",
+        config,
+        "--format",
+        "md",
+        cwd=tmp_path,
+    )
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert "3 suppressed" in passing.stdout
+    markdown = (out / "orgaudit-snapshot-1.md").read_text()
+    assert "accepted (owner alice@example.com, until 2026-12-31)" in markdown
+
+
+def test_an_expired_suppression_no_longer_suppresses_and_says_so(demo_audit: Audited) -> None:
+    from orgaudit.analysis import load_analysis
+    from orgaudit.findings import run_checks
+
+    config_text = (
+        '[[suppress]]\ncheck = "key-scope-trap"\nsubject = "grace-responses"\n'
+        'reason = "temporary"\nowner = "alice"\nexpires = 2026-05-01\n'
+    )
+    path = demo_audit.out / "expired.toml"
+    path.write_text(config_text)
+    settings = load_settings(path, frozenset(CHECKS_BY_ID))
+    findings = run_checks(CHECKS, load_analysis(demo_audit.db, None, None), settings)
+    trap = next(f for f in findings if f.check_id == "key-scope-trap")
+    assert not trap.suppressed
+    assert trap.suppression.startswith("suppression expired on 2026-05-01")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[thresholds]\nstale_days = 0\n", "line 2: stale_days must be a whole number"),
+        ('[severity]\n"no-such-check" = "high"\n', "line 2: unknown check 'no-such-check'"),
+        ('[severity]\n"key-unused" = "urgent"\n', "line 2: severity of key-unused must be one of"),
+        ('[[suppress]]\ncheck = "key-unused"\nsubject = "x"\n', "lacks expires, owner, reason"),
+        ("[thresholds\n", "line 1"),
+        ("[bogus]\n", "line 1: unknown section 'bogus'"),
+    ],
+)
+def test_a_malformed_config_is_one_line_naming_the_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "orgaudit.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")) as info:
+        load_settings(path, frozenset(CHECKS_BY_ID))
+    assert "\n" not in str(info.value)
+
+
+def test_a_source_left_unread_makes_unknown_findings_not_silent_passes(tmp_path: Path) -> None:
+    from orgaudit.simulator import Fault
+
+    db, out = tmp_path / "db", tmp_path / "out"
+    fault = Fault(
+        "status", path="^/organization/audit_logs", status=403, times=-1, message="Forbidden"
+    )
+    with Simulator(demo_org(int(FIXED.timestamp())), admin_key=ADMIN_KEY, faults=[fault]) as sim:
+        pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=lambda: FIXED)
+    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=("json",)))
+    by_check = {f.check_id: f for f in result.findings if f.subject_type in ("check", "source")}
+    assert by_check["key-scope-trap"].status == "unknown"
+    assert by_check["key-unrestricted"].status == "unknown"
+    assert "audit_key_events" in by_check["source-unavailable"].message
+    assert "key-scope-trap" in by_check["source-unavailable"].message
+    assert exit_code_for(result.findings, "high") is ExitCode.FINDINGS
