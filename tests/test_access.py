@@ -32,7 +32,7 @@ from orgaudit.access import (
     SERVICE_ACCOUNT_ROLE,
     UNKNOWN,
     level_for,
-    permissions_in_project,
+    request_permissions,
 )
 from orgaudit.analysis import Analysis, analyze
 from orgaudit.catalog import Catalog, load_catalog
@@ -197,14 +197,16 @@ def test_org_reader_in_no_project_has_no_key_rights(rich: Pulled) -> None:
     assert org_role.conditional
 
 
-def test_reader_keeps_their_other_rights_in_every_project(rich: Pulled) -> None:
-    # Only the key rights of a reader wait for a project role; the rest apply everywhere.
+def test_only_project_roles_count_for_a_keys_requests(rich: Pulled) -> None:
+    # Rule request_rights_need_project_role (RBAC guide: "the user has some project role
+    # that grants them those permissions"): a reader with no role in Alpha has nothing
+    # there for their keys to use; a member has the member preset.
     a = rich.analysis
-    held = permissions_in_project(a.model, a.catalog, "u_reader_out", ALPHA)
-    assert {"api.responses.write", "model.request", "api.model.read"} <= held
-    assert not held & {KEYS_WRITE, KEYS_READ}
-    as_member = permissions_in_project(a.model, a.catalog, "u_member", ALPHA)
-    assert KEYS_WRITE in as_member
+    assert request_permissions(a.model, a.catalog, "u_reader_out", ALPHA) == frozenset()
+    as_member = request_permissions(a.model, a.catalog, "u_member", ALPHA)
+    assert {KEYS_WRITE, "api.responses.write", "model.request"} <= as_member
+    # ... except the org presets the rule keeps: an org owner's rights count everywhere.
+    assert "model.request" in request_permissions(a.model, a.catalog, "u_owner_out", ALPHA)
 
 
 def test_reader_key_rights_come_from_their_project_role(rich: Pulled) -> None:
@@ -252,7 +254,7 @@ def test_custom_project_role_without_key_write_grants_nothing_on_keys(rich: Pull
     assert list(rbac["role_name"]) == ["Responses caller"]
     assert not rbac[["grants_read", "grants_create", "grants_manage"]].any(axis=None)
     # ... while its own permission does count towards what the user may call.
-    assert "api.responses.write" in permissions_in_project(
+    assert "api.responses.write" in request_permissions(
         a.model, a.catalog, "u_direct_caller", ALPHA
     )
 
@@ -316,7 +318,7 @@ def test_service_account_owner_creates_no_keys_but_holds_the_owner_permissions(
     (binding,) = bindings_of(a, bot, ALPHA).itertuples()
     assert (binding.kind, binding.preset_id) == (SERVICE_ACCOUNT_ROLE, "project_owner")
     assert binding.grants_manage  # the role would; the rule says service accounts do not
-    held = permissions_in_project(a.model, a.catalog, bot, ALPHA)
+    held = request_permissions(a.model, a.catalog, bot, ALPHA)
     assert {"model.request", "api.responses.write", KEYS_WRITE} <= held
 
 
@@ -348,13 +350,6 @@ def test_built_in_role_with_a_real_list_uses_it_through_a_group(listed: Analysis
     assert access(listed, "u_group_member", BETA) == ("none", DENIED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A built-in role held directly (legacy role field) always reads the catalog preset: "
-    "access._drop_preset_duplicates drops the RBAC assignment that carries the role's real "
-    "permission list and _with_permission_keys uses the preset whenever the list is missing, "
-    "so a non-empty list from the API is ignored",
-)
 def test_built_in_role_with_a_real_list_uses_it_when_held_directly(listed: Analysis) -> None:
     # "some.permission" grants nothing on keys: a member whose list lacks api_keys.write
     # is denied, and a viewer whose list lacks api_keys.read reads nothing.
@@ -375,12 +370,6 @@ def test_member_of_an_archived_project_creates_no_keys(rich: Pulled) -> None:
     assert (row["level"], row["verdict"], bool(row["archived"])) == ("none", DENIED, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="access.level_for falls back to the 'every other project' row without looking at "
-    "the project: an org owner with no binding in an archived project gets manage_all/allowed "
-    "there, although rule archived_projects_allow_no_keys says no keys",
-)
 def test_org_owner_creates_no_keys_in_an_archived_project(rich: Pulled) -> None:
     assert access(rich.analysis, "u_owner_out", OLD) == ("none", DENIED)
 
@@ -431,13 +420,6 @@ def test_missing_group_members_make_every_denial_unknown(tmp_path: Path) -> None
     assert access(a, "u_owner_out", BETA) == ("manage_all", ALLOWED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A project_groups gap (project_id set, no group_id) marks only the rows of that "
-    "project incomplete (access._complete), and access.level_for answers a principal with no "
-    "binding there from their 'every other project' row, which stays complete: a user whose "
-    "only role in Beta came through the unread group list is 'denied', not 'unknown'",
-)
 def test_missing_project_group_list_makes_non_members_unknown(tmp_path: Path) -> None:
     fault = Fault("status", path=f"^/organization/projects/{BETA}/groups$", status=404, times=-1)
     a = analysis_of(rich_org(), tmp_path / "db", faults=[fault])
@@ -446,13 +428,6 @@ def test_missing_project_group_list_makes_non_members_unknown(tmp_path: Path) ->
     assert access(a, "u_group_member", BETA) == ("none", UNKNOWN)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="When /organization/groups is refused, no group is known, so group_users and "
-    "group_org_roles are never asked and are recorded 'complete' (pull.summarize_coverage), and "
-    "access.BINDING_SOURCES does not list 'groups': every group-granted role vanishes and the "
-    "denials that follow are reported complete",
-)
 def test_missing_group_list_makes_denials_unknown(tmp_path: Path) -> None:
     fault = Fault("status", path="^/organization/groups$", status=404, times=-1)
     a = analysis_of(rich_org(), tmp_path / "db", faults=[fault])

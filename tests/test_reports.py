@@ -350,3 +350,34 @@ def test_a_source_left_unread_makes_unknown_findings_not_silent_passes(tmp_path:
     assert "audit_key_events" in by_check["source-unavailable"].message
     assert "key-scope-trap" in by_check["source-unavailable"].message
     assert exit_code_for(result.findings, "high") is ExitCode.FINDINGS
+
+
+def test_readme_lists_every_check_of_the_registry() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for check in CHECKS:
+        assert f"| `{check.id}` | {check.severity} |" in readme, check.id
+
+
+def test_key_exceeds_owner_names_the_scopes_the_owner_lacks(tmp_path: Path) -> None:
+    from orgaudit.analysis import load_analysis
+    from orgaudit.findings import AuditSettings, run_checks
+
+    builder = OrgBuilder("org_exceeds", int(FIXED.timestamp()))
+    viewer = builder.user("Vic Viewer", "vic@example.com", user_id="user_vic")
+    member = builder.user("Meg Member", "meg@example.com", user_id="user_meg")
+    project = builder.project("Ops", project_id="proj_ops")
+    builder.member(project, viewer, "viewer")
+    builder.member(project, member, "member")
+    # Created while Vic was a member; a viewer's roles grant neither scope any more.
+    builder.key(project, viewer, "vic-old", scopes=["api.responses.write", "model.request"])
+    builder.key(project, member, "meg-ok", scopes=["api.responses.write", "model.request"])
+    builder.key(project, member, "meg-new-scope", scopes=["api.vector_stores.write"])
+    db = tmp_path / "db"
+    _pull_fixed(builder.org, db)
+    findings = run_checks(CHECKS, load_analysis(db, None, None), AuditSettings())
+    exceeding = {f.subject_name: f for f in findings if f.check_id == "key-exceeds-owner"}
+    assert set(exceeding) == {"vic-old", "meg-new-scope"}
+    assert exceeding["vic-old"].status == "open"
+    assert "api.responses.write, model.request" in exceeding["vic-old"].message
+    # A scope the catalog does not know cannot be judged: unknown, not a false alarm.
+    assert exceeding["meg-new-scope"].status == "unknown"

@@ -38,6 +38,7 @@ ALLOWED, DENIED, UNKNOWN = "allowed", "denied", "unknown"
 # Sources whose gaps can hide a binding (and so turn a denial into "unknown").
 BINDING_SOURCES = (
     "users",
+    "groups",
     "project_users",
     "project_service_accounts",
     "user_org_roles",
@@ -86,6 +87,22 @@ class AccessModel:
     bindings: pd.DataFrame
     levels: pd.DataFrame
     permission_sets: Mapping[str, PermissionSet]
+    incomplete_projects: frozenset[str] = frozenset()
+    archived_projects: frozenset[str] = frozenset()
+
+    def fallback(self, elsewhere: pd.DataFrame) -> pd.DataFrame:
+        """ "Every other project" rows placed in given projects: archived projects allow
+        nothing, and a project whose role lists were not all read cannot confirm a denial.
+
+        ``elsewhere`` has the columns of ``levels`` with ``project_id`` filled in.
+        """
+        archived = elsewhere["project_id"].isin(self.archived_projects)
+        incomplete = elsewhere["project_id"].isin(self.incomplete_projects)
+        level = elsewhere["level"].where(~archived, "none")
+        complete = elsewhere["complete"].astype(bool) & ~incomplete
+        allowed = level.isin(["create_own", "manage_all"])
+        verdict = np.select([allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+        return elsewhere.assign(level=level, complete=complete, archived=archived, verdict=verdict)
 
 
 def compute_access(snapshot: Snapshot, catalog: Catalog) -> AccessModel:
@@ -99,7 +116,32 @@ def compute_access(snapshot: Snapshot, catalog: Catalog) -> AccessModel:
         conditional=(bindings["scope"] == ORGANIZATION)
         & bindings["preset_id"].isin(conditional_presets)
     )
-    return AccessModel(bindings, _levels(bindings, snapshot, catalog), permission_sets)
+    projects = snapshot["projects"]
+    archived = frozenset(projects.loc[projects["status"] == "archived", "id"])
+    return AccessModel(
+        bindings,
+        _levels(bindings, snapshot, catalog),
+        permission_sets,
+        incomplete_projects=frozenset(_project_gaps(snapshot)),
+        archived_projects=archived,
+    )
+
+
+def _binding_gaps(snapshot: Snapshot) -> pd.DataFrame:
+    gaps = snapshot.gaps
+    return gaps[
+        gaps["source"].isin(BINDING_SOURCES) & gaps["status"].isin(["unavailable", "skipped"])
+    ]
+
+
+def _project_gaps(snapshot: Snapshot) -> set[str]:
+    """Projects where a project-wide list that could add a binding was not read.
+
+    Per-member lists (a ``user_id`` on the gap) only hide roles of that member, who has a
+    row of their own for the project.
+    """
+    gaps = _binding_gaps(snapshot)
+    return set(gaps.loc[gaps["user_id"].isna(), "project_id"].dropna())
 
 
 def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
@@ -129,8 +171,8 @@ def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
     direct_org = assignments[
         (assignments["principal_type"] == USER) & (assignments["resource_type"] == ORGANIZATION)
     ]
-    org_rbac = _from_assignments(direct_org, ORG_RBAC_ROLE, USER).pipe(
-        _drop_preset_duplicates, org_roles, ["principal_id", "role_name"]
+    org_roles, org_rbac = _fold_preset_duplicates(
+        org_roles, _from_assignments(direct_org, ORG_RBAC_ROLE, USER), ["principal_id", "role_name"]
     )
     group_org = assignments[
         (assignments["principal_type"] == GROUP) & (assignments["resource_type"] == ORGANIZATION)
@@ -158,8 +200,10 @@ def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
     direct_project = assignments[
         (assignments["principal_type"] == USER) & (assignments["resource_type"] == PROJECT)
     ]
-    project_rbac = _from_assignments(direct_project, PROJECT_RBAC_ROLE, USER).pipe(
-        _drop_preset_duplicates, project_roles, ["project_id", "principal_id", "role_name"]
+    project_roles, project_rbac = _fold_preset_duplicates(
+        project_roles,
+        _from_assignments(direct_project, PROJECT_RBAC_ROLE, USER),
+        ["project_id", "principal_id", "role_name"],
     )
     group_project = assignments[
         (assignments["principal_type"] == GROUP) & (assignments["resource_type"] == PROJECT)
@@ -232,14 +276,19 @@ def _through_groups(
     )
 
 
-def _drop_preset_duplicates(
-    rbac: pd.DataFrame, legacy: pd.DataFrame, keys: list[str]
-) -> pd.DataFrame:
-    """Drop RBAC assignments of a built-in role the legacy role field already names.
+def _fold_preset_duplicates(
+    legacy: pd.DataFrame, rbac: pd.DataFrame, keys: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Merge a built-in role the API reports twice into one binding.
 
-    The API reports the same built-in role twice: as the user's legacy ``role`` and in
-    their role assignments; one binding is enough.
+    The same built-in role appears as the legacy ``role`` field and as a role assignment;
+    the legacy binding keeps its name and takes the assignment's id and permission list
+    (the API's own word on what the role grants), and the assignment is dropped.
     """
+    presets = rbac[rbac["predefined"]].drop_duplicates(keys)[[*keys, "role_id", "permission_list"]]
+    enriched = legacy.drop(columns=["role_id", "permission_list"]).merge(
+        presets, on=keys, how="left", validate="many_to_one"
+    )
     marked = rbac.merge(
         legacy[keys].drop_duplicates().assign(_legacy=True),
         on=keys,
@@ -247,7 +296,7 @@ def _drop_preset_duplicates(
         validate="many_to_one",
     )
     duplicate = marked["predefined"] & marked["_legacy"].fillna(False).astype(bool)
-    return marked.loc[~duplicate].drop(columns=["_legacy"])
+    return enriched[legacy.columns], marked.loc[~duplicate].drop(columns=["_legacy"])
 
 
 def _with_permission_keys(bindings: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -378,10 +427,7 @@ def _complete(levels: pd.DataFrame, snapshot: Snapshot) -> pd.Series:
     """Whether every source that could add a binding for the row was read."""
     if any(snapshot.source_status(s) == "unavailable" for s in BINDING_SOURCES):
         return pd.Series(False, index=levels.index)
-    gaps = snapshot.gaps[
-        snapshot.gaps["source"].isin(BINDING_SOURCES)
-        & snapshot.gaps["status"].isin(["unavailable", "skipped"])
-    ]
+    gaps = _binding_gaps(snapshot)
     if gaps["group_id"].notna().any():  # who is in that group, or what it holds, is unknown
         return pd.Series(False, index=levels.index)
     missing_projects = set(gaps["project_id"].dropna())
@@ -404,7 +450,7 @@ def level_for(model: AccessModel, principal_id: str, project_id: str) -> pd.Seri
         return here.iloc[0]
     elsewhere = mine[mine["project_id"].isna()]
     if len(elsewhere):
-        return elsewhere.iloc[0]
+        return model.fallback(elsewhere.head(1).assign(project_id=project_id)).iloc[0]
     return pd.Series(
         {
             "principal_id": principal_id,
@@ -434,23 +480,24 @@ def recorded_key_scopes(snapshot: Snapshot) -> pd.DataFrame:
     )
 
 
-def permissions_in_project(
+def request_bindings(bindings: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """The bindings that count for a key's requests (rule request_rights_need_project_role).
+
+    A key's request passes only where the owner has "some project role" granting each
+    scope: project bindings, direct or through a group, and the org presets the rule lists.
+    """
+    kept = set(catalog.rule("request_rights_need_project_role").value)
+    return bindings[(bindings["scope"] == PROJECT) | bindings["preset_id"].isin(kept)]
+
+
+def request_permissions(
     model: AccessModel, catalog: Catalog, principal_id: str, project_id: str
 ) -> frozenset[str]:
-    """The union of permissions a principal holds in a project.
-
-    Their project bindings there, and their org bindings (rule
-    ``org_roles_apply_in_every_project``), less the key permissions of presets whose key
-    rights come from a project role (rule ``key_rights_need_project_role``).
-    """
-    bindings = applicable_bindings(model, principal_id, project_id)
-    if not catalog.rule("org_roles_apply_in_every_project").value:
-        bindings = bindings[bindings["scope"] == PROJECT]
-    key_strings = {catalog.keys.create_own, catalog.keys.read, catalog.keys.manage_all}
+    """What a principal's roles let their keys do in a project."""
+    bindings = request_bindings(applicable_bindings(model, principal_id, project_id), catalog)
     granted: set[str] = set()
-    for key, conditional in zip(bindings["permission_key"], bindings["conditional"], strict=True):
-        permissions = model.permission_sets[key].permissions
-        granted |= permissions - key_strings if conditional else permissions
+    for key in bindings["permission_key"].unique():
+        granted |= model.permission_sets[str(key)].permissions
     return frozenset(granted)
 
 

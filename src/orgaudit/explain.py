@@ -25,8 +25,8 @@ from orgaudit.access import (
     AccessModel,
     applicable_bindings,
     level_for,
-    permissions_in_project,
     recorded_key_scopes,
+    request_permissions,
 )
 from orgaudit.catalog import ORGANIZATION, Catalog, DashboardSetting
 from orgaudit.errors import UsageError
@@ -403,7 +403,7 @@ def explain_key(
     project = find_project(snapshot, str(found["project_id"]))
     owner_id = str(found["owner_id"])
     owner_type = str(found["owner_type"])
-    owner_permissions = permissions_in_project(model, catalog, owner_id, str(project["id"]))
+    owner_permissions = request_permissions(model, catalog, owner_id, str(project["id"]))
     owner_row = level_for(model, owner_id, str(project["id"]))
     owner_known = bool(owner_row["complete"])
     scopes, kind, note = _key_scopes(snapshot, catalog, found)
@@ -413,7 +413,17 @@ def explain_key(
     missing_in_owner = tuple(s for s in asked if s not in owner_permissions)
     access = str(found["owner_project_access"])
     advice = _key_advice(catalog, scopes or frozenset(), missing_in_key, missing_in_owner, access)
-    if access != "active" or missing_in_key or (missing_in_owner and owner_known):
+    archived_rule = catalog.rule("archived_projects_allow_no_keys")
+    archived = project["status"] == "archived" and bool(archived_rule.value)
+    if archived:
+        advice = (
+            Fix(
+                f"{project['name']} is archived: its keys cannot be used; delete the key",
+                archived_rule.evidence.level,
+            ),
+            *advice,
+        )
+    if archived or access != "active" or missing_in_key or (missing_in_owner and owner_known):
         decision = DENIED
     elif kind == "unknown" or missing_in_owner:
         decision = UNKNOWN
@@ -597,7 +607,7 @@ def explain_error(
             raise UsageError("--user needs --project")
         found = find_user(snapshot, user)
         where = find_project(snapshot, project)
-        held = permissions_in_project(model, catalog, str(found["id"]), str(where["id"]))
+        held = request_permissions(model, catalog, str(found["id"]), str(where["id"]))
         lacking = tuple(s for s in scopes if s not in held)
         complete = bool(level_for(model, str(found["id"]), str(where["id"]))["complete"])
         decision = ALLOWED if not lacking else (DENIED if complete else UNKNOWN)

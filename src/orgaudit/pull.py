@@ -233,6 +233,7 @@ class _Collector:
             if gap is None:
                 raise
             self.gaps.append(gap)
+            self._skip_children(source, gap)
             if root == source.name:
                 self.family_down[source.family] = (
                     f"the {source.family.value} family is unavailable: {gap.reason}"
@@ -244,6 +245,14 @@ class _Collector:
         _check_items(source, path, items)
         self.items[source.name].extend((scope, item) for item in items)
         return items
+
+    def _skip_children(self, parent: Source, gap: Gap) -> None:
+        """Record the lists that hang off an unread parent as not asked."""
+        status = ARCHIVED if gap.status == ARCHIVED else SKIPPED
+        for child in src.CHILDREN.get(parent.name, ()):
+            reason = f"its parent list {parent.name} was not read: {gap.reason}"
+            self.gaps.append(Gap(child.name, gap.scope, status, reason))
+            self._skip_children(child, gap)
 
     async def _organization_rbac(self) -> None:
         await self.fetch(src.ORG_ROLES)

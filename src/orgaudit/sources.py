@@ -178,6 +178,22 @@ ALL_SOURCES: tuple[Source, ...] = (
 )
 SOURCES_BY_NAME = {source.name: source for source in ALL_SOURCES}
 
+# Lists asked once per item of a parent list: when the parent cannot be read, they cannot
+# be asked either, and the coverage must say so rather than call them complete.
+CHILDREN: dict[str, tuple[Source, ...]] = {
+    GROUPS.name: (GROUP_USERS, GROUP_ORG_ROLES),
+    USERS.name: (USER_ORG_ROLES,),
+    PROJECTS.name: (
+        PROJECT_USERS,
+        PROJECT_SERVICE_ACCOUNTS,
+        PROJECT_API_KEYS,
+        PROJECT_GROUPS,
+        PROJECT_ROLES,
+    ),
+    PROJECT_USERS.name: (PROJECT_USER_ROLES,),
+    PROJECT_GROUPS.name: (PROJECT_GROUP_ROLES,),
+}
+
 # The org-level list whose failure means the whole family is missing or unreadable, so
 # the family's fan-out requests are skipped instead of each failing in turn.
 FAMILY_ROOTS = {Family.RBAC: ORG_ROLES.name}

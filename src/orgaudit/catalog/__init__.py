@@ -201,6 +201,7 @@ class Catalog:
 REQUIRED_RULES = (
     "org_roles_apply_in_every_project",
     "key_rights_need_project_role",
+    "request_rights_need_project_role",
     "service_accounts_create_keys",
     "predefined_permissions_from_catalog",
     "archived_projects_allow_no_keys",

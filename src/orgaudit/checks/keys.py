@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from orgaudit.access import SERVICE_ACCOUNT
+from orgaudit.access import SERVICE_ACCOUNT, request_bindings
 from orgaudit.catalog import ORGANIZATION, PROJECT
 from orgaudit.findings import UNKNOWN, AuditContext
 
@@ -84,7 +84,12 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
     model = context.analysis.model
     catalog = context.analysis.catalog
     keys = _scope_kinds(context, context.keys)
-    restricted = keys[keys["scope_kind"] == "restricted"]
+    # Keys whose owner lost access fail whatever they ask: key-owner-without-access says so.
+    restricted = keys[
+        (keys["scope_kind"] == "restricted") & (keys["owner_project_access"] == "active")
+    ]
+    if restricted.empty:
+        return pd.DataFrame()
     as_lists = {s: sorted(s) for s in restricted["scope_set"].drop_duplicates()}
     requested = (
         restricted[[*KEY_COLUMNS, "owner_email", "owner_name", "scope_set"]]
@@ -96,8 +101,7 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
         [(key, p) for key, pset in model.permission_sets.items() for p in pset.permissions],
         columns=["permission_key", "scope"],
     )
-    bindings = model.bindings
-    key_strings = [catalog.keys.create_own, catalog.keys.read, catalog.keys.manage_all]
+    bindings = request_bindings(model.bindings, catalog)
     in_project = (
         bindings.loc[bindings["scope"] == PROJECT, ["principal_id", "project_id", "permission_key"]]
         .merge(permissions, on="permission_key", validate="many_to_many")
@@ -105,11 +109,9 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
         .drop_duplicates()
         .assign(in_project=True)
     )
-    org_grants = bindings.loc[
-        bindings["scope"] == ORGANIZATION, ["principal_id", "permission_key", "conditional"]
-    ].merge(permissions, on="permission_key", validate="many_to_many")
     everywhere = (
-        org_grants.loc[~(org_grants["conditional"] & org_grants["scope"].isin(key_strings))]
+        bindings.loc[bindings["scope"] == ORGANIZATION, ["principal_id", "permission_key"]]
+        .merge(permissions, on="permission_key", validate="many_to_many")
         .loc[:, ["principal_id", "scope"]]
         .drop_duplicates()
         .assign(everywhere=True)
