@@ -12,7 +12,7 @@ from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import SimOrg
 
-from support import ADMIN_KEY, NOW
+from support import ADMIN_KEY, NOW, Audited, demo_audited, hostile_audited
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,3 +48,15 @@ def simulator(demo: SimOrg) -> Iterator[Simulator]:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "snapshots.db"
+
+
+@pytest.fixture(scope="module")
+def demo_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    """The demo org pulled at a fixed time and audited into every format (one per module)."""
+    return demo_audited(tmp_path_factory.mktemp("demo-audit"))
+
+
+@pytest.fixture(scope="module")
+def hostile_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    """An org whose user, project and key names are spreadsheet formulas."""
+    return hostile_audited(tmp_path_factory.mktemp("hostile-audit"))

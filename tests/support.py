@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from orgaudit.settings import ClientSettings, PullSettings, RetryPolicy
+from orgaudit.audit import AuditOptions, AuditResult, run_audit
+from orgaudit.pipeline import pull_and_analyze
+from orgaudit.report import WRITERS
+from orgaudit.settings import AdminKey, ClientSettings, PullSettings, RetryPolicy
 from orgaudit.simulator import Simulator
-from orgaudit.simulator.org import OrgBuilder
+from orgaudit.simulator.demo import demo_org
+from orgaudit.simulator.org import OrgBuilder, SimOrg
 
 # A made-up key with a recognisable body, so a search of every byte written can find it.
 ADMIN_KEY = "sk-admin-TESTKEY-5f3c9a1b7e2d4c6f8a0b1c2d3e4f5a6b"
@@ -51,3 +57,50 @@ def small_org(users: int = 3) -> OrgBuilder:
         uid = builder.user(f"User {i}", f"u{i}@example.com", user_id=f"user_{i:04d}")
         builder.member(project, uid, "member")
     return builder
+
+
+# -- audited orgs (the demo_audit and hostile_audit fixtures of conftest.py) ----------------
+
+# The audited orgs are pulled with the clock fixed, so their reports are reproducible.
+FIXED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+HOSTILE_USER = '=HYPERLINK("http://example.com","x")'
+HOSTILE_PROJECT = "@SUM(1)"
+HOSTILE_KEY = "+cmd|' /C calc'!A0"
+
+
+@dataclass(frozen=True)
+class Audited:
+    """An org pulled into ``db`` and audited into every report format in ``out``."""
+
+    db: Path
+    out: Path
+    result: AuditResult
+
+
+def pull_fixed(org: SimOrg, db: Path) -> None:
+    """Pull ``org`` over loopback HTTP into ``db`` at the fixed time."""
+    with Simulator(org, admin_key=ADMIN_KEY) as sim:
+        pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=lambda: FIXED)
+
+
+def audit_org(org: SimOrg, base: Path, name: str) -> Audited:
+    """Pull ``org`` at the fixed time and write every report format."""
+    db, out = base / f"{name}.db", base / "out"
+    pull_fixed(org, db)
+    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=tuple(WRITERS)))
+    return Audited(db, out, result)
+
+
+def demo_audited(base: Path) -> Audited:
+    """The demo org pulled at a fixed time and audited into every format."""
+    return audit_org(demo_org(int(FIXED.timestamp())), base, "demo")
+
+
+def hostile_audited(base: Path) -> Audited:
+    """An org whose user, project and key names are spreadsheet formulas."""
+    builder = OrgBuilder("org_hostile", int(FIXED.timestamp()))
+    user = builder.user(HOSTILE_USER, "mallory@example.com", user_id="user_mallory")
+    project = builder.project(HOSTILE_PROJECT, project_id="proj_formula")
+    builder.member(project, user, "viewer")
+    builder.key(project, user, HOSTILE_KEY, scopes=[], last_used_days_ago=None)
+    return audit_org(builder.org, base, "hostile")

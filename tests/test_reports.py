@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from orgaudit.audit import AuditOptions, AuditResult, exit_code_for, parse_formats, run_audit
+from orgaudit.audit import AuditOptions, exit_code_for, parse_formats, run_audit
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
 from orgaudit.config import load_settings
 from orgaudit.errors import ConfigError, ExitCode, UsageError
@@ -27,48 +25,17 @@ from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import OrgBuilder
 
-from support import ADMIN_KEY, PULL, check_golden, fast_settings
-
-FIXED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-HOSTILE_USER = '=HYPERLINK("http://example.com","x")'
-HOSTILE_PROJECT = "@SUM(1)"
-
-
-@dataclass(frozen=True)
-class Audited:
-    db: Path
-    out: Path
-    result: AuditResult
-
-
-def _pull_fixed(org_builder_org: object, db: Path) -> None:
-    with Simulator(org_builder_org, admin_key=ADMIN_KEY) as sim:  # type: ignore[arg-type]
-        pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=lambda: FIXED)
-
-
-@pytest.fixture(scope="module")
-def demo_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
-    """The demo org pulled at a fixed time and audited into every format."""
-    base = tmp_path_factory.mktemp("demo-audit")
-    db, out = base / "demo.db", base / "out"
-    _pull_fixed(demo_org(int(FIXED.timestamp())), db)
-    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=tuple(WRITERS)))
-    return Audited(db, out, result)
-
-
-@pytest.fixture(scope="module")
-def hostile_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
-    """An org whose user and project names are spreadsheet formulas."""
-    base = tmp_path_factory.mktemp("hostile-audit")
-    builder = OrgBuilder("org_hostile", int(FIXED.timestamp()))
-    user = builder.user(HOSTILE_USER, "mallory@example.com", user_id="user_mallory")
-    project = builder.project(HOSTILE_PROJECT, project_id="proj_formula")
-    builder.member(project, user, "viewer")
-    builder.key(project, user, "+cmd|' /C calc'!A0", scopes=[], last_used_days_ago=None)
-    db, out = base / "hostile.db", base / "out"
-    _pull_fixed(builder.org, db)
-    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=tuple(WRITERS)))
-    return Audited(db, out, result)
+from support import (
+    ADMIN_KEY,
+    FIXED,
+    HOSTILE_PROJECT,
+    HOSTILE_USER,
+    PULL,
+    Audited,
+    check_golden,
+    fast_settings,
+    pull_fixed,
+)
 
 
 def _ids(findings: tuple[Finding, ...], check_id: str) -> set[str]:
@@ -373,7 +340,7 @@ def test_key_exceeds_owner_names_the_scopes_the_owner_lacks(tmp_path: Path) -> N
     builder.key(project, member, "meg-ok", scopes=["api.responses.write", "model.request"])
     builder.key(project, member, "meg-new-scope", scopes=["api.vector_stores.write"])
     db = tmp_path / "db"
-    _pull_fixed(builder.org, db)
+    pull_fixed(builder.org, db)
     findings = run_checks(CHECKS, load_analysis(db, None, None), AuditSettings())
     exceeding = {f.subject_name: f for f in findings if f.check_id == "key-exceeds-owner"}
     assert set(exceeding) == {"vic-old", "meg-new-scope"}

@@ -506,3 +506,29 @@ def applicable_bindings(model: AccessModel, principal_id: str, project_id: str) 
     bindings = model.bindings
     mine = bindings[bindings["principal_id"] == principal_id]
     return mine[(mine["scope"] == ORGANIZATION) | (mine["project_id"] == project_id)]
+
+
+UNRESTRICTED, READ_ONLY, RESTRICTED = "unrestricted", "read_only", "restricted"
+
+
+def scope_kind(scopes: frozenset[str], catalog: Catalog) -> str:
+    """``unrestricted`` ("All"), ``read_only`` or ``restricted``, per the catalog's rules."""
+    if any(frozenset(marker) == scopes for marker in catalog.rule("unrestricted_key_scopes").value):
+        return UNRESTRICTED
+    if scopes == frozenset([catalog.rule("read_only_key_scope").value]):
+        return READ_ONLY
+    return RESTRICTED
+
+
+def with_scope_kinds(keys: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Keys with a ``scopes`` JSON column gain ``scope_set`` and ``scope_kind``.
+
+    ``scope_kind`` is ``unknown`` where no scopes were recorded. Each distinct list is
+    parsed once.
+    """
+    parsed = {text: frozenset(json.loads(text)) for text in keys["scopes"].dropna().unique()}
+    kinds = {text: scope_kind(scopes, catalog) for text, scopes in parsed.items()}
+    return keys.assign(
+        scope_set=keys["scopes"].map(parsed),
+        scope_kind=keys["scopes"].map(kinds).fillna("unknown"),
+    )

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from orgaudit import store
-from orgaudit.access import AccessModel, compute_access
+from orgaudit.access import AccessModel, compute_access, recorded_key_scopes, with_scope_kinds
 from orgaudit.catalog import Catalog, load_catalog
 from orgaudit.snapshot import Snapshot, load_snapshot
 
@@ -66,16 +68,33 @@ def derived_rows(analysis: Analysis) -> dict[str, list[tuple[object, ...]]]:
         permission_source=bindings["permission_key"].map(sources),
     )[list(store.DERIVED_TABLES["access_bindings"])]
     level_rows = model.levels[list(store.DERIVED_TABLES["access_levels"])]
+    snapshot = analysis.snapshot
+    keys = snapshot["project_api_keys"][["id", "project_id"]].merge(
+        recorded_key_scopes(snapshot),
+        left_on="id",
+        right_on="key_id",
+        how="left",
+        validate="one_to_one",
+    )
+    kinds = with_scope_kinds(keys, analysis.catalog)
+    recorded_at = (kinds["recorded_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    key_rows = pd.DataFrame(
+        {
+            "key_id": kinds["id"],
+            "project_id": kinds["project_id"],
+            "scope_kind": kinds["scope_kind"],
+            "scopes": kinds["scopes"],
+            "recorded_at": recorded_at.astype("Int64"),
+        }
+    )
     return {
         "access_bindings": _records(binding_rows),
         "access_levels": _records(level_rows),
+        "key_scopes": _records(key_rows),
     }
 
 
-def _records(frame: object) -> list[tuple[object, ...]]:
-    import pandas as pd
-
-    assert isinstance(frame, pd.DataFrame)
+def _records(frame: pd.DataFrame) -> list[tuple[object, ...]]:
     cleaned = frame.astype(object).where(frame.notna(), None)
     return [tuple(_plain(v) for v in row) for row in cleaned.itertuples(index=False)]
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from orgaudit import store
 from orgaudit.analysis import Analysis, load_analysis, store_derived
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
 from orgaudit.config import load_settings
+from orgaudit.diff import SnapshotDiff, diff_snapshots
 from orgaudit.errors import ExitCode, UsageError
-from orgaudit.findings import Finding, run_checks, severity_rank
+from orgaudit.findings import AuditSettings, Finding, run_checks, severity_rank
+from orgaudit.queries import query_pack, run_query
 from orgaudit.report import WRITERS
 from orgaudit.report.tables import build_report
 
@@ -32,6 +36,7 @@ class AuditOptions:
     fail_on: str | None = None
     stale_days: int | None = None
     max_owners: int | None = None
+    queries_dir: Path | None = None
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in WRITERS]
@@ -73,7 +78,9 @@ def run_audit(options: AuditOptions) -> AuditResult:
     analysis = load_analysis(options.db_path, options.snapshot_id, options.catalog_path)
     findings = run_checks(CHECKS, analysis, settings)
     _store(options.db_path, analysis, findings)
-    report = build_report(analysis, CHECKS, findings)
+    changes = _changes_since_previous(options, analysis, findings, settings)
+    extra = {} if options.queries_dir is None else _query_sheets(options, analysis, settings)
+    report = build_report(analysis, CHECKS, findings, changes, extra)
     try:
         options.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -100,6 +107,76 @@ def exit_code_for(findings: tuple[Finding, ...], fail_on: str | None) -> ExitCod
     threshold = severity_rank(fail_on)
     failing = any(f.counts and severity_rank(f.severity) >= threshold for f in findings)
     return ExitCode.FINDINGS if failing else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    """Which two snapshots to compare, and how to read them."""
+
+    db_path: Path
+    from_snapshot: int | None = None
+    to_snapshot: int | None = None
+    catalog_path: Path | None = None
+    config_path: Path | None = None
+
+
+def run_diff(options: DiffOptions) -> SnapshotDiff:
+    """Compare two snapshots (default: the last two), findings included."""
+    settings = load_settings(options.config_path, frozenset(CHECKS_BY_ID))
+    with store.connect(options.db_path, create=False) as conn:
+        newer = store.resolve_snapshot(conn, options.to_snapshot)
+        older = (
+            store.resolve_snapshot(conn, options.from_snapshot)
+            if options.from_snapshot is not None
+            else store.previous_snapshot(conn, newer)
+        )
+    if older is None:
+        raise UsageError(f"snapshot {newer} has no earlier snapshot to compare with; pull again")
+    old = load_analysis(options.db_path, older, options.catalog_path)
+    new = load_analysis(options.db_path, newer, options.catalog_path)
+    return diff_snapshots(
+        old,
+        new,
+        run_checks(CHECKS, old, settings),
+        run_checks(CHECKS, new, settings),
+        settings.stale_days,
+    )
+
+
+def _changes_since_previous(
+    options: AuditOptions,
+    analysis: Analysis,
+    findings: tuple[Finding, ...],
+    settings: AuditSettings,
+) -> SnapshotDiff | None:
+    """The diff against the snapshot before the audited one, when there is one."""
+    with store.connect(options.db_path, create=False) as conn:
+        previous = store.previous_snapshot(conn, analysis.snapshot.id)
+    if previous is None:
+        return None
+    old = load_analysis(options.db_path, previous, options.catalog_path)
+    return diff_snapshots(
+        old, analysis, run_checks(CHECKS, old, settings), findings, settings.stale_days
+    )
+
+
+def _query_sheets(
+    options: AuditOptions, analysis: Analysis, settings: AuditSettings
+) -> dict[str, pd.DataFrame]:
+    """Each pack query's result, by query name (cut to Excel's 31 characters).
+
+    ``:days`` is bound to the stale-days threshold; a query needing any other parameter
+    is left out, since the audit cannot guess it.
+    """
+    assert options.queries_dir is not None
+    sheets: dict[str, pd.DataFrame] = {}
+    for query in query_pack(options.queries_dir):
+        params = {"days": str(settings.stale_days)} if "days" in query.parameters else {}
+        if set(query.parameters) - {"snapshot_id", "days"}:
+            continue
+        name = query.name[:31]
+        sheets[name] = run_query(options.db_path, query, analysis.snapshot.id, params)
+    return sheets
 
 
 def _store(db_path: Path, analysis: Analysis, findings: tuple[Finding, ...]) -> None:

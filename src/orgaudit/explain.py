@@ -20,13 +20,16 @@ import pandas as pd
 from orgaudit.access import (
     ALLOWED,
     DENIED,
+    READ_ONLY,
     SERVICE_ACCOUNT,
     UNKNOWN,
+    UNRESTRICTED,
     AccessModel,
     applicable_bindings,
     level_for,
     recorded_key_scopes,
     request_permissions,
+    scope_kind,
 )
 from orgaudit.catalog import ORGANIZATION, Catalog, DashboardSetting
 from orgaudit.errors import UsageError
@@ -486,14 +489,14 @@ def _key_scopes(
         else:
             why = "no audit record: audit logging may have been off when the key was created"
         return None, "unknown", why
-    scopes = json.loads(str(mine.iloc[0]["scopes"]))
-    scopes_set = frozenset(str(s) for s in scopes)
-    unrestricted = catalog.rule("unrestricted_key_scopes")
-    if any(frozenset(marker) == scopes_set for marker in unrestricted.value):
-        return scopes_set, "unrestricted", f"an 'All' key ({unrestricted.evidence.level})"
-    read_only = catalog.rule("read_only_key_scope")
-    if scopes_set == {read_only.value}:
-        return scopes_set, "read_only", f"a 'Read only' key ({read_only.evidence.level})"
+    scopes_set = frozenset(str(s) for s in json.loads(str(mine.iloc[0]["scopes"])))
+    kind = scope_kind(scopes_set, catalog)
+    if kind == UNRESTRICTED:
+        level = catalog.rule("unrestricted_key_scopes").evidence.level
+        return scopes_set, kind, f"an 'All' key ({level})"
+    if kind == READ_ONLY:
+        level = catalog.rule("read_only_key_scope").evidence.level
+        return scopes_set, kind, f"a 'Read only' key ({level})"
     recorded_at = mine.iloc[0]["recorded_at"]
     return scopes_set, "restricted", f"recorded on {recorded_at:%Y-%m-%d}"
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from rich.table import Table
 
 from orgaudit import store
 from orgaudit.audit import AuditResult
 from orgaudit.demo import DemoResult
+from orgaudit.diff import SECTIONS, SnapshotDiff
 from orgaudit.findings import SEVERITIES, severity_rank
 from orgaudit.pull import PullResult
+from orgaudit.queries import SavedQuery
 
 # The counts a pull summary names, in this order: (source, label).
 _SUMMARY_COUNTS = (
@@ -116,3 +119,46 @@ def audit_summary(result: AuditResult) -> str:
 
 
 _TOP_FINDINGS = 5
+
+
+def query_list(queries: tuple[SavedQuery, ...]) -> Table:
+    """The query pack: name, title, parameters."""
+    table = Table("name", "title", "parameters", title="saved queries")
+    for query in queries:
+        params = ", ".join(p for p in query.parameters if p != "snapshot_id")
+        table.add_row(query.name, query.title, params or "-")
+    return table
+
+
+def frame_table(frame: pd.DataFrame, title: str) -> Table:
+    """A query result as a terminal table."""
+    table = Table(*map(str, frame.columns), title=f"{title} ({len(frame)} rows)")
+    for row in frame.astype(object).where(frame.notna(), "").itertuples(index=False):
+        table.add_row(*(str(value) for value in row))
+    return table
+
+
+def pruned(deleted: tuple[int, ...]) -> str:
+    """What --prune deleted."""
+    if not deleted:
+        return "nothing to prune"
+    return f"deleted {len(deleted)} snapshot(s): {', '.join(map(str, deleted))}; database compacted"
+
+
+def diff_text(diff: SnapshotDiff) -> str:
+    """The changes by section; empty sections are left out."""
+    lines = [f"changes from snapshot {diff.from_snapshot} to snapshot {diff.to_snapshot}"]
+    for section in SECTIONS:
+        changes = diff.section(section)
+        if not changes:
+            continue
+        lines.append(f"{section} ({len(changes)}):")
+        for change in changes:
+            where = f" in {change.project}" if change.project else ""
+            arrow = ""
+            if change.before or change.after:
+                arrow = f": {change.before or '-'} -> {change.after or '-'}"
+            lines.append(f"  {change.subject}{where}{arrow}")
+    if len(lines) == 1:
+        lines.append("no changes")
+    return "\n".join(lines)

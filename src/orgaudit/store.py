@@ -353,6 +353,13 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
         "complete": INT,
         "archived": INT,
     },
+    "key_scopes": {
+        "key_id": TEXT,
+        "project_id": TEXT,
+        "scope_kind": TEXT,
+        "scopes": TEXT,
+        "recorded_at": INT,
+    },
     "findings": {
         "check_id": TEXT,
         "severity": TEXT,
@@ -593,6 +600,36 @@ def resolve_snapshot(conn: sqlite3.Connection, snapshot_id: int | None) -> int:
     if conn.execute("SELECT 1 FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone() is None:
         raise UsageError(f"no snapshot {snapshot_id}; `orgaudit snapshots` lists them")
     return snapshot_id
+
+
+def previous_snapshot(conn: sqlite3.Connection, snapshot_id: int) -> int | None:
+    """The snapshot taken before this one, if any."""
+    row = conn.execute("SELECT MAX(id) FROM snapshots WHERE id < ?", (snapshot_id,)).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+def prune(conn: sqlite3.Connection, keep: int) -> tuple[int, ...]:
+    """Delete all but the newest ``keep`` snapshots (rows cascade), then compact the file."""
+    if keep < 1:
+        raise UsageError("--prune keeps at least 1 snapshot")
+    ids = [row[0] for row in conn.execute("SELECT id FROM snapshots ORDER BY id DESC")]
+    doomed = tuple(sorted(ids[keep:]))
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in doomed])
+        conn.execute("COMMIT")
+        conn.execute("VACUUM")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise StoreError(f"could not prune snapshots: {_reason(exc)}") from None
+    return doomed
+
+
+def prune_file(path: Path, keep: int) -> tuple[int, ...]:
+    """Prune a database file; the ids of the snapshots deleted."""
+    with connect(path, create=False) as conn:
+        return prune(conn, keep)
 
 
 def read_table(conn: sqlite3.Connection, table: str, snapshot_id: int) -> pd.DataFrame:

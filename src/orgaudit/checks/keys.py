@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
-from orgaudit.access import SERVICE_ACCOUNT, request_bindings
+from orgaudit.access import SERVICE_ACCOUNT, request_bindings, with_scope_kinds
 from orgaudit.catalog import ORGANIZATION, PROJECT
 from orgaudit.findings import UNKNOWN, AuditContext
 
@@ -32,27 +30,9 @@ def _owner(keys: pd.DataFrame) -> pd.Series:
     return label + " (" + keys["owner_type"].fillna("unknown owner").astype(str) + ")"
 
 
-def _scope_kinds(context: AuditContext, keys: pd.DataFrame) -> pd.DataFrame:
-    """Each key's recorded scopes as a set, and its kind: restricted, unrestricted, read only."""
-    catalog = context.analysis.catalog
-    unrestricted = [frozenset(m) for m in catalog.rule("unrestricted_key_scopes").value]
-    read_only = frozenset([catalog.rule("read_only_key_scope").value])
-    texts = keys["scopes"].dropna().unique()
-    parsed = {text: frozenset(json.loads(text)) for text in texts}  # few distinct lists
-    sets = keys["scopes"].map(parsed)
-
-    def kind_of(scopes: frozenset[str]) -> str:
-        if scopes in unrestricted:
-            return "unrestricted"
-        return "read_only" if scopes == read_only else "restricted"
-
-    kinds = {text: kind_of(scopes) for text, scopes in parsed.items()}
-    return keys.assign(scope_set=sets, scope_kind=keys["scopes"].map(kinds).fillna("unknown"))
-
-
 def key_scope_trap(context: AuditContext) -> pd.DataFrame:
     """Restricted keys holding trap scopes (sub-options) without the umbrella scope."""
-    keys = _scope_kinds(context, context.keys)
+    keys = with_scope_kinds(context.keys, context.analysis.catalog)
     restricted = keys[keys["scope_kind"] == "restricted"]
     frames = []
     for trap in context.analysis.catalog.traps:
@@ -83,7 +63,7 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
     """Restricted keys whose scopes ask for more than the owner's roles grant there."""
     model = context.analysis.model
     catalog = context.analysis.catalog
-    keys = _scope_kinds(context, context.keys)
+    keys = with_scope_kinds(context.keys, context.analysis.catalog)
     # Keys whose owner lost access fail whatever they ask: key-owner-without-access says so.
     restricted = keys[
         (keys["scope_kind"] == "restricted") & (keys["owner_project_access"] == "active")
@@ -200,7 +180,7 @@ def key_owner_without_access(context: AuditContext) -> pd.DataFrame:
 
 def key_unrestricted(context: AuditContext) -> pd.DataFrame:
     """Keys with all permissions; worse when a service account owns them."""
-    keys = _scope_kinds(context, context.keys)
+    keys = with_scope_kinds(context.keys, context.analysis.catalog)
     loose = keys[keys["scope_kind"] == "unrestricted"]
     message = "key with all permissions, owned by " + _owner(loose)
     return _key_rows(loose, message).assign(escalate=loose["owner_type"] == SERVICE_ACCOUNT)

@@ -5,6 +5,7 @@ No logic lives here; each command hands its options to one function of the packa
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -12,9 +13,18 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from orgaudit import __version__, presentation
-from orgaudit.cli import audit, explain
-from orgaudit.cli.common import CatalogOption, DbOption, KeyFileOption, State, err, out
+from orgaudit import __version__, presentation, store
+from orgaudit.audit import DiffOptions, run_diff
+from orgaudit.cli import audit, explain, query
+from orgaudit.cli.common import (
+    CatalogOption,
+    DbOption,
+    JsonOption,
+    KeyFileOption,
+    State,
+    err,
+    out,
+)
 from orgaudit.cli.progress import request_progress
 from orgaudit.demo import run_demo
 from orgaudit.errors import ExitCode, OrgauditError
@@ -38,6 +48,7 @@ app = typer.Typer(
 )
 app.add_typer(explain.app, name="explain")
 app.command("audit")(audit.audit_command)
+app.command("query")(query.query_command)
 
 
 def _version(value: bool) -> None:
@@ -94,9 +105,38 @@ def pull_command(
 
 
 @app.command("snapshots")
-def snapshots_command(db: DbOption = None) -> None:
-    """List the snapshots in the database."""
+def snapshots_command(
+    db: DbOption = None,
+    prune: Annotated[
+        int | None, typer.Option("--prune", help="Keep only the newest KEEP snapshots.")
+    ] = None,
+) -> None:
+    """List the snapshots in the database (or prune all but the newest KEEP)."""
+    if prune is not None:
+        out.print(presentation.pruned(store.prune_file(resolve_db_path(db), prune)))
+        return
     out.print(presentation.snapshot_table(resolve_db_path(db)))
+
+
+@app.command("diff")
+def diff_command(
+    from_snapshot: Annotated[
+        int | None, typer.Option("--from", help="Older snapshot (default: the one before --to).")
+    ] = None,
+    to_snapshot: Annotated[
+        int | None, typer.Option("--to", help="Newer snapshot (default: the latest).")
+    ] = None,
+    db: DbOption = None,
+    catalog: CatalogOption = None,
+    config: Annotated[Path | None, typer.Option(help="orgaudit.toml (thresholds).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What changed between two snapshots: people, roles, groups, keys, findings."""
+    diff = run_diff(DiffOptions(resolve_db_path(db), from_snapshot, to_snapshot, catalog, config))
+    if as_json:
+        out.print_json(json.dumps(diff.to_dict(), ensure_ascii=False))
+    else:
+        out.print(presentation.diff_text(diff))
 
 
 @app.command("demo")

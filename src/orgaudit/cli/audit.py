@@ -13,6 +13,7 @@ from orgaudit.cli.common import CatalogOption, DbOption, KeyFileOption, Snapshot
 from orgaudit.cli.progress import request_progress
 from orgaudit.findings import SEVERITIES
 from orgaudit.pipeline import pull_and_analyze
+from orgaudit.queries import default_pack
 from orgaudit.report import DEFAULT_FORMATS, WRITERS
 from orgaudit.settings import (
     DEFAULT_BASE_URL,
@@ -54,6 +55,9 @@ def audit_command(
     max_owners: Annotated[
         int | None, typer.Option(help="Org owners before owner-sprawl (default 3).")
     ] = None,
+    queries: Annotated[
+        bool, typer.Option("--queries", help="Add each saved query as a sheet/table.")
+    ] = False,
     db: DbOption = None,
     snapshot: SnapshotOption = None,
     catalog: CatalogOption = None,
@@ -76,6 +80,7 @@ def audit_command(
         fail_on=fail_on,
         stale_days=stale_days,
         max_owners=max_owners,
+        queries_dir=default_pack() if queries else None,
     )
     if not offline:
         settings = ClientSettings(

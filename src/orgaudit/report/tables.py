@@ -16,6 +16,7 @@ from orgaudit import __version__
 from orgaudit.access import ALLOWED, UNKNOWN, USER, recorded_key_scopes
 from orgaudit.analysis import Analysis
 from orgaudit.catalog import PROJECT
+from orgaudit.diff import SnapshotDiff
 from orgaudit.findings import SEVERITIES, Check, Finding
 
 # Past this many cells the access matrix is left out (the Memberships and Access review
@@ -65,9 +66,17 @@ def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
 
 
 def build_report(
-    analysis: Analysis, checks: tuple[Check, ...], findings: tuple[Finding, ...]
+    analysis: Analysis,
+    checks: tuple[Check, ...],
+    findings: tuple[Finding, ...],
+    changes: SnapshotDiff | None = None,
+    extra: Mapping[str, pd.DataFrame] | None = None,
 ) -> ReportData:
-    """The report's tables for one analyzed snapshot and its findings."""
+    """The report's tables for one analyzed snapshot and its findings.
+
+    ``changes`` (the diff from the previous snapshot) adds a *Changes* table; ``extra``
+    adds further tables (saved queries) after the standard ones.
+    """
     snapshot = analysis.snapshot
     frame = findings_frame(findings)
     meta = {
@@ -103,6 +112,8 @@ def build_report(
             "Admin keys": _admin_keys(analysis, per_subject),
             "Invites": _invites(analysis, per_subject),
             "Access review": _access_review(analysis),
+            **({} if changes is None else {"Changes": changes.to_frame()}),
+            **(extra or {}),
         },
         matrix=matrix,
         matrix_reasons=reasons,

@@ -1,21 +1,470 @@
-"""The workbook admins use (the only module that imports openpyxl)."""
+"""The workbook admins use (the only module that imports openpyxl).
+
+Written in openpyxl's write-only mode: each sheet's rows stream to a temporary file as
+they are appended, so memory stays bounded however large the org. Column widths, frozen
+panes and the sheet views go out before the first row, tables, validations and comments
+after the last, which is why every sheet is laid out before its rows are written.
+
+Every text value that a spreadsheet would read as something other than text (a formula
+by :func:`~orgaudit.report.escape.is_formula_like`, or an error code such as ``#N/A``) is
+stored as a text cell with Excel's quote prefix: it shows and reads back exactly as it is.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES, Cell
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.marker import DataPoint
+from openpyxl.comments import Comment
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
+from orgaudit.findings import SEVERITIES
+from orgaudit.report.escape import is_formula_like
+from orgaudit.report.files import create_private
 from orgaudit.report.tables import ReportData
+
+Sheet = Any  # openpyxl's WriteOnlyWorksheet (openpyxl ships no type hints)
+StyledCell = Any  # openpyxl's WriteOnlyCell
+CellMaker = Callable[[Sheet, object], object]
+
+DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+TABLE_STYLE = "TableStyleMedium2"
+WIDTH_CAP = 60
+WIDTH_MIN = 8
+DATE_WIDTH = 19
+# Excel holds at most this many characters in a cell; openpyxl would cut longer text silently.
+TEXT_LIMIT = 32_767
+# Characters XML 1.0 cannot carry; openpyxl refuses them, so they are shown as U+FFFD.
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+_WORST_FIRST = tuple(reversed(SEVERITIES))
+SEVERITY_COLOURS = {
+    "critical": "8B0000",
+    "high": "E03C31",
+    "medium": "F5A623",
+    "low": "FFE066",
+    "info": "D9D9D9",
+}
+# A matrix cell where the user holds no project role starts so (report/tables.py).
+ORG_ROLE_ONLY = "(org role only)"
+# Past this many, matrix cells get no comment of their own (see _commented).
+MATRIX_COMMENT_LIMIT = 10_000
+MATRIX_COLOURS = {"can create keys": "C6EFCE", "cannot": "FFC7CE", "unknown": "D9D9D9"}
+REVIEW_DECISIONS = ("Keep", "Change", "Remove")
+
+_BOLD = Font(bold=True)
+_TITLE = Font(bold=True, size=14)
+_WHITE_BOLD = Font(bold=True, color="FFFFFF")
+
+
+def _fill(colour: str) -> PatternFill:
+    return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+
+
+_SEVERITY_FILLS = {name: _fill(colour) for name, colour in SEVERITY_COLOURS.items()}
+_MATRIX_FILLS = {mark: _fill(colour) for mark, colour in MATRIX_COLOURS.items()}
 
 
 def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
-    """Placeholder until the full workbook lands: one sheet of findings."""
+    """The workbook: summary, findings, access matrix, every table, the review sheet."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Findings")
-    sheet.append(list(report.findings.columns))
-    for row in report.findings.astype(object).itertuples(index=False):
-        sheet.append([None if v is None else str(v) for v in row])
-    path = out_dir / f"{stem}.xlsx"
+    _summary(workbook, report)
+    _table_sheet(workbook, "Findings", report.findings, {"Severity": _severity_cell})
+    _matrix_sheet(workbook, report)
+    for title, frame in report.tables.items():
+        sheet = _table_sheet(workbook, title, frame)
+        if title == "Access review":
+            _decision_dropdown(sheet, frame)
+    _table_sheet(workbook, "Checks", report.checks, {"Severity": _severity_cell})
+    path = create_private(out_dir / f"{stem}.xlsx")
     workbook.save(path)
+    return path
+
+
+# -- cells -------------------------------------------------------------------------------
+
+
+def _text(sheet: Sheet, value: str) -> object:
+    """A text value; one a spreadsheet would read otherwise becomes a quoted text cell."""
+    if len(value) > TEXT_LIMIT:
+        note = f"... [cut: {len(value):,} characters; the json report has them all]"
+        value = value[: TEXT_LIMIT - len(note)] + note
+    if _ILLEGAL.search(value):
+        value = _ILLEGAL.sub("\ufffd", value)
+    if not (is_formula_like(value) or value in ERROR_CODES):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # openpyxl binds "=..." as a formula and "#N/A" as an error
+    cell.quotePrefix = True
+    return cell
+
+
+def _date(sheet: Sheet, value: datetime) -> object:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    cell = WriteOnlyCell(sheet)
+    cell.number_format = DATE_FORMAT
+    cell.value = value
+    return cell
+
+
+def _value(sheet: Sheet, value: object) -> object:
+    """Any table value as what the sheet stores: text, a date cell, a number or a boolean."""
+    if isinstance(value, str):
+        return _text(sheet, value)
+    if isinstance(value, datetime):
+        return _date(sheet, value)
+    if value is None or isinstance(value, bool | int | date | time | timedelta):
+        return value
+    if isinstance(value, float):  # Excel has no NaN or infinity
+        return value if math.isfinite(value) else _text(sheet, str(value))
+    if isinstance(value, bytes):
+        return _text(sheet, value.decode("utf-8", "replace"))
+    return _text(sheet, str(value))
+
+
+def _styled(
+    sheet: Sheet, value: object, *, fill: PatternFill | None = None, font: Font | None = None
+) -> StyledCell:
+    made = _value(sheet, value)
+    cell = made if isinstance(made, Cell) else WriteOnlyCell(sheet, value=made)
+    if fill is not None:
+        cell.fill = fill
+    if font is not None:
+        cell.font = font
+    return cell
+
+
+def _severity_cell(sheet: Sheet, value: object) -> object:
+    fill = _SEVERITY_FILLS.get(value) if isinstance(value, str) else None
+    if fill is None:
+        return _value(sheet, value)
+    return _styled(sheet, value, fill=fill, font=_WHITE_BOLD if value == "critical" else None)
+
+
+def _header(sheet: Sheet, names: Iterable[object]) -> list[object]:
+    return [_styled(sheet, str(name), font=_BOLD) for name in names]
+
+
+# -- tables ------------------------------------------------------------------------------
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Python values, missing ones as None, times as naive UTC (Excel has no time zones)."""
+    values = frame.astype(object)
+    for index in range(frame.shape[1]):
+        column = frame.iloc[:, index]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            values.isetitem(index, column.dt.tz_convert(None).astype(object))
+    return values.where(values.notna(), None)
+
+
+def _width(name: object, values: pd.Series) -> float:
+    """Characters of the header or the longest value, with room for the filter button."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        longest = DATE_WIDTH
+    else:
+        present = values.dropna()
+        text = present if pd.api.types.is_string_dtype(present.dtype) else present.map(str)
+        longest = int(text.str.len().max()) if len(text) else 0
+    return float(min(max(len(str(name)) + 3, longest + 2, WIDTH_MIN), WIDTH_CAP))
+
+
+def _lay_out(
+    sheet: Sheet, widths: Sequence[float], freeze: str | None, *, fit_width: bool = True
+) -> None:
+    """What write-only mode needs before the first row: widths, panes, page set-up."""
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    if freeze is not None:
+        sheet.freeze_panes = freeze
+    sheet.page_setup.orientation = "landscape"
+    if fit_width:  # printed (or exported to PDF) one page wide
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0
+
+
+def _table_name(title: str) -> str:
+    """An Excel table name from a sheet title ("API keys" -> "ApiKeys")."""
+    name = "".join(word.capitalize() for word in re.findall(r"[A-Za-z0-9]+", title))
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name) or re.fullmatch(r"[A-Za-z]{1,3}\d+", name):
+        name = f"Table_{name}"  # empty, starting with a digit, or read as a cell reference
+    return name
+
+
+def _table_headers_ok(columns: Sequence[object]) -> bool:
+    """Excel tables need distinct (ignoring case), non-empty text headings."""
+    names = [str(name).casefold() for name in columns]
+    return all(0 < len(name) <= 255 for name in names) and len(set(names)) == len(names)
+
+
+def _add_table(sheet: Sheet, title: str, columns: Sequence[object], rows: int) -> None:
+    """An Excel table (banded, filterable) over the header and ``rows`` rows."""
+    last = get_column_letter(len(columns))
+    if rows == 0 or not _table_headers_ok(columns):  # Excel would reject the table
+        sheet.auto_filter.ref = f"A1:{last}1"
+        return
+    table = Table(
+        displayName=_table_name(title),
+        ref=f"A1:{last}{rows + 1}",
+        tableStyleInfo=TableStyleInfo(name=TABLE_STYLE, showRowStripes=True),
+    )
+    table.tableColumns = [
+        TableColumn(id=index, name=str(name)) for index, name in enumerate(columns, start=1)
+    ]
+    with warnings.catch_warnings():  # the columns are set above, as write-only mode needs
+        warnings.filterwarnings("ignore", "In write-only mode you must add table columns")
+        sheet.add_table(table)
+
+
+def _table_sheet(
+    workbook: Workbook,
+    title: str,
+    frame: pd.DataFrame,
+    special: Mapping[str, CellMaker] | None = None,
+) -> Sheet:
+    """One table per sheet: frozen header, widths from the content, an Excel table."""
+    sheet = workbook.create_sheet(title)
+    widths = [_width(name, frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
+    _lay_out(sheet, widths, "A2")
+    sheet.append(_header(sheet, frame.columns))
+    makers = [(special or {}).get(str(name), _value) for name in frame.columns]
+    for row in _plain(frame).itertuples(index=False, name=None):
+        sheet.append([make(sheet, value) for make, value in zip(makers, row, strict=True)])
+    _add_table(sheet, title, list(frame.columns), len(frame))
+    return sheet
+
+
+def _decision_dropdown(sheet: Sheet, frame: pd.DataFrame) -> None:
+    """The reviewer picks Keep, Change or Remove for each row of the Access review."""
+    if "Decision" not in frame.columns or frame.empty:
+        return
+    column = get_column_letter(list(frame.columns).index("Decision") + 1)
+    validation = DataValidation(
+        type="list",
+        formula1='"' + ",".join(REVIEW_DECISIONS) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="Decision",
+        error="Choose " + ", ".join(REVIEW_DECISIONS),
+    )
+    validation.add(f"{column}2:{column}{len(frame) + 1}")
+    sheet.data_validations.append(validation)
+
+
+# -- the access matrix ---------------------------------------------------------------------
+
+
+def _mark(text: object) -> str:
+    """The verdict a matrix cell ends with ("owner: can create keys" -> "can create keys")."""
+    return str(text).rsplit(": ", 1)[-1]
+
+
+def _matrix_cell(sheet: Sheet, text: object, reason: object) -> object:
+    if text is None:
+        return None
+    fill = _MATRIX_FILLS.get(_mark(text), _MATRIX_FILLS["unknown"])
+    cell = _styled(sheet, text, fill=fill)
+    if isinstance(reason, str) and reason:
+        cell.comment = Comment(reason, "orgaudit", height=80, width=320)
+    return cell
+
+
+def _commented(matrix: pd.DataFrame, reasons: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The reasons to attach as comments, and a note when some are left off.
+
+    openpyxl builds every comment in memory (about 5 kB each) when it saves, so past
+    MATRIX_COMMENT_LIMIT the comments go first to the cells where the user holds a project
+    role (the surprising denials), then in reading order.
+    """
+    present = reasons.notna() & reasons.ne("")
+    total = int(present.to_numpy().sum())
+    if total <= MATRIX_COMMENT_LIMIT:
+        return reasons, ""
+    keep = present & ~matrix.apply(lambda column: column.str.startswith(ORG_ROLE_ONLY))
+    flat = keep.to_numpy().ravel()
+    flat &= flat.cumsum() <= MATRIX_COMMENT_LIMIT
+    kept = reasons.where(flat.reshape(keep.shape), "")
+    note = (
+        f"{int(flat.sum()):,} of the {total:,} cells that do not allow keys carry their "
+        "reason as a comment (the rest are left off to keep the workbook quick to open); "
+        "every user's access in each project of theirs is in the Access review sheet, and "
+        "`orgaudit explain user USER --project PROJECT` explains any cell"
+    )
+    return kept, note
+
+
+def _matrix_sheet(workbook: Workbook, report: ReportData) -> None:
+    """Users down, projects across; the reason for each cell that does not allow keys."""
+    sheet = workbook.create_sheet("Access matrix")
+    matrix, reasons = report.matrix, report.matrix_reasons
+    if matrix is None or reasons is None:
+        _lay_out(sheet, [WIDTH_CAP * 2], None)
+        sheet.append([_text(sheet, report.matrix_note or "no access matrix")])
+        return
+    reasons, note = _commented(matrix, reasons)
+    labels = pd.Series(matrix.index, dtype=object)
+    widths = [_width(matrix.index.name or "User", labels)]
+    widths += [_width(name, matrix.iloc[:, i]) for i, name in enumerate(matrix.columns)]
+    _lay_out(sheet, widths, "B2", fit_width=len(widths) <= 20)
+    header = _header(sheet, [matrix.index.name or "User", *matrix.columns])
+    if note:
+        header[0].comment = Comment(note, "orgaudit", height=160, width=320)
+    sheet.append(header)
+    cells = zip(
+        labels,
+        _plain(matrix).itertuples(index=False, name=None),
+        _plain(reasons).itertuples(index=False, name=None),
+        strict=True,
+    )
+    for label, texts, why in cells:
+        row = [_matrix_cell(sheet, t, r) for t, r in zip(texts, why, strict=True)]
+        sheet.append([_value(sheet, label), *row])
+    last = get_column_letter(len(matrix.columns) + 1)
+    sheet.auto_filter.ref = f"A1:{last}{len(matrix) + 1}"
+
+
+# -- the summary ---------------------------------------------------------------------------
+
+# The kinds of summary row, each written its own way.
+TITLE, SECTION, HEADER, SEVERITY, PLAIN = "title", "section", "header", "severity", "plain"
+SummaryRow = tuple[str, list[object]]
+
+
+def _counts(findings: pd.DataFrame, by: str) -> tuple[pd.Series, pd.Series]:
+    """Findings per value of ``by``: those that count, and the suppressed ones."""
+    suppressed = findings["Suppressed"].astype(bool)
+    return findings[~suppressed][by].value_counts(), findings[suppressed][by].value_counts()
+
+
+def _facts(meta: Mapping[str, Any]) -> list[SummaryRow]:
+    return [
+        (TITLE, [f"orgaudit report: snapshot {meta['snapshot_id']}"]),
+        (PLAIN, []),
+        (PLAIN, ["Snapshot id", meta["snapshot_id"]]),
+        (PLAIN, ["As of (UTC)", meta["as_of"]]),
+        (PLAIN, ["Audit log read since (UTC)", meta.get("audit_since")]),
+        (PLAIN, ["Permission catalog", meta["catalog_version"]]),
+        (PLAIN, ["orgaudit", meta["tool_version"]]),
+        (PLAIN, ["Findings", meta["findings"]]),
+        (PLAIN, ["Findings counted (not suppressed)", meta["findings_counted"]]),
+    ]
+
+
+def _by_severity(findings: pd.DataFrame) -> list[SummaryRow]:
+    counted, suppressed = _counts(findings, "Severity")
+    return [
+        (SECTION, ["Findings by severity"]),
+        (HEADER, ["Severity", "Findings", "Suppressed"]),
+        *((SEVERITY, [s, int(counted.get(s, 0)), int(suppressed.get(s, 0))]) for s in _WORST_FIRST),
+    ]
+
+
+def _by_check(findings: pd.DataFrame, checks: pd.DataFrame) -> list[SummaryRow]:
+    counted, suppressed = _counts(findings, "Check")
+    rows: list[SummaryRow] = [
+        (SECTION, ["Findings by check"]),
+        (HEADER, ["Check", "Title", "Severity", "Findings", "Suppressed"]),
+    ]
+    for check, title, severity in checks[["Check", "Title", "Severity"]].itertuples(
+        index=False, name=None
+    ):
+        found, hidden = int(counted.get(check, 0)), int(suppressed.get(check, 0))
+        rows.append((PLAIN, [check, title, severity, found, hidden]))
+    return rows
+
+
+def _coverage(coverage: pd.DataFrame) -> list[SummaryRow]:
+    columns = ["Source", "Status", "Reason", "Rows"]
+    values = _plain(coverage[columns]).itertuples(index=False, name=None)
+    return [(SECTION, ["Coverage"]), (HEADER, columns), *((PLAIN, list(row)) for row in values)]
+
+
+def _summary_widths(rows: Sequence[SummaryRow]) -> list[float]:
+    widths = [10.0] * max(len(values) for _, values in rows)
+    for kind, values in rows:
+        if kind == TITLE:  # the title may run over
+            continue
+        for index, value in enumerate(values):
+            size = DATE_WIDTH if isinstance(value, datetime) else len(str(value or ""))
+            widths[index] = max(widths[index], float(min(size + 2, WIDTH_CAP)))
+    return widths
+
+
+def _severity_chart(sheet: Sheet, header_row: int) -> None:
+    """A column per severity, coloured as in the Findings sheet, from the summary's cells."""
+    chart = BarChart()
+    chart.type = "col"
+    chart.title = "Findings by severity"
+    chart.legend = None
+    chart.y_axis.title = "Findings (counted)"
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    last = header_row + len(_WORST_FIRST)
+    data = Reference(sheet, min_col=2, min_row=header_row, max_row=last)
+    chart.add_data(data, titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=1, min_row=header_row + 1, max_row=last))
+    for index, severity in enumerate(_WORST_FIRST):
+        point = DataPoint(idx=index)
+        point.graphicalProperties.solidFill = SEVERITY_COLOURS[severity]
+        chart.series[0].dPt.append(point)
+    chart.width, chart.height = 14, 7.5
+    sheet.add_chart(chart, "E2")
+
+
+def _summary_row(sheet: Sheet, kind: str, values: list[object]) -> list[object]:
+    if kind == TITLE:
+        return [_styled(sheet, values[0], font=_TITLE)]
+    if kind in (SECTION, HEADER):
+        return _header(sheet, values)
+    if kind == SEVERITY:
+        return [_severity_cell(sheet, values[0]), *values[1:]]
+    return [_value(sheet, value) for value in values]
+
+
+def _summary(workbook: Workbook, report: ReportData) -> None:
+    """Snapshot facts, findings by severity (with a chart) and by check, coverage."""
+    sheet = workbook.create_sheet("Summary")
+    gap: list[SummaryRow] = [(PLAIN, [])]
+    rows = [*_facts(report.meta), *gap, *_by_severity(report.findings)]
+    severity_header = len(rows) - len(_WORST_FIRST)
+    rows += [*gap, *_by_check(report.findings, report.checks)]
+    rows += [*gap, *_coverage(report.coverage)]
+    _lay_out(sheet, _summary_widths(rows), None)
+    for kind, values in rows:
+        sheet.append(_summary_row(sheet, kind, values))
+    _severity_chart(sheet, severity_header)
+
+
+# -- a single table -----------------------------------------------------------------------
+
+
+def _sheet_title(title: str) -> str:
+    """A valid sheet name: no []:*?/\\, not quoted at either end, at most 31 characters."""
+    cleaned = re.sub(r"[\[\]:*?/\\]", "-", title).strip("'")[:31].strip()
+    return cleaned or "Result"
+
+
+def write_table_workbook(frame: pd.DataFrame, title: str, path: Path) -> Path:
+    """One table on one sheet (a saved query's result), laid out like the report's tables."""
+    workbook = Workbook(write_only=True)
+    _table_sheet(workbook, _sheet_title(title), frame)
+    workbook.save(create_private(path))
     return path

@@ -47,6 +47,11 @@ DEMO_CASES: dict[str, str] = {
 
 def demo_org(now: int) -> SimOrg:
     """Build the demo org as of ``now`` (unix seconds)."""
+    return demo_builder(now).org
+
+
+def demo_builder(now: int) -> OrgBuilder:
+    """The demo org's builder, for tests that change the org between pulls."""
     b = OrgBuilder(DEMO_ORG_ID, now)
     alice = b.user("Alice Admin", "alice@example.com", "owner", user_id="user_alice")
     bob = b.user("Bob Builder", "bob@example.com", user_id="user_bob")
@@ -156,4 +161,4 @@ def demo_org(now: int) -> SimOrg:
 
     b.admin_key(alice, "audit-key", expires_in_days=None, last_used_days_ago=0)
     b.admin_key(frank, "old-admin", expires_in_days=30, last_used_days_ago=None)
-    return b.org
+    return b

@@ -452,3 +452,69 @@ class OrgBuilder:
         for key in self.org.project_api_keys[project_id]:
             if key["owner"].get("user", {}).get("id") == user_id:
                 key["owner_project_access"] = "inactive"
+
+    # -- changes between pulls (for diff tests) ------------------------------------------
+
+    def set_org_role(self, user_id: str, role: str) -> None:
+        """Change a user's org role (legacy field and built-in assignment)."""
+        self._users[user_id]["role"] = role
+        builtins = {org_role_id(name, self.org.org_id) for name in ORG_ROLE_NAMES}
+        kept = [r for r in self.org.user_org_roles[user_id] if r not in builtins]
+        self.org.user_org_roles[user_id] = [org_role_id(role, self.org.org_id), *kept]
+
+    def set_project_role(self, project_id: str, user_id: str, role: str) -> None:
+        """Change a member's built-in project role."""
+        for member in self.org.project_users[project_id]:
+            if member["id"] == user_id:
+                member["role"] = role
+        builtins = {project_role_id(name) for name in PROJECT_ROLE_NAMES}
+        kept = [r for r in self.org.project_user_roles[(project_id, user_id)] if r not in builtins]
+        self.org.project_user_roles[(project_id, user_id)] = [project_role_id(role), *kept]
+
+    def remove_user(self, user_id: str) -> None:
+        """A user leaves the org: out of every project and group; their keys lose access."""
+        self.org.users = [u for u in self.org.users if u["id"] != user_id]
+        for project_id in list(self.org.project_users):
+            self.remove_member(project_id, user_id)
+        for group_id in list(self.org.group_users):
+            self.remove_group_member(group_id, user_id)
+        self.org.user_org_roles.pop(user_id, None)
+
+    def add_group_member(self, group_id: str, user_id: str) -> None:
+        """Add an org user to a group."""
+        user = self._users[user_id]
+        self.org.group_users[group_id].append(
+            {"id": user_id, "name": user["name"], "email": user["email"]}
+        )
+
+    def remove_group_member(self, group_id: str, user_id: str) -> None:
+        """Take a user out of a group."""
+        members = self.org.group_users[group_id]
+        self.org.group_users[group_id] = [m for m in members if m["id"] != user_id]
+
+    def set_role_permissions(
+        self, role_id: str, permissions: list[str], project_id: str | None = None
+    ) -> None:
+        """Change what a custom role grants."""
+        role = self.org.role(role_id, project_id)
+        if role is None:
+            raise KeyError(role_id)
+        role["permissions"] = list(permissions)
+
+    def delete_key(self, project_id: str, key_id: str, *, days_ago: float = 0) -> None:
+        """Delete a project key (and log it)."""
+        keys = self.org.project_api_keys[project_id]
+        self.org.project_api_keys[project_id] = [k for k in keys if k["id"] != key_id]
+        self.audit_event("api_key.deleted", self.days_ago(days_ago), project_id, {"id": key_id})
+
+    def use_key(self, project_id: str, key_id: str, *, days_ago: float = 0) -> None:
+        """Record a use of a key."""
+        for key in self.org.project_api_keys[project_id]:
+            if key["id"] == key_id:
+                key["last_used_at"] = self.days_ago(days_ago)
+
+    def key_id(self, project_id: str, name: str) -> str:
+        """A key's id by its name."""
+        return str(
+            next(k["id"] for k in self.org.project_api_keys[project_id] if k["name"] == name)
+        )

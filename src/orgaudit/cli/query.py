@@ -1,0 +1,48 @@
+"""``orgaudit query``: run a saved query (or any .sql file) on a snapshot, read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orgaudit import presentation
+from orgaudit.cli.common import DbOption, SnapshotOption, out
+from orgaudit.errors import UsageError
+from orgaudit.queries import default_pack, find_query, parse_params, query_pack, run_query
+from orgaudit.report.query_output import QUERY_FORMATS, write_query_result
+from orgaudit.settings import resolve_db_path
+
+
+def query_command(
+    name: Annotated[
+        str | None, typer.Argument(help="A saved query's name, or a path to a .sql file.")
+    ] = None,
+    list_queries: Annotated[bool, typer.Option("--list", help="List the saved queries.")] = False,
+    params: Annotated[
+        list[str] | None, typer.Option("--param", help="A query parameter, name=value.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help=f"Output: {', '.join(QUERY_FORMATS)}.")
+    ] = "table",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="File to write (needed for xlsx).")
+    ] = None,
+    queries_dir: Annotated[
+        Path | None, typer.Option("--queries", help="Query pack folder (env ORGAUDIT_QUERIES).")
+    ] = None,
+    db: DbOption = None,
+    snapshot: SnapshotOption = None,
+) -> None:
+    """Run a saved query on the latest snapshot (or --snapshot); --list shows the pack."""
+    pack = queries_dir or default_pack()
+    if list_queries:
+        out.print(presentation.query_list(query_pack(pack)))
+        return
+    if name is None:
+        raise UsageError("name a saved query (`orgaudit query --list`) or a .sql file")
+    query = find_query(name, pack)
+    frame = run_query(resolve_db_path(db), query, snapshot, parse_params(params))
+    text = write_query_result(frame, query.title, output, out_file)
+    out.print(presentation.frame_table(frame, query.title) if output == "table" else text)

@@ -1,0 +1,37 @@
+"""How a query's result leaves: a terminal table, csv or json on stdout, or a workbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from orgaudit.errors import UsageError
+from orgaudit.report.escape import escape_frame
+
+QUERY_FORMATS = ("table", "csv", "json", "xlsx")
+
+
+def write_query_result(frame: pd.DataFrame, title: str, output: str, out_file: Path | None) -> str:
+    """Render or write a result; returns the text to print (empty for the table form)."""
+    if output not in QUERY_FORMATS:
+        raise UsageError(f"unknown format {output!r}; choose from {', '.join(QUERY_FORMATS)}")
+    if output == "table":
+        return ""
+    if output == "csv":
+        text = escape_frame(frame).to_csv(index=False, lineterminator="\n")
+    elif output == "json":
+        text = frame.to_json(orient="records", force_ascii=False, indent=2) or "[]"
+    else:
+        if out_file is None:
+            raise UsageError("--format xlsx needs --out FILE.xlsx")
+        from orgaudit.report.xlsx import write_table_workbook
+
+        write_table_workbook(frame, title, out_file)
+        return f"wrote {out_file}"
+    if out_file is not None:
+        from orgaudit.report.files import write_private_text
+
+        write_private_text(out_file, text)
+        return f"wrote {out_file}"
+    return text

@@ -1,0 +1,302 @@
+"""Saved queries, diffs between pulls, and pruning: real HTTP, real SQLite, real files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from orgaudit import store
+from orgaudit.audit import AuditOptions, DiffOptions, run_audit, run_diff
+from orgaudit.errors import UsageError
+from orgaudit.pipeline import pull_and_analyze
+from orgaudit.queries import default_pack, find_query, query_pack, run_query
+from orgaudit.settings import AdminKey
+from orgaudit.simulator import Simulator
+from orgaudit.simulator.demo import demo_builder
+
+from support import ADMIN_KEY, NOW, PULL, fast_settings
+
+
+@dataclass(frozen=True)
+class Pulled:
+    db: Path
+
+
+def _pull(sim: Simulator, db: Path) -> None:
+    pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db)
+
+
+@pytest.fixture(scope="module")
+def two_pulls(tmp_path_factory: pytest.TempPathFactory) -> Pulled:
+    """The demo org pulled, changed through the simulator, and pulled again."""
+    db = tmp_path_factory.mktemp("diff") / "db"
+    b = demo_builder(NOW)
+    with Simulator(b.org, admin_key=ADMIN_KEY) as sim:
+        _pull(sim, db)
+        b.user("Zoe New", "zoe@example.com", user_id="user_zoe")  # users added
+        b.member("proj_research", "user_zoe", "member")
+        b.remove_user("user_peggy")  # users removed
+        b.set_org_role("user_bob", "owner")  # org role changed
+        b.set_project_role("proj_payments", "user_dave", "member")  # project role changed
+        b.add_group_member("group_000006", "user_carol")  # group membership changed
+        key_manager = b.org.project_roles["proj_payments"][-1]["id"]
+        b.set_role_permissions(
+            key_manager, ["api.organization.projects.api_keys.read"], "proj_payments"
+        )  # role permissions changed (erin loses key creation)
+        b.key("proj_research", "user_zoe", "zoe-key", scopes=["model.request"])  # key created
+        b.delete_key("proj_payments", b.key_id("proj_payments", "bob-laptop"))  # key deleted
+        grace = b.key_id("proj_payments", "grace-responses")
+        b.update_key_scopes(
+            "proj_payments", grace, ["api.responses.write", "model.request"], days_ago=0
+        )  # key scopes changed, and the scope trap resolved
+        b.use_key("proj_payments", b.key_id("proj_payments", "alice-never-used"))  # newly used
+        b.use_key("proj_research", b.key_id("proj_research", "carol-notebook"), days_ago=100)
+        _pull(sim, db)
+    return Pulled(db)
+
+
+def _section(diff_dict: dict[str, object], name: str) -> list[dict[str, str]]:
+    changes = diff_dict["changes"]
+    assert isinstance(changes, dict)
+    return list(changes[name])
+
+
+def test_diff_lists_exactly_the_changes_made_between_pulls(two_pulls: Pulled) -> None:
+    diff = run_diff(DiffOptions(two_pulls.db)).to_dict()
+    assert (diff["from"], diff["to"]) == (1, 2)
+    subjects = {name: [c["subject"] for c in _section(diff, name)] for name in diff["changes"]}
+    assert subjects["users added"] == ["zoe@example.com"]
+    assert subjects["users removed"] == ["peggy@example.com"]
+    assert _section(diff, "org roles changed") == [
+        {"subject": "bob@example.com", "project": "", "before": "reader", "after": "owner"}
+    ]
+    roles = {
+        (c["subject"], c["project"]): (c["before"], c["after"])
+        for c in _section(diff, "project roles changed")
+    }
+    assert roles == {
+        ("dave@example.com", "Payments"): ("viewer", "member"),
+        ("zoe@example.com", "Research"): ("(none)", "member"),
+    }
+    assert subjects["group membership changed"] == ["carol@example.com in group Auditors"]
+    assert subjects["role permissions changed"] == ["Key Manager"]
+    assert subjects["keys created"] == ["zoe-key"]
+    assert subjects["keys deleted"] == ["bob-laptop"]
+    assert subjects["key scopes changed"] == ["grace-responses"]
+    assert subjects["keys newly used"] == ["alice-never-used"]
+    assert subjects["keys gone stale"] == ["carol-notebook"]
+    new = {c["subject"] for c in _section(diff, "findings new")}
+    resolved = {c["subject"] for c in _section(diff, "findings resolved")}
+    assert "key-scope-trap: grace-responses" in resolved
+    assert "key-unrestricted: bob-laptop" in resolved
+    assert "user-no-project: peggy@example.com" in resolved
+    assert "user-cannot-create-keys: dave@example.com" in resolved
+    assert "key-unused: carol-notebook" in new
+    assert "key-unused: alice-never-used" in resolved
+    still = {c["subject"] for c in _section(diff, "findings still open")}
+    assert "key-owner-without-access: heidi-old" in still
+
+
+def test_audit_adds_a_changes_table_when_a_previous_snapshot_exists(
+    two_pulls: Pulled, tmp_path: Path
+) -> None:
+    result = run_audit(AuditOptions(db_path=two_pulls.db, out_dir=tmp_path, formats=("json",)))
+    document = json.loads(result.files[0].read_text())
+    changes = document["tables"]["Changes"]
+    assert {"Section": "keys deleted", "Subject": "bob-laptop"}.items() <= changes[
+        [c["Section"] for c in changes].index("keys deleted")
+    ].items()
+
+
+def test_diff_on_the_command_line(two_pulls: Pulled, tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "orgaudit", "diff", "--db", str(two_pulls.db)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "changes from snapshot 1 to snapshot 2" in run.stdout
+    assert "keys deleted (1):" in run.stdout
+    as_json = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orgaudit",
+            "diff",
+            "--db",
+            str(two_pulls.db),
+            "--json",
+            "--from",
+            "2",
+            "--to",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    same = json.loads(as_json.stdout)["changes"]
+    assert same.pop("findings still open")  # a snapshot against itself: nothing else
+    assert all(not v for v in same.values())
+
+
+def test_diff_needs_two_snapshots(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with Simulator(demo_builder(NOW).org, admin_key=ADMIN_KEY) as sim:
+        _pull(sim, db)
+    with pytest.raises(UsageError, match="no earlier snapshot"):
+        run_diff(DiffOptions(db))
+
+
+# -- saved queries --------------------------------------------------------------------------
+
+# Every query of the pack: the columns it must return and one row it must hold on the demo.
+EXPECTED = {
+    "users-cannot-create-keys": ("user", ("dave@example.com", "Payments")),
+    "org-owners": ("user", ("alice@example.com",)),
+    "keys-per-owner": ("owner", ("bob@example.com",)),
+    "keys-owner-left": ("key", ("Payments", "heidi-old")),
+    "unrestricted-keys": ("key", ("Payments", "payments-bot-prod")),
+    "keys-with-recorded-scopes": ("key", ("Payments", "grace-responses")),
+    "service-accounts-and-keys": ("service_account", ("Payments", "payments-bot")),
+    "members-per-project-by-role": ("role", ("Payments", "viewer")),
+    "users-in-no-project": ("user", ("peggy@example.com",)),
+    "group-granted-roles": ("via_group", ("erin@example.com", "Payments Key Managers")),
+    "admin-keys": ("key", ("audit-key",)),
+    "keys-unused-for-days": ("key", ("Legacy", "legacy-batch")),
+    "project-members": ("user", ("erin@example.com",)),
+}
+PARAMS = {"keys-unused-for-days": {"days": "90"}, "project-members": {"project": "Payments"}}
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("queries") / "db"
+    with Simulator(demo_builder(NOW).org, admin_key=ADMIN_KEY) as sim:
+        _pull(sim, db)
+    return db
+
+
+def test_the_pack_is_exactly_the_queries_tested_and_each_has_a_header() -> None:
+    pack = query_pack(default_pack())
+    assert {q.name for q in pack} == set(EXPECTED)
+    for query in pack:
+        assert query.title and query.title != query.name, query.name
+        assert query.answers.endswith("?"), query.name
+        assert "snapshot_id" in query.parameters, query.name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_query_runs_on_the_demo_and_holds_a_known_row(demo_db: Path, name: str) -> None:
+    column, row = EXPECTED[name]
+    frame = run_query(demo_db, find_query(name, default_pack()), None, PARAMS.get(name, {}))
+    assert column in frame.columns
+    values = [tuple(str(v) for v in r) for r in frame.astype(object).itertuples(index=False)]
+    assert any(set(row) <= set(r) for r in values), (name, values[:5])
+
+
+def test_queries_cannot_write(demo_db: Path, tmp_path: Path) -> None:
+    sql = tmp_path / "evil.sql"
+    sql.write_text("-- title: evil\nDELETE FROM users WHERE snapshot_id = :snapshot_id;\n")
+    with pytest.raises(UsageError, match="tried to write; saved queries are read-only"):
+        run_query(demo_db, find_query(str(sql), default_pack()), None, {})
+    with sqlite3.connect(demo_db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 11
+
+
+def _cli(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orgaudit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_query_errors_are_one_line_and_exit_2(demo_db: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.sql"
+    broken.write_text(
+        "-- title: broken\nSELECT id\nFROM userz\nWHERE snapshot_id = :snapshot_id;\n"
+    )
+    write = tmp_path / "write.sql"
+    write.write_text("UPDATE users SET role = 'owner';\n")
+    cases = [
+        (("query", broken, "--db", demo_db), "line 3: FROM userz"),
+        (("query", write, "--db", demo_db), "read-only"),
+        (
+            ("query", "users-cannot-create-key", "--db", demo_db),
+            "closest: users-cannot-create-keys",
+        ),
+        (("query", "keys-unused-for-days", "--db", demo_db), "needs --param days=..."),
+    ]
+    for args, expected in cases:
+        run = _cli(*args)
+        assert run.returncode == 2, (args, run.stdout, run.stderr)
+        assert expected in run.stderr, run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_query_output_formats(demo_db: Path, tmp_path: Path) -> None:
+    listed = _cli("query", "--list")
+    assert listed.returncode == 0 and "users-cannot-create-keys" in listed.stdout
+    as_json = _cli("query", "unrestricted-keys", "--db", demo_db, "--format", "json")
+    assert {row["key"] for row in json.loads(as_json.stdout)} >= {"bob-laptop", "legacy-batch"}
+    as_csv = _cli(
+        "query",
+        "project-members",
+        "--db",
+        demo_db,
+        "--format",
+        "csv",
+        "--param",
+        "project=Research",
+    )
+    assert as_csv.stdout.splitlines()[0].startswith("user,how,role")
+    workbook = tmp_path / "q.xlsx"
+    as_xlsx = _cli("query", "admin-keys", "--db", demo_db, "--format", "xlsx", "--out", workbook)
+    assert as_xlsx.returncode == 0, as_xlsx.stderr
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(workbook).worksheets[0]
+    assert [c.value for c in sheet[1]][:2] == ["key", "key_id"]
+
+
+def test_audit_with_queries_adds_each_pack_query(demo_db: Path, tmp_path: Path) -> None:
+    result = run_audit(
+        AuditOptions(
+            db_path=demo_db, out_dir=tmp_path, formats=("json",), queries_dir=default_pack()
+        )
+    )
+    tables = json.loads(result.files[0].read_text())["tables"]
+    assert "users-cannot-create-keys" in tables
+    assert "keys-unused-for-days" in tables  # :days bound to the stale threshold
+    assert "project-members" not in tables  # needs a project the audit cannot guess
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+def test_prune_keeps_the_newest_and_compacts(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with Simulator(demo_builder(NOW).org, admin_key=ADMIN_KEY) as sim:
+        for _ in range(3):
+            _pull(sim, db)
+    size_before = db.stat().st_size
+    assert store.prune_file(db, 1) == (1, 2)
+    with store.connect(db) as conn:
+        assert [s.id for s in store.list_snapshots(conn)] == [3]
+        for table in [*store.TABLES, *store.DERIVED_TABLES, "coverage", "coverage_gaps"]:
+            stray = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE snapshot_id != 3")
+            assert stray.fetchone()[0] == 0, table
+    assert db.stat().st_size < size_before
+    assert store.prune_file(db, 5) == ()
+    run = _cli("snapshots", "--db", db, "--prune", "0")
+    assert run.returncode == 2 and "keeps at least 1" in run.stderr

@@ -1,0 +1,308 @@
+"""The workbook: its values (golden), the same facts as the json report, formula safety.
+
+Every test reads the file back with openpyxl, as a reviewer's spreadsheet would read it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+from openpyxl.workbook.workbook import Workbook
+
+from orgaudit.analysis import load_analysis
+from orgaudit.checks import CHECKS
+from orgaudit.findings import AuditSettings, run_checks
+from orgaudit.report.tables import ReportData, build_report
+from orgaudit.report.xlsx import MATRIX_COLOURS, SEVERITY_COLOURS, write_xlsx
+
+from support import HOSTILE_KEY, HOSTILE_PROJECT, HOSTILE_USER, Audited, check_golden
+
+STEM = "orgaudit-snapshot-1"
+SHEETS = [
+    "Summary",
+    "Findings",
+    "Access matrix",
+    "Users",
+    "Projects",
+    "Memberships",
+    "Roles & permissions",
+    "Groups",
+    "Service accounts",
+    "API keys",
+    "Admin keys",
+    "Invites",
+    "Access review",
+    "Checks",
+]
+
+
+def _open(audited: Audited) -> Workbook:
+    return load_workbook(audited.out / f"{STEM}.xlsx")
+
+
+def _json(audited: Audited) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((audited.out / f"{STEM}.json").read_text("utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def demo_book(demo_audit: Audited) -> Workbook:
+    return _open(demo_audit)
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_audit: Audited) -> ReportData:
+    """The demo's report tables, for writing variants of the workbook."""
+    analysis = load_analysis(demo_audit.db, None, None)
+    return build_report(analysis, CHECKS, run_checks(CHECKS, analysis, AuditSettings()))
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).replace("\n", "\\n")
+
+
+def dump(book: Workbook) -> str:
+    """Every sheet's title, then each row's values as text (dates ISO), blanks trimmed."""
+    lines = []
+    for sheet in book:
+        lines.append(f"== {sheet.title}")
+        for row in sheet.iter_rows(values_only=True):
+            cells = [_shown(value) for value in row]
+            while cells and not cells[-1]:
+                cells.pop()
+            lines.append(" | ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def test_workbook_values_match_golden(demo_book: Workbook, regen_golden: bool) -> None:
+    check_golden("demo/workbook.txt", dump(demo_book), regen_golden)
+
+
+def test_sheets_are_in_order(demo_book: Workbook) -> None:
+    assert demo_book.sheetnames == SHEETS
+
+
+def _same(value: object) -> object:
+    """One form for both files: dates as ISO UTC text, booleans as words, blank as None."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    return None if value == "" else value
+
+
+def _sheet_records(book: Workbook, title: str) -> list[dict[str, object]]:
+    rows = book[title].iter_rows(values_only=True)
+    header = next(rows)
+    return [{str(k): _same(v) for k, v in zip(header, row, strict=True)} for row in rows]
+
+
+def _json_records(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: _same(v) for k, v in record.items()} for record in records]
+
+
+def test_findings_sheet_reads_back_as_the_json_findings(
+    demo_audit: Audited, demo_book: Workbook
+) -> None:
+    findings = _json(demo_audit)["findings"]
+    assert findings
+    assert _sheet_records(demo_book, "Findings") == _json_records(findings)
+
+
+def test_every_table_sheet_reads_back_as_the_json_table(
+    demo_audit: Audited, demo_book: Workbook
+) -> None:
+    document = _json(demo_audit)
+    assert list(document["tables"]) == SHEETS[3:-1]
+    for name, records in document["tables"].items():
+        assert records, name
+        assert _sheet_records(demo_book, name) == _json_records(records), name
+    assert _sheet_records(demo_book, "Checks") == _json_records(document["checks"])
+
+
+def test_dates_are_date_cells_and_ids_are_text(demo_book: Workbook) -> None:
+    users = demo_book["Users"]
+    header = [c.value for c in users[1]]
+    added, user_id = users.cell(2, header.index("Added") + 1), users.cell(2, 1)
+    assert added.is_date and isinstance(added.value, datetime)
+    assert added.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert user_id.data_type == "s"
+
+
+# -- layout --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("title", SHEETS[1:2] + SHEETS[3:])
+def test_table_sheets_are_excel_tables_with_a_frozen_header(
+    demo_book: Workbook, title: str
+) -> None:
+    sheet = demo_book[title]
+    assert sheet.freeze_panes == "A2"
+    (table,) = sheet.tables.values()
+    assert table.ref == sheet.dimensions
+    assert table.tableStyleInfo.name
+    assert [c.name for c in table.tableColumns] == [c.value for c in sheet[1]]
+    widths = [sheet.column_dimensions[c.column_letter].width for c in sheet[1]]
+    assert all(8 <= w <= 60 for w in widths), widths
+
+
+def test_findings_severity_cells_are_filled_by_severity(demo_book: Workbook) -> None:
+    sheet = demo_book["Findings"]
+    seen = set()
+    for (cell,) in sheet.iter_rows(min_row=2, max_col=1):
+        assert cell.fill.fgColor.rgb == "00" + SEVERITY_COLOURS[cell.value], cell.value
+        seen.add(cell.value)
+    assert {"high", "medium", "low", "info"} <= seen
+
+
+def test_summary_counts_and_chart(demo_audit: Audited, demo_book: Workbook) -> None:
+    rows = [r for r in demo_book["Summary"].iter_rows(values_only=True)]
+    start = next(i for i, r in enumerate(rows) if r[:3] == ("Severity", "Findings", "Suppressed"))
+    by_severity = {r[0]: r[1] for r in rows[start + 1 : start + 6]}
+    findings = demo_audit.result.findings
+    assert list(by_severity) == ["critical", "high", "medium", "low", "info"]
+    for severity, count in by_severity.items():
+        assert count == sum(f.severity == severity and f.counts for f in findings)
+    assert ("Snapshot id", 1) in [r[:2] for r in rows]
+    assert any(r[:2] == ("Source", "Status") for r in rows)
+    with zipfile.ZipFile(demo_audit.out / f"{STEM}.xlsx") as archive:
+        chart = archive.read("xl/charts/chart1.xml").decode()
+    assert f"'Summary'!$B${start + 2}:$B${start + 6}" in chart  # the counted column
+    assert f"'Summary'!$A${start + 2}:$A${start + 6}" in chart
+
+
+def test_access_review_decision_is_a_keep_change_remove_dropdown(demo_book: Workbook) -> None:
+    sheet = demo_book["Access review"]
+    header = [c.value for c in sheet[1]]
+    column = sheet.cell(1, header.index("Decision") + 1).column_letter
+    (validation,) = sheet.data_validations.dataValidation
+    assert validation.type == "list"
+    assert validation.formula1 == '"Keep,Change,Remove"'
+    assert str(validation.sqref) == f"{column}2:{column}{sheet.max_row}"
+    for name in ("Decision", "Reviewer", "Comment"):
+        index = header.index(name) + 1
+        (cells,) = sheet.iter_cols(index, index, 2, values_only=True)
+        assert set(cells) == {None}, name
+
+
+def test_the_matrix_is_coloured_and_explains_every_cell_that_does_not_allow_keys(
+    demo_book: Workbook,
+) -> None:
+    sheet = demo_book["Access matrix"]
+    assert sheet.freeze_panes == "B2"
+    marks = set()
+    for row in sheet.iter_rows(min_row=2, min_col=2):
+        for cell in row:
+            mark = str(cell.value).rsplit(": ", 1)[-1]
+            marks.add(mark)
+            assert cell.fill.fgColor.rgb == "00" + MATRIX_COLOURS[mark]
+            if mark == "can create keys":
+                assert cell.comment is None
+            else:
+                assert cell.comment is not None, cell.coordinate
+                assert "orgaudit explain user" in cell.comment.text
+    assert marks == {"can create keys", "cannot"}
+
+
+def test_a_left_out_matrix_says_why_in_a1(demo_report: ReportData, tmp_path: Path) -> None:
+    note = "left out: 5000 users x 500 projects is more than 250,000 cells"
+    report = replace(demo_report, matrix=None, matrix_reasons=None, matrix_note=note)
+    book = load_workbook(write_xlsx(report, tmp_path, "big"))
+    assert book["Access matrix"]["A1"].value == note
+    assert book["Access matrix"].max_row == 1
+
+
+def test_empty_tables_still_make_a_workbook(demo_report: ReportData, tmp_path: Path) -> None:
+    tables = {name: frame.head(0) for name, frame in demo_report.tables.items()}
+    report = replace(demo_report, tables=tables, findings=demo_report.findings.head(0))
+    book = load_workbook(write_xlsx(report, tmp_path, "empty"))
+    assert book.sheetnames == SHEETS
+    assert not book["Users"].tables
+    assert book["Users"].auto_filter.ref == "A1:H1"
+    assert book["Access review"].max_row == 1
+
+
+def test_the_workbook_is_owner_only(demo_audit: Audited) -> None:
+    assert (demo_audit.out / f"{STEM}.xlsx").stat().st_mode & 0o777 == 0o600
+
+
+# -- formula injection --------------------------------------------------------------------
+
+
+def _where(book: Workbook, value: str) -> set[str]:
+    """The sheets holding ``value``; each such cell must be quoted text, never a formula."""
+    sheets = set()
+    for sheet in book:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.value == value:
+                    assert cell.data_type == "s", (sheet.title, cell.coordinate)
+                    assert cell.quotePrefix, (sheet.title, cell.coordinate)
+                    sheets.add(sheet.title)
+    return sheets
+
+
+def _json_sheets(document: dict[str, Any], value: str) -> set[str]:
+    tables = {"Findings": document["findings"], **document["tables"]}
+    return {name for name, records in tables.items() if any(value in r.values() for r in records)}
+
+
+@pytest.mark.parametrize("value", [HOSTILE_USER, HOSTILE_PROJECT, HOSTILE_KEY])
+def test_hostile_names_are_text_in_every_sheet_they_appear(
+    hostile_audit: Audited, value: str
+) -> None:
+    sheets = _where(_open(hostile_audit), value)
+    expected = _json_sheets(_json(hostile_audit), value)
+    if value == HOSTILE_PROJECT:
+        expected.add("Access matrix")  # a column heading there
+    assert sheets == expected
+    assert {"Users", "Projects", "API keys"} & sheets
+
+
+def test_no_cell_of_the_hostile_workbook_is_a_formula(hostile_audit: Audited) -> None:
+    with zipfile.ZipFile(hostile_audit.out / f"{STEM}.xlsx") as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert len(sheets) == len(SHEETS)
+        for name in sheets:
+            assert not re.search(r"<f[ >]", archive.read(name).decode()), name
+
+
+TRICKY = ["=1+1", "+1", "-1", "@x", "\t=1", "#N/A", "#REF!", "007", " padded ", "plain"]
+
+
+def test_formula_like_and_error_like_text_reads_back_exactly(
+    demo_report: ReportData, tmp_path: Path
+) -> None:
+    frame = pd.DataFrame({"Value": TRICKY, "Control": ["a\x01b"] + [""] * (len(TRICKY) - 1)})
+    report = replace(demo_report, tables={"Users": frame})
+    sheet = load_workbook(write_xlsx(report, tmp_path, "tricky"))["Users"]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == TRICKY
+    assert all(c.data_type == "s" for c in cells)
+    assert [bool(c.quotePrefix) for c in cells] == [True] * 7 + [False] * 3
+    assert sheet["B2"].value == "a\ufffdb"  # XML cannot carry control characters
+
+
+def test_text_past_excels_cell_limit_is_cut_and_says_so(
+    demo_report: ReportData, tmp_path: Path
+) -> None:
+    report = replace(demo_report, tables={"Groups": pd.DataFrame({"Members": ["x" * 40_000]})})
+    value = load_workbook(write_xlsx(report, tmp_path, "long"))["Groups"]["A2"].value
+    assert len(value) == 32_767
+    assert value.endswith("[cut: 40,000 characters; the json report has them all]")
