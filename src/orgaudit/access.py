@@ -532,3 +532,14 @@ def with_scope_kinds(keys: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         scope_set=keys["scopes"].map(parsed),
         scope_kind=keys["scopes"].map(kinds).fillna("unknown"),
     )
+
+
+def keys_with_scopes(snapshot: Snapshot) -> pd.DataFrame:
+    """Project API keys with their recorded ``scopes`` and ``recorded_at`` (NaN if none)."""
+    return snapshot["project_api_keys"].merge(
+        recorded_key_scopes(snapshot),
+        left_on="id",
+        right_on="key_id",
+        how="left",
+        validate="one_to_one",
+    )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from orgaudit import store
-from orgaudit.access import AccessModel, compute_access, recorded_key_scopes, with_scope_kinds
+from orgaudit.access import AccessModel, compute_access, keys_with_scopes, with_scope_kinds
 from orgaudit.catalog import Catalog, load_catalog
 from orgaudit.snapshot import Snapshot, load_snapshot
 
@@ -69,13 +69,7 @@ def derived_rows(analysis: Analysis) -> dict[str, list[tuple[object, ...]]]:
     )[list(store.DERIVED_TABLES["access_bindings"])]
     level_rows = model.levels[list(store.DERIVED_TABLES["access_levels"])]
     snapshot = analysis.snapshot
-    keys = snapshot["project_api_keys"][["id", "project_id"]].merge(
-        recorded_key_scopes(snapshot),
-        left_on="id",
-        right_on="key_id",
-        how="left",
-        validate="one_to_one",
-    )
+    keys = keys_with_scopes(snapshot)
     kinds = with_scope_kinds(keys, analysis.catalog)
     recorded_at = (kinds["recorded_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     key_rows = pd.DataFrame(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from orgaudit.access import recorded_key_scopes
+from orgaudit.access import keys_with_scopes
 from orgaudit.analysis import Analysis
 from orgaudit.catalog import PROJECT
 from orgaudit.findings import Finding
@@ -260,13 +260,7 @@ def _role_permissions(old: Analysis, new: Analysis) -> list[Change]:
 
 def _key_table(analysis: Analysis, stale_days: int) -> pd.DataFrame:
     snapshot = analysis.snapshot
-    keys = snapshot["project_api_keys"].merge(
-        recorded_key_scopes(snapshot),
-        left_on="id",
-        right_on="key_id",
-        how="left",
-        validate="one_to_one",
-    )
+    keys = keys_with_scopes(snapshot)
     idle = (snapshot.as_of - keys["last_used_at"]).dt.days
     fresh = keys["last_used_at"].notna() & (idle <= stale_days)
     names = _project_names(analysis)

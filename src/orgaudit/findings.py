@@ -15,7 +15,7 @@ from functools import cached_property
 
 import pandas as pd
 
-from orgaudit.access import recorded_key_scopes
+from orgaudit.access import keys_with_scopes
 from orgaudit.analysis import Analysis
 from orgaudit.errors import UsageError
 
@@ -96,14 +96,7 @@ class AuditContext:
     @cached_property
     def keys(self) -> pd.DataFrame:
         """Project API keys with their recorded scopes (None where unknown)."""
-        snapshot = self.analysis.snapshot
-        keys = snapshot["project_api_keys"].merge(
-            recorded_key_scopes(snapshot),
-            left_on="id",
-            right_on="key_id",
-            how="left",
-            validate="one_to_one",
-        )
+        keys = keys_with_scopes(self.analysis.snapshot)
         return keys.merge(self.project_names, on="project_id", how="left", validate="many_to_one")
 
     @cached_property

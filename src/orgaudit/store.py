@@ -452,10 +452,22 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
-def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
-    """Write one pull as a new snapshot in a single transaction and return its id."""
+@contextmanager
+def _transaction(conn: sqlite3.Connection, doing: str) -> Iterator[None]:
+    """One write transaction: committed whole, or rolled back and a one-line StoreError."""
     try:
         conn.execute("BEGIN IMMEDIATE")
+        yield
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise StoreError(f"could not {doing}: {_reason(exc)}") from None
+
+
+def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
+    """Write one pull as a new snapshot in a single transaction and return its id."""
+    with _transaction(conn, "write the snapshot"):
         cursor = conn.execute(
             "INSERT INTO snapshots (started_at, finished_at, as_of, audit_since, base_url, "
             "tool_version, requests, retries, throttled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -511,11 +523,6 @@ def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
                     for scope, item in rows
                 ),
             )
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise StoreError(f"could not write the snapshot: {_reason(exc)}") from None
     return snapshot_id
 
 
@@ -526,8 +533,7 @@ def write_derived(
     rows: dict[str, list[tuple[object, ...]]],
 ) -> None:
     """Replace a snapshot's derived tables in one transaction."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with _transaction(conn, "write the derived tables"):
         conn.execute("DELETE FROM derived_info WHERE snapshot_id = ?", (snapshot_id,))
         conn.execute("INSERT INTO derived_info VALUES (?, ?)", (snapshot_id, catalog_version))
         for table, columns in DERIVED_TABLES.items():
@@ -537,11 +543,6 @@ def write_derived(
                 f"INSERT INTO {table} VALUES ({placeholders})",
                 ((snapshot_id, *row) for row in rows.get(table, [])),
             )
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise StoreError(f"could not write the derived tables: {_reason(exc)}") from None
 
 
 def json_list(values: list[str]) -> str:
@@ -614,15 +615,12 @@ def prune(conn: sqlite3.Connection, keep: int) -> tuple[int, ...]:
         raise UsageError("--prune keeps at least 1 snapshot")
     ids = [row[0] for row in conn.execute("SELECT id FROM snapshots ORDER BY id DESC")]
     doomed = tuple(sorted(ids[keep:]))
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with _transaction(conn, "prune snapshots"):
         conn.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in doomed])
-        conn.execute("COMMIT")
-        conn.execute("VACUUM")
+    try:
+        conn.execute("VACUUM")  # outside the transaction, as SQLite requires
     except sqlite3.Error as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise StoreError(f"could not prune snapshots: {_reason(exc)}") from None
+        raise StoreError(f"could not compact the database: {_reason(exc)}") from None
     return doomed
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from orgaudit import __version__
-from orgaudit.access import ALLOWED, UNKNOWN, USER, recorded_key_scopes
+from orgaudit.access import ALLOWED, UNKNOWN, USER, keys_with_scopes
 from orgaudit.analysis import Analysis
 from orgaudit.catalog import PROJECT
 from orgaudit.diff import SnapshotDiff
@@ -300,16 +300,8 @@ def _service_accounts(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataF
 
 def _api_keys(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
     snapshot = analysis.snapshot
-    keys = (
-        snapshot["project_api_keys"]
-        .merge(
-            recorded_key_scopes(snapshot),
-            left_on="id",
-            right_on="key_id",
-            how="left",
-            validate="one_to_one",
-        )
-        .merge(_project_names(analysis), on="project_id", how="left", validate="many_to_one")
+    keys = keys_with_scopes(snapshot).merge(
+        _project_names(analysis), on="project_id", how="left", validate="many_to_one"
     )
     table = pd.DataFrame(
         {
