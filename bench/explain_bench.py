@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import secrets
 import statistics
-import tempfile
 import time
-from pathlib import Path
+
+from generated import medium_shape, pulled_org
 
 from orgaudit import store
 from orgaudit.analysis import analyze
 from orgaudit.catalog import load_catalog
 from orgaudit.explain import explain_key, explain_user
-from orgaudit.pull import pull
-from orgaudit.settings import AdminKey, ClientSettings, PullSettings
-from orgaudit.simulator import Simulator
-from orgaudit.simulator.generate import OrgShape, generate_org
 from orgaudit.snapshot import load_snapshot
 
 
@@ -34,34 +29,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--projects", type=int, default=500)
-    parser.add_argument("--members-per-project", type=int, default=20)
     parser.add_argument("--keys-per-project", type=int, default=40)
     parser.add_argument("--questions", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
 
-    shape = OrgShape(
-        users=args.users,
-        projects=args.projects,
-        members_per_project=args.members_per_project,
-        keys_per_project=args.keys_per_project,
-        service_accounts_per_project=2,
-        custom_roles=40,
-        groups=100,
-    )
-    started = time.perf_counter()
-    org = generate_org(shape, seed=1, now=int(time.time()))
-    print(f"generated org: {time.perf_counter() - started:.1f} s")
-
-    key = AdminKey(f"sk-admin-bench-{secrets.token_hex(16)}")
-    db_path = Path(tempfile.mkdtemp(prefix="orgaudit-bench-")) / "bench.db"
-    with Simulator(org, admin_key=key.reveal()) as simulator:
-        settings = ClientSettings(base_url=simulator.base_url, concurrency=args.concurrency)
-        result = pull(key, settings, PullSettings(), db_path)
-    print(
-        f"pull: {result.collected.requests} requests in {result.seconds:.1f} s "
-        f"(unbenchmarked here; see the pull benchmark)"
-    )
+    db_path, _ = pulled_org(medium_shape(args.users, args.projects, args.keys_per_project))
 
     catalog = load_catalog()
     started = time.perf_counter()

@@ -21,8 +21,14 @@ from openpyxl.workbook.workbook import Workbook
 from orgaudit.analysis import load_analysis
 from orgaudit.checks import CHECKS
 from orgaudit.findings import AuditSettings, run_checks
+from orgaudit.report import xlsx
 from orgaudit.report.tables import ReportData, build_report
-from orgaudit.report.xlsx import MATRIX_COLOURS, SEVERITY_COLOURS, write_xlsx
+from orgaudit.report.xlsx import (
+    MATRIX_COLOURS,
+    SEVERITY_COLOURS,
+    write_table_workbook,
+    write_xlsx,
+)
 
 from support import HOSTILE_KEY, HOSTILE_PROJECT, HOSTILE_USER, Audited, check_golden
 
@@ -216,7 +222,8 @@ def test_the_matrix_is_coloured_and_explains_every_cell_that_does_not_allow_keys
                 assert cell.comment is None
             else:
                 assert cell.comment is not None, cell.coordinate
-                assert "orgaudit explain user" in cell.comment.text
+                text = cell.comment.text
+                assert "orgaudit explain user" in text or "the project is archived" in text
     assert marks == {"can create keys", "cannot"}
 
 
@@ -226,6 +233,20 @@ def test_a_left_out_matrix_says_why_in_a1(demo_report: ReportData, tmp_path: Pat
     book = load_workbook(write_xlsx(report, tmp_path, "big"))
     assert book["Access matrix"]["A1"].value == note
     assert book["Access matrix"].max_row == 1
+
+
+def test_past_the_comment_limit_only_denials_with_a_role_keep_their_reason(
+    demo_report: ReportData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx, "MATRIX_COMMENT_LIMIT", 3)
+    sheet = load_workbook(write_xlsx(demo_report, tmp_path, "few"))["Access matrix"]
+    commented = {
+        cell.value for row in sheet.iter_rows(min_row=2, min_col=2) for cell in row if cell.comment
+    }
+    assert commented == {"viewer: cannot", "Responses caller, viewer: cannot"}
+    values = [cell.value for row in sheet.iter_rows(min_row=2, min_col=2) for cell in row]
+    denied = sum(not str(value).endswith("can create keys") for value in values)
+    assert f"2 of the {denied} cells that do not allow keys" in sheet["A1"].comment.text
 
 
 def test_empty_tables_still_make_a_workbook(demo_report: ReportData, tmp_path: Path) -> None:
@@ -306,3 +327,19 @@ def test_text_past_excels_cell_limit_is_cut_and_says_so(
     value = load_workbook(write_xlsx(report, tmp_path, "long"))["Groups"]["A2"].value
     assert len(value) == 32_767
     assert value.endswith("[cut: 40,000 characters; the json report has them all]")
+
+
+def test_a_query_result_is_a_one_table_workbook(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"Name": [HOSTILE_USER, "plain"], "Keys": [2, 0]})
+    path = write_table_workbook(frame, "keys/per owner", tmp_path / "q.xlsx")
+    assert path.stat().st_mode & 0o777 == 0o600
+    book = load_workbook(path)
+    (sheet,) = book.worksheets
+    assert sheet.title == "keys-per owner"
+    assert list(sheet.iter_rows(values_only=True)) == [
+        ("Name", "Keys"),
+        (HOSTILE_USER, 2),
+        ("plain", 0),
+    ]
+    assert sheet["A2"].data_type == "s"
+    assert list(sheet.tables.items()) == [("KeysPerOwner", "A1:B3")]

@@ -437,30 +437,33 @@ def _complete(levels: pd.DataFrame, snapshot: Snapshot) -> pd.Series:
     )
 
 
-def level_for(model: AccessModel, principal_id: str, project_id: str) -> pd.Series:
-    """The access row that applies to a principal in a project.
+def levels_for_pairs(model: AccessModel, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The access row that applies to each (``principal_id``, ``project_id``) pair.
 
-    Their project row if they have a project binding there, else their "every other
-    project" row; a principal with neither holds no role at all.
+    A principal's project row where they hold a project role; elsewhere their "every
+    other project" row, placed in the project (see :meth:`AccessModel.fallback`); a
+    principal with neither holds no role at all (level none, verdict unknown).
     """
     levels = model.levels
-    mine = levels[levels["principal_id"] == principal_id]
-    here = mine[mine["project_id"] == project_id]
-    if len(here):
-        return here.iloc[0]
-    elsewhere = mine[mine["project_id"].isna()]
-    if len(elsewhere):
-        return model.fallback(elsewhere.head(1).assign(project_id=project_id)).iloc[0]
-    return pd.Series(
-        {
-            "principal_id": principal_id,
-            "project_id": project_id,
-            "level": "none",
-            "verdict": UNKNOWN,
-            "complete": False,
-            "archived": False,
-        }
+    keys = ["principal_id", "project_id"]
+    here = pairs[keys].merge(
+        levels[levels["project_id"].notna()], on=keys, how="left", validate="one_to_one"
     )
+    has_row = here["level"].notna()
+    elsewhere = levels[levels["project_id"].isna()].drop(columns=["project_id"])
+    placed = (
+        pairs.loc[~has_row.to_numpy(), keys]
+        .merge(elsewhere, on="principal_id", how="left", validate="many_to_one")
+        .fillna({"level": "none", "complete": False, "verdict": UNKNOWN})
+    )
+    fallen = model.fallback(placed.assign(complete=placed["complete"].astype(bool)))
+    return pd.concat([here[has_row.to_numpy()], fallen], ignore_index=True)
+
+
+def level_for(model: AccessModel, principal_id: str, project_id: str) -> pd.Series:
+    """The access row that applies to a principal in a project (see levels_for_pairs)."""
+    pair = pd.DataFrame({"principal_id": [principal_id], "project_id": [project_id]})
+    return levels_for_pairs(model, pair).iloc[0]
 
 
 __all__ = ["INCOMPLETE", "AccessModel", "PermissionSet", "compute_access", "level_for"]
@@ -530,7 +533,7 @@ def with_scope_kinds(keys: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     kinds = {text: scope_kind(scopes, catalog) for text, scopes in parsed.items()}
     return keys.assign(
         scope_set=keys["scopes"].map(parsed),
-        scope_kind=keys["scopes"].map(kinds).fillna("unknown"),
+        scope_kind=keys["scopes"].map(kinds).astype(object).fillna("unknown"),
     )
 
 

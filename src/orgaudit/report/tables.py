@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from orgaudit import __version__
-from orgaudit.access import ALLOWED, UNKNOWN, USER, keys_with_scopes
+from orgaudit.access import ALLOWED, UNKNOWN, USER, keys_with_scopes, levels_for_pairs
 from orgaudit.analysis import Analysis
 from orgaudit.catalog import PROJECT
 from orgaudit.diff import SnapshotDiff
@@ -150,15 +150,34 @@ def _project_names(analysis: Analysis) -> pd.DataFrame:
 def _users(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
     snapshot = analysis.snapshot
     levels = analysis.model.levels
-    in_projects = levels[levels["project_id"].notna() & (levels["principal_type"] == USER)]
+    users_levels = levels[levels["principal_type"] == USER]
+    active = ~snapshot["projects"]["status"].eq("archived")
+    active_count = int(active.sum())
+    in_projects = users_levels[users_levels["project_id"].notna()]
     counts = (
-        in_projects.assign(can_create=in_projects["verdict"] == ALLOWED)
+        in_projects.assign(
+            can_create=in_projects["verdict"] == ALLOWED,
+            active=~in_projects["archived"].astype(bool),
+        )
         .groupby("principal_id")
-        .agg(projects=("project_id", "nunique"), can_create=("can_create", "sum"))
+        .agg(
+            projects=("project_id", "nunique"),
+            can_create=("can_create", "sum"),
+            active=("active", "sum"),
+        )
         .reset_index()
     )
-    users = snapshot["users"].merge(
-        counts, left_on="id", right_on="principal_id", how="left", validate="one_to_one"
+    # Org roles that allow keys everywhere (an org owner's) count in every other active project.
+    everywhere = users_levels.loc[users_levels["project_id"].isna(), ["principal_id", "verdict"]]
+    users = (
+        snapshot["users"]
+        .merge(counts, left_on="id", right_on="principal_id", how="left", validate="one_to_one")
+        .drop(columns=["principal_id"])
+        .merge(everywhere, left_on="id", right_on="principal_id", how="left", validate="one_to_one")
+    )
+    elsewhere_allowed = (users["verdict"] == ALLOWED).astype(int)
+    can_create = users["can_create"].fillna(0) + elsewhere_allowed * (
+        active_count - users["active"].fillna(0)
     )
     table = pd.DataFrame(
         {
@@ -168,7 +187,7 @@ def _users(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
             "Org role": users["role"],
             "Added": users["added_at"],
             "Projects": users["projects"].fillna(0).astype(int),
-            "Can create keys in": users["can_create"].fillna(0).astype(int),
+            "Can create keys in": can_create.astype(int),
         }
     )
     return _with_findings(table, "User id", per_subject).sort_values("Email", kind="stable")
@@ -397,7 +416,48 @@ def _access_review(analysis: Analysis) -> pd.DataFrame:
             "Comment": "",
         }
     )
-    return review.sort_values(["User", "Project"], kind="stable")
+    return pd.concat([review, _org_wide_review(analysis)], ignore_index=True).sort_values(
+        ["User", "Project"], kind="stable"
+    )
+
+
+def _org_wide_review(analysis: Analysis) -> pd.DataFrame:
+    """One review row per user whose org roles alone allow keys in every project."""
+    levels = analysis.model.levels
+    allowed = levels[
+        levels["project_id"].isna()
+        & (levels["principal_type"] == USER)
+        & (levels["verdict"] == ALLOWED)
+    ]
+    bindings = analysis.model.bindings
+    granting = bindings[
+        (bindings["scope"] != PROJECT) & bindings["grants_create"] & ~bindings["conditional"]
+    ]
+    via = (" (via " + granting["via_group_name"] + ")").fillna("")
+    roles = (
+        granting.assign(role="org " + granting["role_name"].astype(str) + via)
+        .groupby("principal_id")["role"]
+        .agg(", ".join)
+        .rename("Roles")
+        .reset_index()
+    )
+    table = allowed.merge(roles, on="principal_id", how="left", validate="one_to_one").merge(
+        _principal_names(analysis), on="principal_id", how="left", validate="many_to_one"
+    )
+    return pd.DataFrame(
+        {
+            "User": table["Principal"].fillna(table["principal_id"]),
+            "User id": table["principal_id"],
+            "Project": "(every project)",
+            "Project id": "",
+            "Roles": table["Roles"].fillna(""),
+            "Key access": table["level"],
+            "Can create keys": table["verdict"],
+            "Decision": "",
+            "Reviewer": "",
+            "Comment": "",
+        }
+    )
 
 
 def _access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
@@ -418,40 +478,30 @@ def _access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFram
                 f"{MATRIX_CELL_LIMIT:,} cells; the Access review sheet has the same facts"
             ),
         )
-    levels = analysis.model.levels
-    users_levels = levels[levels["principal_type"] == USER]
-    pairs = users_levels[users_levels["project_id"].notna()].merge(
+    grid = pd.MultiIndex.from_product(
+        [users["id"], projects["id"]], names=["principal_id", "project_id"]
+    ).to_frame(index=False)
+    full = levels_for_pairs(analysis.model, grid).merge(
         _project_roles(analysis),
         on=["principal_id", "project_id"],
         how="left",
         validate="one_to_one",
     )
-    grid = pd.MultiIndex.from_product(
-        [users["id"], projects["id"]], names=["principal_id", "project_id"]
-    ).to_frame(index=False)
-    elsewhere = users_levels[users_levels["project_id"].isna()][
-        ["principal_id", "level", "verdict"]
-    ].rename(columns={"level": "org_level", "verdict": "org_verdict"})
-    full = grid.merge(
-        pairs[["principal_id", "project_id", "Roles", "level", "verdict", "archived"]],
-        on=["principal_id", "project_id"],
-        how="left",
-        validate="one_to_one",
-    ).merge(elsewhere, on="principal_id", how="left", validate="many_to_one")
-    verdict = full["verdict"].fillna(full["org_verdict"]).fillna(UNKNOWN)
-    archived = projects.set_index("id")["status"].eq("archived")
-    verdict = verdict.where(~full["project_id"].map(archived).fillna(False).astype(bool), "denied")
+    verdict = full["verdict"]
     mark = verdict.map({ALLOWED: "can create keys", "denied": "cannot", UNKNOWN: "unknown"})
     text = full["Roles"].fillna("(org role only)") + ": " + mark
-    reason = (
-        "key access "
-        + full["level"].fillna(full["org_level"]).fillna("none")
-        + "; see `orgaudit explain user "
+    explain = (
+        "; see `orgaudit explain user "
         + full["principal_id"]
         + " --project "
         + full["project_id"]
         + "`"
-    ).where(verdict != ALLOWED, "")
+    )
+    reason = (
+        ("key access " + full["level"] + explain)
+        .where(~full["archived"].astype(bool), "the project is archived: no keys can be created")
+        .where(verdict != ALLOWED, "")
+    )
     names = users.set_index("id")["email"].fillna(users.set_index("id")["name"])
     project_names = projects.set_index("id")["name"]
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from orgaudit.findings import SEVERITIES
 from orgaudit.report.escape import escape_frame
-from orgaudit.report.files import write_private_text
+from orgaudit.report.files import create_private, write_private_text
 from orgaudit.report.tables import ReportData
 
 JSON_SCHEMA_VERSION = 1
@@ -50,34 +49,38 @@ def write_csv(report: ReportData, out_dir: Path, stem: str) -> Path:
     return folder
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    loaded: list[dict[str, Any]] = json.loads(
-        _iso(frame).to_json(orient="records", force_ascii=False, date_format="iso")
-    )
-    return loaded
+def _records_text(frame: pd.DataFrame) -> str:
+    """A table as a JSON array, one record per line."""
+    if frame.empty:
+        return "[]"
+    lines = _iso(frame).to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+    return "[\n    " + ",\n    ".join(lines.strip().split("\n")) + "\n  ]"
 
 
-def report_document(report: ReportData) -> dict[str, Any]:
-    """The json report as one document (its schema: docs/report-json.md)."""
+def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
+    """The whole report as one JSON document (its schema: docs/report-json.md).
+
+    Written table by table, so only one table's text is in memory at a time.
+    """
     meta = {
         key: value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else value
         for key, value in report.meta.items()
     }
-    return {
-        "schema_version": JSON_SCHEMA_VERSION,
-        "snapshot": meta,
-        "coverage": _records(report.coverage),
-        "findings": _records(report.findings),
-        "checks": _records(report.checks),
-        "tables": {name: _records(frame) for name, frame in report.tables.items()},
-    }
-
-
-def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
-    """The whole report as one JSON document."""
-    path = out_dir / f"{stem}.json"
-    text = json.dumps(report_document(report), ensure_ascii=False, indent=2)
-    write_private_text(path, text + "\n")
+    path = create_private(out_dir / f"{stem}.json")
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(f'{{\n  "schema_version": {JSON_SCHEMA_VERSION},\n')
+        handle.write(f'  "snapshot": {json.dumps(meta, ensure_ascii=False)},\n')
+        for key, frame in (
+            ("coverage", report.coverage),
+            ("findings", report.findings),
+            ("checks", report.checks),
+        ):
+            handle.write(f'  "{key}": {_records_text(frame)},\n')
+        handle.write('  "tables": {')
+        for number, (name, frame) in enumerate(report.tables.items()):
+            separator = "," if number else ""
+            handle.write(f"{separator}\n  {json.dumps(name)}: {_records_text(frame)}")
+        handle.write("\n  }\n}\n")
     return path
 
 

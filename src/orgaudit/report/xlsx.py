@@ -66,9 +66,10 @@ MATRIX_COMMENT_LIMIT = 10_000
 MATRIX_COLOURS = {"can create keys": "C6EFCE", "cannot": "FFC7CE", "unknown": "D9D9D9"}
 REVIEW_DECISIONS = ("Keep", "Change", "Remove")
 
-_BOLD = Font(bold=True)
-_TITLE = Font(bold=True, size=14)
-_WHITE_BOLD = Font(bold=True, color="FFFFFF")
+_FONT = "Calibri"  # openpyxl's default body font; a font without a name shows as serif
+_BOLD = Font(name=_FONT, size=11, bold=True)
+_TITLE = Font(name=_FONT, size=14, bold=True)
+_WHITE_BOLD = Font(name=_FONT, size=11, bold=True, color="FFFFFF")
 
 
 def _fill(colour: str) -> PatternFill:
@@ -99,7 +100,11 @@ def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
 
 
 def _text(sheet: Sheet, value: str) -> object:
-    """A text value; one a spreadsheet would read otherwise becomes a quoted text cell."""
+    """A text value; one a spreadsheet would read otherwise becomes a quoted text cell.
+
+    Without lxml installed, a carriage return reads back as a line feed (XML end-of-line
+    handling: the standard library's serializer leaves it unescaped); it stays text.
+    """
     if len(value) > TEXT_LIMIT:
         note = f"... [cut: {len(value):,} characters; the json report has them all]"
         value = value[: TEXT_LIMIT - len(note)] + note
@@ -158,7 +163,7 @@ def _severity_cell(sheet: Sheet, value: object) -> object:
     return _styled(sheet, value, fill=fill, font=_WHITE_BOLD if value == "critical" else None)
 
 
-def _header(sheet: Sheet, names: Iterable[object]) -> list[object]:
+def _header(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
     return [_styled(sheet, str(name), font=_BOLD) for name in names]
 
 
@@ -291,10 +296,10 @@ def _commented(matrix: pd.DataFrame, reasons: pd.DataFrame) -> tuple[pd.DataFram
     """The reasons to attach as comments, and a note when some are left off.
 
     openpyxl builds every comment in memory (about 5 kB each) when it saves, so past
-    MATRIX_COMMENT_LIMIT the comments go first to the cells where the user holds a project
-    role (the surprising denials), then in reading order.
+    MATRIX_COMMENT_LIMIT only the cells where the user holds a project role (the surprising
+    denials) keep their comment, at most MATRIX_COMMENT_LIMIT of them in reading order.
     """
-    present = reasons.notna() & reasons.ne("")
+    present = reasons.notna() & (reasons != "")
     total = int(present.to_numpy().sum())
     if total <= MATRIX_COMMENT_LIMIT:
         return reasons, ""
@@ -378,21 +383,22 @@ def _by_severity(findings: pd.DataFrame) -> list[SummaryRow]:
 
 
 def _by_check(findings: pd.DataFrame, checks: pd.DataFrame) -> list[SummaryRow]:
+    """Every check, with its findings; the long title last, so the columns stay narrow."""
     counted, suppressed = _counts(findings, "Check")
     rows: list[SummaryRow] = [
         (SECTION, ["Findings by check"]),
-        (HEADER, ["Check", "Title", "Severity", "Findings", "Suppressed"]),
+        (HEADER, ["Check", "Severity", "Findings", "Suppressed", "Title"]),
     ]
     for check, title, severity in checks[["Check", "Title", "Severity"]].itertuples(
         index=False, name=None
     ):
         found, hidden = int(counted.get(check, 0)), int(suppressed.get(check, 0))
-        rows.append((PLAIN, [check, title, severity, found, hidden]))
+        rows.append((PLAIN, [check, severity, found, hidden, title]))
     return rows
 
 
 def _coverage(coverage: pd.DataFrame) -> list[SummaryRow]:
-    columns = ["Source", "Status", "Reason", "Rows"]
+    columns = ["Source", "Status", "Rows", "Reason"]
     values = _plain(coverage[columns]).itertuples(index=False, name=None)
     return [(SECTION, ["Coverage"]), (HEADER, columns), *((PLAIN, list(row)) for row in values)]
 
@@ -426,7 +432,7 @@ def _severity_chart(sheet: Sheet, header_row: int) -> None:
         point.graphicalProperties.solidFill = SEVERITY_COLOURS[severity]
         chart.series[0].dPt.append(point)
     chart.width, chart.height = 14, 7.5
-    sheet.add_chart(chart, "E2")
+    sheet.add_chart(chart, "D2")  # right of the facts, above the findings by check
 
 
 def _summary_row(sheet: Sheet, kind: str, values: list[object]) -> list[object]:

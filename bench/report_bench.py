@@ -1,0 +1,153 @@
+"""Benchmark: the report writers on a generated org (default 5,000 users, 500 projects,
+40 keys per project: 20,000 keys).
+
+Pulls the generated org from the simulator over loopback into a temporary database (in a
+child process, so this process's memory figures are the audit's alone), then times the
+analysis (load_analysis, run_checks, build_report) and each writer separately: once
+plainly for the time, once under tracemalloc for the peak of Python allocations. Run:
+
+    python bench/report_bench.py [--users 5000] [--projects 500] [--keys-per-project 40]
+
+``--db PATH`` reuses a database an earlier run kept (``--keep``). Not part of the test
+suite; no test asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import secrets
+import shutil
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+from orgaudit.analysis import load_analysis
+from orgaudit.checks import CHECKS
+from orgaudit.findings import AuditSettings, run_checks
+from orgaudit.pull import pull
+from orgaudit.report import WRITERS
+from orgaudit.report.tables import ReportData, build_report
+from orgaudit.settings import AdminKey, ClientSettings, PullSettings
+from orgaudit.simulator import Simulator
+from orgaudit.simulator.generate import OrgShape, generate_org
+
+
+def _pull(shape: OrgShape, db_path: Path, concurrency: int) -> None:
+    """Generate the org, serve it on loopback and pull it into ``db_path`` (child process)."""
+    started = time.perf_counter()
+    org = generate_org(shape, seed=1, now=int(time.time()))
+    generated = time.perf_counter() - started
+    key = AdminKey(f"sk-admin-bench-{secrets.token_hex(16)}")
+    with Simulator(org, admin_key=key.reveal()) as simulator:
+        settings = ClientSettings(base_url=simulator.base_url, concurrency=concurrency)
+        result = pull(key, settings, PullSettings(), db_path)
+    print(
+        f"generated org in {generated:.1f} s; pulled {result.collected.requests} requests "
+        f"in {result.seconds:.1f} s"
+    )
+
+
+def _max_rss_mb() -> float:
+    """The process's peak resident set so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(f.stat().st_size for f in files) / 1e6
+
+
+def _measure(step: Callable[[], object]) -> tuple[float, float]:
+    """Seconds of a plain run, and the tracemalloc peak (MB) of a second, traced run."""
+    started = time.perf_counter()
+    step()
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        step()
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+    return seconds, peak
+
+
+def _analyze(db_path: Path) -> ReportData:
+    analysis = load_analysis(db_path, None, None)
+    findings = run_checks(CHECKS, analysis, AuditSettings())
+    return build_report(analysis, CHECKS, findings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--projects", type=int, default=500)
+    parser.add_argument("--members-per-project", type=int, default=20)
+    parser.add_argument("--keys-per-project", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--db", type=Path, help="audit this database instead of pulling")
+    parser.add_argument("--keep", action="store_true", help="keep the database and reports")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="orgaudit-report-bench-"))
+    db_path = args.db or work / "bench.db"
+    if args.db is None:
+        shape = OrgShape(
+            users=args.users,
+            projects=args.projects,
+            members_per_project=args.members_per_project,
+            keys_per_project=args.keys_per_project,
+            service_accounts_per_project=2,
+            custom_roles=40,
+            groups=100,
+        )
+        child = multiprocessing.get_context("spawn").Process(
+            target=_pull, args=(shape, db_path, args.concurrency)
+        )
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise SystemExit(f"the pull failed (exit {child.exitcode})")
+
+    print(f"max RSS before the audit: {_max_rss_mb():.0f} MB")
+    started = time.perf_counter()
+    report = _analyze(db_path)
+    analysis_seconds = time.perf_counter() - started
+    sizes = {name: len(frame) for name, frame in report.tables.items()}
+    print(
+        f"analysis (load_analysis, run_checks, build_report): {analysis_seconds:.1f} s; "
+        f"{len(report.findings)} findings; max RSS {_max_rss_mb():.0f} MB"
+    )
+    print("rows: " + ", ".join(f"{name} {rows:,}" for name, rows in sizes.items()))
+    print(f"access matrix: {'written' if report.matrix is not None else report.matrix_note}")
+
+    out = work / "out"
+    out.mkdir()
+    print()
+    print(
+        f"{'writer':<6} {'seconds':>8} {'tracemalloc peak MB':>20} {'max RSS MB':>11} {'MB out':>7}"
+    )
+    for name, writer in WRITERS.items():
+        written: list[Path] = []
+
+        def step(writer: Callable[..., Path] = writer, written: list[Path] = written) -> None:
+            written.append(writer(report, out, "bench"))
+
+        seconds, peak = _measure(step)
+        print(
+            f"{name:<6} {seconds:>8.1f} {peak:>20.0f} {_max_rss_mb():>11.0f} "
+            f"{_size_mb(written[-1]):>7.1f}"
+        )
+    print()
+    print("max RSS is the process's peak so far (it includes the analysis before it).")
+    if args.keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
