@@ -387,12 +387,37 @@ def _derived_table_sql(name: str, columns: dict[str, str]) -> str:
     )
 
 
-_SCHEMA_V2 = """
+# Lookup indexes for joins within a snapshot, as the saved queries make them.
+_LOOKUPS = {
+    "users": ("id",),
+    "projects": ("id",),
+    "groups": ("id",),
+    "group_users": ("group_id", "user_id"),
+    "project_users": ("project_id", "user_id"),
+    "project_service_accounts": ("project_id", "id"),
+    "project_api_keys": ("id",),
+    "role_assignments": ("principal_id", "project_id"),
+    "audit_key_events": ("key_id",),
+    "access_bindings": ("principal_id", "project_id"),
+    "access_levels": ("principal_id", "project_id"),
+    "key_scopes": ("key_id",),
+    "findings": ("check_id", "subject_id"),
+}
+
+_SCHEMA_V2 = (
+    """
 CREATE TABLE derived_info (
     snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
     catalog_version TEXT NOT NULL
 );
-""" + "".join(_derived_table_sql(name, columns) for name, columns in DERIVED_TABLES.items())
+"""
+    + "".join(_derived_table_sql(name, columns) for name, columns in DERIVED_TABLES.items())
+    + "".join(
+        f"CREATE INDEX {table}_lookup ON {table}(snapshot_id, {', '.join(columns)});\n"
+        for table, columns in _LOOKUPS.items()
+    )
+    + "CREATE INDEX project_api_keys_by_owner ON project_api_keys(snapshot_id, owner_id);\n"
+)
 
 # Each entry moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)

@@ -5,7 +5,6 @@ No logic lives here; each command hands its options to one function of the packa
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from pathlib import Path
@@ -13,13 +12,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from orgaudit import __version__, presentation, store
-from orgaudit.audit import DiffOptions, run_diff
-from orgaudit.cli import audit, explain, query
+from orgaudit import __version__, presentation
+from orgaudit.cli import audit, explain, query, snapshots
 from orgaudit.cli.common import (
     CatalogOption,
     DbOption,
-    JsonOption,
     KeyFileOption,
     State,
     err,
@@ -49,6 +46,8 @@ app = typer.Typer(
 app.add_typer(explain.app, name="explain")
 app.command("audit")(audit.audit_command)
 app.command("query")(query.query_command)
+app.command("snapshots")(snapshots.snapshots_command)
+app.command("diff")(snapshots.diff_command)
 
 
 def _version(value: bool) -> None:
@@ -102,41 +101,6 @@ def pull_command(
             on_response=tick,
         )
     out.print(presentation.pull_summary(result))
-
-
-@app.command("snapshots")
-def snapshots_command(
-    db: DbOption = None,
-    prune: Annotated[
-        int | None, typer.Option("--prune", help="Keep only the newest KEEP snapshots.")
-    ] = None,
-) -> None:
-    """List the snapshots in the database (or prune all but the newest KEEP)."""
-    if prune is not None:
-        out.print(presentation.pruned(store.prune_file(resolve_db_path(db), prune)))
-        return
-    out.print(presentation.snapshot_table(resolve_db_path(db)))
-
-
-@app.command("diff")
-def diff_command(
-    from_snapshot: Annotated[
-        int | None, typer.Option("--from", help="Older snapshot (default: the one before --to).")
-    ] = None,
-    to_snapshot: Annotated[
-        int | None, typer.Option("--to", help="Newer snapshot (default: the latest).")
-    ] = None,
-    db: DbOption = None,
-    catalog: CatalogOption = None,
-    config: Annotated[Path | None, typer.Option(help="orgaudit.toml (thresholds).")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """What changed between two snapshots: people, roles, groups, keys, findings."""
-    diff = run_diff(DiffOptions(resolve_db_path(db), from_snapshot, to_snapshot, catalog, config))
-    if as_json:
-        out.print_json(json.dumps(diff.to_dict(), ensure_ascii=False))
-    else:
-        out.print(presentation.diff_text(diff))
 
 
 @app.command("demo")

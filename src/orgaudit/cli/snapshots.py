@@ -1,0 +1,47 @@
+"""``orgaudit snapshots`` and ``orgaudit diff``: what the database holds, and what changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orgaudit import presentation, store
+from orgaudit.audit import DiffOptions, run_diff
+from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, out
+from orgaudit.settings import resolve_db_path
+
+
+def snapshots_command(
+    db: DbOption = None,
+    prune: Annotated[
+        int | None, typer.Option("--prune", help="Keep only the newest KEEP snapshots.")
+    ] = None,
+) -> None:
+    """List the snapshots in the database (or prune all but the newest KEEP)."""
+    if prune is not None:
+        out.print(presentation.pruned(store.prune_file(resolve_db_path(db), prune)))
+        return
+    out.print(presentation.snapshot_table(resolve_db_path(db)))
+
+
+def diff_command(
+    from_snapshot: Annotated[
+        int | None, typer.Option("--from", help="Older snapshot (default: the one before --to).")
+    ] = None,
+    to_snapshot: Annotated[
+        int | None, typer.Option("--to", help="Newer snapshot (default: the latest).")
+    ] = None,
+    db: DbOption = None,
+    catalog: CatalogOption = None,
+    config: Annotated[Path | None, typer.Option(help="orgaudit.toml (thresholds).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What changed between two snapshots: people, roles, groups, keys, findings."""
+    diff = run_diff(DiffOptions(resolve_db_path(db), from_snapshot, to_snapshot, catalog, config))
+    if as_json:
+        out.print_json(json.dumps(diff.to_dict(), ensure_ascii=False))
+    else:
+        out.print(presentation.diff_text(diff))
