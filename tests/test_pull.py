@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from orgaudit import store
 from orgaudit.errors import AuthError, CollectError
 from orgaudit.pull import pull
-from orgaudit.settings import AdminKey
+from orgaudit.settings import AdminKey, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import SimOrg
 
@@ -145,3 +146,93 @@ def test_every_request_is_a_get(simulator: Simulator, admin_key: AdminKey, db_pa
     pull(admin_key, fast_settings(simulator), PULL, db_path)
     assert simulator.requests
     assert {record.method for record in simulator.requests} == {"GET"}
+
+
+def _no_custom_roles_org() -> SimOrg:
+    builder = small_org(30)
+    builder.project("Second", project_id="proj_second")
+    for i in range(5):
+        builder.member("proj_second", f"user_{i:04d}", "viewer")
+    builder.group_in_project(
+        "proj_second", builder.group("Readers", ["user_0010"]), "role-api-project-member"
+    )
+    return builder.org
+
+
+def test_per_user_role_lists_are_not_asked_when_no_custom_role_exists(
+    admin_key: AdminKey, db_path: Path, tmp_path: Path
+) -> None:
+    from orgaudit.analysis import load_analysis
+
+    with Simulator(_no_custom_roles_org(), admin_key=admin_key.reveal()) as sim:
+        result = pull(admin_key, fast_settings(sim), PULL, db_path)
+        per_user = sim.count(r"/users/[^/]+/roles$")
+        group_lists = sim.count(r"/groups/[^/]+/roles$")
+    assert per_user == 0  # 30 org users and 35 memberships: 65 requests not sent
+    assert group_lists > 0  # groups have no member-list field: still asked
+    coverage = {c.source: c for c in result.collected.coverage}
+    assert coverage["project_user_roles"].status == "complete"
+    assert "the org defines no custom role" in coverage["project_user_roles"].reason
+    # The verdicts are what asking would have given: the member lists name the roles.
+    levels = load_analysis(db_path, None, None).model.levels.set_index(
+        ["principal_id", "project_id"]
+    )
+    assert levels.loc[("user_0001", "proj_second"), "verdict"] == "denied"  # viewer
+    assert levels.loc[("user_0010", "proj_second"), "verdict"] == "allowed"  # via the group
+
+
+def test_a_custom_role_anywhere_means_every_list_is_asked(
+    admin_key: AdminKey, db_path: Path
+) -> None:
+    builder = small_org(3)
+    builder.custom_org_role("Auditor", ["api.groups.read"])
+    with Simulator(builder.org, admin_key=admin_key.reveal()) as sim:
+        pull(admin_key, fast_settings(sim), PULL, db_path)
+        assert sim.count(r"^/organization/users/[^/]+/roles$") == 3
+        assert sim.count(r"^/projects/proj_only/users/[^/]+/roles$") == 3
+
+
+def test_concurrency_backs_off_on_429_and_never_exceeds_the_ceiling(
+    admin_key: AdminKey, db_path: Path
+) -> None:
+    with Simulator(
+        small_org(40).org,
+        admin_key=admin_key.reveal(),
+        latency=0.02,
+        max_in_flight=3,
+        throttle_headers={"Retry-After-Ms": "20"},
+    ) as sim:
+        patient = RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.05)
+        settings = fast_settings(sim, concurrency=8, retry=patient)
+        result = pull(admin_key, settings, PULL, db_path)
+        seen = sim.max_in_flight_seen
+    assert result.collected.throttled > 0  # the server said so ...
+    assert seen <= 3  # ... and the pull still finished, within the server's cap
+    assert {c.status for c in result.collected.coverage} == {"complete"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "overrides", "message"),
+    [
+        (
+            Fault("ignore_limit", path="^/organization/users$"),
+            {},
+            "a page holds 250 items, more than the 100 asked for",
+        ),
+        (None, {"max_body_bytes": 4096}, "larger than 4096 bytes (--max-body-mb)"),
+        (None, {"max_pages": 2}, "more than 2 pages (--max-pages)"),
+    ],
+)
+def test_resource_bounds_refuse_oversized_answers(
+    admin_key: AdminKey,
+    db_path: Path,
+    fault: Fault | None,
+    overrides: dict[str, int],
+    message: str,
+) -> None:
+    faults = [fault] if fault is not None else []
+    with (
+        Simulator(small_org(250).org, admin_key=admin_key.reveal(), faults=faults) as sim,
+        pytest.raises(CollectError, match=re.escape(message)),
+    ):
+        pull(admin_key, fast_settings(sim, **overrides), PULL, db_path)

@@ -297,7 +297,8 @@ ARCHIVED_REASON = "HTTP 400 for an archived project"
 
 def _gap(source: src.Source, status: str, project: str, reason: str) -> Gap:
     scope = Scope(project_id=project, project_archived=status == ARCHIVED)
-    return Gap(source.name, scope, status, reason)
+    # Skipped lists are never sent; the pull records them as not asked.
+    return Gap(source.name, scope, status, reason, asked=status != SKIPPED)
 
 
 def test_coverage_with_no_gap_is_complete() -> None:

@@ -32,8 +32,6 @@ QueryParams = Sequence[tuple[str, str]]
 
 # Retried statuses follow the official Python SDK (reference §1): 408, 409, 429 and 5xx.
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-MAX_BODY_BYTES = 64 * 1024 * 1024
-MAX_PAGES_PER_LIST = 100_000
 ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
 
 
@@ -98,6 +96,52 @@ def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+class AdaptiveLimit:
+    """How many requests may be in flight: additive increase, multiplicative decrease.
+
+    It starts at the ceiling (``--concurrency``), halves on every 429 (at most once per
+    window of requests, so a burst of 429s from one overload counts once), and grows by
+    one after each run of successes as long as the window, never above the ceiling.
+    The user need not guess the right concurrency; the ceiling is never exceeded.
+    """
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.lowest = ceiling
+        self._in_flight = 0
+        self._successes = 0
+        self._since_cut = ceiling  # requests finished since the last cut
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> AdaptiveLimit:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self._in_flight -= 1
+            self._since_cut += 1
+            self._changed.notify_all()
+
+    def throttled(self) -> None:
+        """A 429: halve the limit, unless it was just cut for the same overload."""
+        if self._since_cut >= self.limit:
+            self.limit = max(1, self.limit // 2)
+            self.lowest = min(self.lowest, self.limit)
+            self._since_cut = 0
+        self._successes = 0
+
+    def succeeded(self) -> None:
+        """A success: after a window of them, allow one more request in flight."""
+        self._successes += 1
+        if self._successes >= self.limit and self.limit < self.ceiling:
+            self.limit += 1
+            self._successes = 0
+
+
 class GetOnlyTransport(httpx.AsyncBaseTransport):
     """Wraps a transport and refuses every method but GET: read-only by construction."""
 
@@ -133,7 +177,7 @@ class AdminClient:
         self._settings = settings
         self._on_response = on_response
         self._sleep = sleep
-        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._slots = AdaptiveLimit(settings.concurrency)
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
@@ -177,12 +221,17 @@ class AdminClient:
         items: list[JsonObject] = []
         seen_cursors: set[str] = set()
         cursor: str | None = None
-        for _ in range(MAX_PAGES_PER_LIST):
+        for _ in range(self._settings.max_pages):
             params = [*endpoint.params, *extra_params, ("limit", str(endpoint.max_limit))]
             if cursor is not None:
                 params.append(("after", cursor))
             body = await self.get_json(path, params)
             data, has_more, next_cursor = _read_page(body, endpoint.style, path)
+            if len(data) > endpoint.max_limit:
+                raise MalformedResponseError(
+                    f"GET {path}: a page holds {len(data)} items, more than the "
+                    f"{endpoint.max_limit} asked for; refused"
+                )
             items.extend(data)
             if not has_more:
                 return items
@@ -197,7 +246,9 @@ class AdminClient:
                 )
             seen_cursors.add(next_cursor)
             cursor = next_cursor
-        raise MalformedResponseError(f"GET {path}: more than {MAX_PAGES_PER_LIST} pages")
+        raise MalformedResponseError(
+            f"GET {path}: more than {self._settings.max_pages} pages (--max-pages); refused"
+        )
 
     async def get_json(self, path: str, params: QueryParams = ()) -> JsonObject:
         """One GET, retried per the policy, returning the JSON object it answered."""
@@ -214,7 +265,8 @@ class AdminClient:
             except (httpx.TransportError, _BodyTooLarge) as exc:
                 if isinstance(exc, _BodyTooLarge):
                     raise MalformedResponseError(
-                        f"GET {path}: the response is larger than {MAX_BODY_BYTES} bytes"
+                        f"GET {path}: the response is larger than "
+                        f"{self._settings.max_body_bytes} bytes (--max-body-mb); refused"
                     ) from None
                 last_problem = f"connection failed ({type(exc).__name__})"
             else:
@@ -224,6 +276,7 @@ class AdminClient:
                     except (UnicodeDecodeError, json.JSONDecodeError):
                         last_problem = "the response is not JSON"
                     else:
+                        self._slots.succeeded()
                         if not isinstance(parsed, dict):
                             raise MalformedResponseError(
                                 f"GET {path}: the response is JSON but not an object"
@@ -232,6 +285,7 @@ class AdminClient:
                 elif status in RETRYABLE_STATUSES:
                     if status == 429:
                         self.stats.throttled += 1
+                        self._slots.throttled()
                     last_problem, last_status = f"HTTP {status}", status
                     delay = retry_after_seconds(headers, time.time())
                     if delay is not None and delay > policy.max_retry_after:
@@ -261,13 +315,13 @@ class AdminClient:
         )
 
     async def _send(self, path: str, params: QueryParams) -> tuple[int, httpx.Headers, bytes]:
-        """Send one GET and read its body, refusing bodies beyond :data:`MAX_BODY_BYTES`."""
+        """Send one GET and read its body, refusing bodies beyond ``max_body_bytes``."""
         async with self._http.stream("GET", path, params=list(params)) as response:
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
-                if size > MAX_BODY_BYTES:
+                if size > self._settings.max_body_bytes:
                     raise _BodyTooLarge
                 chunks.append(chunk)
         self.stats.requests += 1

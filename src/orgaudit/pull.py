@@ -24,9 +24,14 @@ from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.sources import Family, Source
 
 # Gap statuses: "unavailable" (the API refused), "skipped" (not asked, because its family
-# was already known to be unavailable), "archived" (the spec documents HTTP 400 for some
-# lists of archived projects, so their absence is expected and does not degrade coverage).
-UNAVAILABLE, SKIPPED, ARCHIVED = "unavailable", "skipped", "archived"
+# or parent list was unavailable), "archived" (the spec documents HTTP 400 for some lists
+# of archived projects), "derived" (not asked, because other lists already give its
+# answer). Only the first two degrade coverage.
+UNAVAILABLE, SKIPPED, ARCHIVED, DERIVED = "unavailable", "skipped", "archived", "derived"
+_DERIVED_REASON = (
+    "not asked per user: the org defines no custom role, so users hold only the built-in "
+    "roles their member lists name"
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Gap:
     scope: Scope
     status: str
     reason: str
+    asked: bool = True  # False: never sent (skipped or derived), so it used no request
 
 
 @dataclass(frozen=True)
@@ -170,12 +176,14 @@ def summarize_coverage(
     own = [gap for gap in gaps if gap.source == source.name]
     missing = [gap for gap in own if gap.status in (UNAVAILABLE, SKIPPED)]
     archived = [gap for gap in own if gap.status == ARCHIVED]
-    note = (
-        f"{len(archived)} archived project(s) not readable ({archived[0].reason})"
-        if archived
-        else ""
-    )
-    read = calls - len([gap for gap in own if gap.status != SKIPPED])
+    derived = [gap for gap in own if gap.status == DERIVED]
+    notes = []
+    if archived:
+        notes.append(f"{len(archived)} archived project(s) not readable ({archived[0].reason})")
+    if derived:
+        notes.append(f"{len(derived)} list(s) {derived[0].reason}")
+    note = "; ".join(notes)
+    read = calls - len([gap for gap in own if gap.asked])
     if not missing:
         status, reason = "complete", note
     elif read == 0:
@@ -197,6 +205,8 @@ class _Collector:
         self.calls: Counter[str] = Counter()
         self.family_down: dict[Family, str] = {}
         self.family_checked = {family: asyncio.Event() for family in src.FAMILY_ROOTS}
+        self.org_roles_known = asyncio.Event()
+        self.org_custom_roles = True  # until the org's role list says otherwise
         self._group: asyncio.TaskGroup | None = None
 
     def spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
@@ -222,7 +232,8 @@ class _Collector:
         if root is not None and root != source.name:
             await self.family_checked[source.family].wait()
         if source.family in self.family_down:
-            self.gaps.append(Gap(source.name, scope, SKIPPED, self.family_down[source.family]))
+            reason = self.family_down[source.family]
+            self.gaps.append(Gap(source.name, scope, SKIPPED, reason, asked=False))
             return []
         path = source.endpoint.format(**scope.path_args())
         self.calls[source.name] += 1
@@ -251,19 +262,39 @@ class _Collector:
         status = ARCHIVED if gap.status == ARCHIVED else SKIPPED
         for child in src.CHILDREN.get(parent.name, ()):
             reason = f"its parent list {parent.name} was not read: {gap.reason}"
-            self.gaps.append(Gap(child.name, gap.scope, status, reason))
+            self.gaps.append(Gap(child.name, gap.scope, status, reason, asked=False))
             self._skip_children(child, gap)
 
     async def _organization_rbac(self) -> None:
-        await self.fetch(src.ORG_ROLES)
+        org_roles = await self.fetch(src.ORG_ROLES)
+        self.org_custom_roles = any(_custom(role) for role in org_roles)
+        self.org_roles_known.set()
         for group in await self.fetch(src.GROUPS):
             scope = Scope(group_id=group["id"])
             self.spawn(self.fetch(src.GROUP_USERS, scope))
             self.spawn(self.fetch(src.GROUP_ORG_ROLES, scope))
 
     async def _users(self) -> None:
-        for user in await self.fetch(src.USERS):
+        users = await self.fetch(src.USERS)
+        await self.org_roles_known.wait()
+        if users and self._assignments_follow_from_roles([]):
+            gap = Gap(src.USER_ORG_ROLES.name, Scope(), DERIVED, _DERIVED_REASON, asked=False)
+            self.gaps.append(gap)
+            return
+        for user in users:
             self.spawn(self.fetch(src.USER_ORG_ROLES, Scope(user_id=user["id"])))
+
+    def _assignments_follow_from_roles(self, project_roles: list[JsonObject]) -> bool:
+        """Whether per-user role lists could hold nothing the member lists do not say.
+
+        True when the org defines no custom role (org or project level, per the role lists
+        read) and every built-in role reports no permission list of its own: a user can
+        then only hold a built-in role, which their ``role`` field already names, and its
+        permissions come from the catalog either way. Asking per user would only repeat it.
+        """
+        if "org_roles" in {g.source for g in self.gaps if g.status != DERIVED}:
+            return False  # the org's role list was not read: nothing can be ruled out
+        return not self.org_custom_roles and not any(_custom(r) for r in project_roles)
 
     async def _projects(self) -> None:
         for project in await self.fetch(src.PROJECTS, Scope()):
@@ -276,10 +307,20 @@ class _Collector:
             self.spawn(self._project_groups(scope))
             self.spawn(self.fetch(src.PROJECT_SERVICE_ACCOUNTS, scope))
             self.spawn(self.fetch(src.PROJECT_API_KEYS, scope))
-            self.spawn(self.fetch(src.PROJECT_ROLES, scope))
 
     async def _project_members(self, scope: Scope) -> None:
-        for member in await self.fetch(src.PROJECT_USERS, scope):
+        members, roles = await asyncio.gather(
+            self.fetch(src.PROJECT_USERS, scope), self.fetch(src.PROJECT_ROLES, scope)
+        )
+        await self.org_roles_known.wait()
+        project_roles_read = not any(
+            g.source == src.PROJECT_ROLES.name and g.scope == scope for g in self.gaps
+        )
+        if members and project_roles_read and self._assignments_follow_from_roles(roles):
+            gap = Gap(src.PROJECT_USER_ROLES.name, scope, DERIVED, _DERIVED_REASON, asked=False)
+            self.gaps.append(gap)
+            return
+        for member in members:
             self.spawn(self.fetch(src.PROJECT_USER_ROLES, replace(scope, user_id=member["id"])))
 
     async def _project_groups(self, scope: Scope) -> None:
@@ -287,6 +328,13 @@ class _Collector:
             self.spawn(
                 self.fetch(src.PROJECT_GROUP_ROLES, replace(scope, group_id=group["group_id"]))
             )
+
+
+def _custom(role: JsonObject) -> bool:
+    """A role a member list cannot stand for: custom, or a built-in with its own list."""
+    permissions = role.get("permissions")
+    own_list = isinstance(permissions, list) and permissions not in ([], ["*"])
+    return not role.get("predefined_role") or own_list
 
 
 def _tolerated_gap(source: Source, scope: Scope, exc: ApiError) -> Gap | None:

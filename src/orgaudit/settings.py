@@ -114,6 +114,11 @@ class ClientSettings:
     concurrency: int = 16
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Resource bounds: a body larger than this is refused before it is parsed, and a list
+    # longer than this many pages is refused, so a hostile or broken server cannot
+    # exhaust memory or keep a pull going for ever.
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_pages: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -124,6 +129,8 @@ class ClientSettings:
             raise UsageError("--concurrency must be between 1 and 256")
         if self.timeout <= 0:
             raise UsageError("--timeout must be positive")
+        if self.max_body_bytes < 1024 or self.max_pages < 1:
+            raise UsageError("--max-body-mb and --max-pages must be positive")
 
 
 @dataclass(frozen=True)

@@ -316,7 +316,7 @@ CREATE TABLE coverage_gaps (
     project_id TEXT,
     user_id TEXT,
     group_id TEXT,
-    status TEXT NOT NULL CHECK (status IN ('unavailable', 'skipped', 'archived')),
+    status TEXT NOT NULL CHECK (status IN ('unavailable', 'skipped', 'archived', 'derived')),
     reason TEXT NOT NULL
 );
 CREATE INDEX coverage_gaps_by_snapshot ON coverage_gaps(snapshot_id);

@@ -82,6 +82,12 @@ def pull_command(
         int, typer.Option(help="Tries per request before giving up (429, 5xx, timeouts).")
     ] = 6,
     catalog: CatalogOption = None,
+    max_body_mb: Annotated[
+        int, typer.Option(help="Refuse a response body larger than this (MiB).")
+    ] = 64,
+    max_pages: Annotated[int, typer.Option(help="Refuse a list longer than this many pages.")] = (
+        10_000
+    ),
 ) -> None:
     """Read the whole org through the Admin API into a new snapshot."""
     key = load_admin_key(admin_key_file)
@@ -90,6 +96,8 @@ def pull_command(
         concurrency=concurrency,
         timeout=timeout,
         retry=RetryPolicy(max_attempts=max_attempts),
+        max_body_bytes=max_body_mb * 1024 * 1024,
+        max_pages=max_pages,
     )
     with request_progress("pulling") as tick:
         result = pull_and_analyze(

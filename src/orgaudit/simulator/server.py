@@ -35,7 +35,8 @@ class Fault:
     saying ``message``), ``stall`` (wait ``seconds`` before answering), ``drop`` (close
     the connection mid-body), ``malformed`` (a 200 that is not JSON), ``bad_shape``
     (a 200 that is JSON but not a list page), ``repeat_cursor`` (a page whose cursor never
-    advances), ``echo_key`` (a 401 whose message repeats the presented key, as a hostile
+    advances), ``ignore_limit`` (one page with every item, whatever the limit asked),
+    ``echo_key`` (a 401 whose message repeats the presented key, as a hostile
     or careless server might). It hits requests whose path (after ``/v1``) matches
     ``path``, skipping the first ``after`` of them, ``times`` times (-1: for ever).
     """
@@ -50,7 +51,16 @@ class Fault:
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        kinds = {"status", "stall", "drop", "malformed", "bad_shape", "repeat_cursor", "echo_key"}
+        kinds = {
+            "status",
+            "stall",
+            "drop",
+            "malformed",
+            "bad_shape",
+            "repeat_cursor",
+            "echo_key",
+            "ignore_limit",
+        }
         if self.kind not in kinds:
             raise ValueError(f"unknown fault kind {self.kind!r}")
         self._pattern = re.compile(self.path)
@@ -272,7 +282,9 @@ ROUTES: tuple[_Route, ...] = (
 )
 
 
-def _page(route: _Route, items: list[JsonObject], query: dict[str, list[str]]) -> JsonObject:
+def _page(
+    route: _Route, items: list[JsonObject], query: dict[str, list[str]], everything: bool = False
+) -> JsonObject:
     raw_limit = query.get("limit", [str(route.default_limit)])[-1]
     try:
         limit = int(raw_limit)
@@ -296,6 +308,8 @@ def _page(route: _Route, items: list[JsonObject], query: dict[str, list[str]]) -
             if after not in ids:
                 raise _ApiError(400, f"Invalid after: {after!r}", "invalid_value")
             start = ids.index(after) + 1
+    if everything:  # a server that ignores the limit: one page with every item
+        limit = len(items)
     data = items[start : start + limit]
     has_more = start + limit < len(items)
     if route.style == "B":
@@ -511,7 +525,10 @@ class _Handler(BaseHTTPRequestHandler):
             if match is None:
                 continue
             try:
-                page = _page(route, route.items(sim.org, match.groupdict(), query), query)
+                everything = fault is not None and fault.kind == "ignore_limit"
+                page = _page(
+                    route, route.items(sim.org, match.groupdict(), query), query, everything
+                )
             except _ApiError as exc:
                 return _json_response(exc.status, _error_body(exc.message, exc.code))
             if fault is not None and fault.kind == "repeat_cursor":
