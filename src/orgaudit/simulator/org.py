@@ -66,6 +66,31 @@ class SimOrg:
         default_factory=lambda: defaultdict(list)
     )
     audit_logs: list[JsonObject] = field(default_factory=list)
+    _memo: dict[tuple[object, ...], tuple[list[JsonObject], int, object]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def memo(self, key: tuple[object, ...], items: list[JsonObject], make: Any) -> Any:
+        """``make()``, cached while ``items`` is the same list object at the same length.
+
+        The org's lists are only replaced or appended to between pulls, so this keeps the
+        server's lookups constant-time on orgs of tens of thousands of objects. The entry
+        holds the list itself, so its identity cannot be reused by another list.
+        """
+        cached = self._memo.get(key)
+        if cached is None or cached[0] is not items or cached[1] != len(items):
+            cached = (items, len(items), make())
+            self._memo[key] = cached
+        return cached[2]
+
+    def positions(self, name: str, items: list[JsonObject]) -> dict[str, int]:
+        """Each item's position by its id (``group_id`` for project groups)."""
+        result: dict[str, int] = self.memo(
+            ("positions", name),
+            items,
+            lambda: {str(item.get("id", item.get("group_id"))): i for i, item in enumerate(items)},
+        )
+        return result
 
     def role(self, role_id: str, project_id: str | None = None) -> JsonObject | None:
         """A role object by id, looked up in the project's roles, then the org's."""

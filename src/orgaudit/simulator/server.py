@@ -104,10 +104,10 @@ class _ApiError(Exception):
 
 
 def _project(org: SimOrg, pid: str) -> JsonObject:
-    for project in org.projects:
-        if project["id"] == pid:
-            return project
-    raise _ApiError(404, f"No such project: {pid}", "not_found")
+    position = org.positions("projects", org.projects).get(pid)
+    if position is None:
+        raise _ApiError(404, f"No such project: {pid}", "not_found")
+    return org.projects[position]
 
 
 def _active_project(org: SimOrg, pid: str) -> JsonObject:
@@ -118,8 +118,8 @@ def _active_project(org: SimOrg, pid: str) -> JsonObject:
     return project
 
 
-def _known(ids: Iterable[str], wanted: str, what: str) -> None:
-    if wanted not in set(ids):
+def _known(org: SimOrg, items: list[JsonObject], wanted: str, what: str) -> None:
+    if wanted not in org.positions(what, items):
         raise _ApiError(404, f"No such {what}: {wanted}", "not_found")
 
 
@@ -173,17 +173,17 @@ def _projects(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
 
 
 def _group_users(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
-    _known((g["id"] for g in org.groups), args["g"], "group")
+    _known(org, org.groups, args["g"], "group")
     return org.group_users.get(args["g"], [])
 
 
 def _group_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
-    _known((g["id"] for g in org.groups), args["g"], "group")
+    _known(org, org.groups, args["g"], "group")
     return _assigned(org, org.group_org_roles.get(args["g"], []), None)
 
 
 def _user_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
-    _known((u["id"] for u in org.users), args["u"], "user")
+    _known(org, org.users, args["u"], "user")
     return _assigned(org, org.user_org_roles.get(args["u"], []), None)
 
 
@@ -233,14 +233,21 @@ def _project_group_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObje
 
 
 def _audit_logs(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
-    events = org.audit_logs
-    types = query.get("event_types[]")
-    if types:
-        events = [e for e in events if e["type"] in types]
+    types = tuple(query.get("event_types[]", ()))
     since = query.get("effective_at[gte]")
-    if since:
-        events = [e for e in events if e["effective_at"] >= int(since[-1])]
-    return sorted(events, key=lambda e: e["effective_at"], reverse=True)
+
+    def select() -> list[JsonObject]:
+        events = org.audit_logs
+        if types:
+            events = [e for e in events if e["type"] in types]
+        if since:
+            events = [e for e in events if e["effective_at"] >= int(since[-1])]
+        return sorted(events, key=lambda e: e["effective_at"], reverse=True)
+
+    selected: list[JsonObject] = org.memo(
+        ("audit", types, tuple(since or ())), org.audit_logs, select
+    )
+    return selected
 
 
 ItemsFunction = Callable[[SimOrg, Args, Query], list[JsonObject]]
@@ -283,7 +290,10 @@ ROUTES: tuple[_Route, ...] = (
 
 
 def _page(
-    route: _Route, items: list[JsonObject], query: dict[str, list[str]], everything: bool = False
+    route: _Route,
+    items: list[JsonObject],
+    query: dict[str, list[str]],
+    everything: bool = False,
 ) -> JsonObject:
     raw_limit = query.get("limit", [str(route.default_limit)])[-1]
     try:
@@ -304,10 +314,17 @@ def _page(
                 raise _ApiError(400, f"Invalid cursor: {after!r}", "invalid_value")
             start = int(after[7:])
         else:
-            ids = [item.get("id", item.get("group_id")) for item in items]
-            if after not in ids:
+            position = next(
+                (
+                    i
+                    for i, item in enumerate(items)
+                    if item.get("id", item.get("group_id")) == after
+                ),
+                None,
+            )
+            if position is None:
                 raise _ApiError(400, f"Invalid after: {after!r}", "invalid_value")
-            start = ids.index(after) + 1
+            start = position + 1
     if everything:  # a server that ignores the limit: one page with every item
         limit = len(items)
     data = items[start : start + limit]
@@ -526,9 +543,8 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             try:
                 everything = fault is not None and fault.kind == "ignore_limit"
-                page = _page(
-                    route, route.items(sim.org, match.groupdict(), query), query, everything
-                )
+                items = route.items(sim.org, match.groupdict(), query)
+                page = _page(route, items, query, everything)
             except _ApiError as exc:
                 return _json_response(exc.status, _error_body(exc.message, exc.code))
             if fault is not None and fault.kind == "repeat_cursor":
