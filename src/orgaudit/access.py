@@ -235,9 +235,10 @@ def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
     )
     frames = [org_roles, org_rbac, org_group, project_roles, project_rbac, project_group]
     frames.append(account_roles)
-    combined = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    if combined.empty:
-        combined = pd.DataFrame(columns=[*BINDING_COLUMNS[:-2], "predefined", "permission_list"])
+    present = [f for f in frames if len(f)]
+    if not present:  # an org with no roles at all
+        present = [pd.DataFrame(columns=[*BINDING_COLUMNS[:-2], "predefined", "permission_list"])]
+    combined = pd.concat(present, ignore_index=True)
     return _with_permission_keys(combined, catalog)
 
 

@@ -13,7 +13,7 @@ import email.utils
 import json
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -99,10 +99,11 @@ def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
 class AdaptiveLimit:
     """How many requests may be in flight: additive increase, multiplicative decrease.
 
-    It starts at the ceiling (``--concurrency``), halves on every 429 (at most once per
-    window of requests, so a burst of 429s from one overload counts once), and grows by
-    one after each run of successes as long as the window, never above the ceiling.
-    The user need not guess the right concurrency; the ceiling is never exceeded.
+    It starts at the ceiling (``--concurrency``), halves on a 429 (once per window of
+    requests, so a burst of 429s from one overload counts once), and grows by one after
+    each window of successes, never above the ceiling: the user need not guess the right
+    concurrency. Waiters queue first in, first out, and a release wakes only as many as
+    may now run (thousands of queued requests must not all wake on every release).
     """
 
     def __init__(self, ceiling: int) -> None:
@@ -112,19 +113,36 @@ class AdaptiveLimit:
         self._in_flight = 0
         self._successes = 0
         self._since_cut = ceiling  # requests finished since the last cut
-        self._changed = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def __aenter__(self) -> AdaptiveLimit:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._in_flight < self.limit)
+        if self._in_flight < self.limit and not self._waiters:
             self._in_flight += 1
+            return self
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # the slot was taken for us by _wake
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        async with self._changed:
-            self._in_flight -= 1
-            self._since_cut += 1
-            self._changed.notify_all()
+        self._since_cut += 1
+        self._release()
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._in_flight < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._in_flight += 1
+                waiter.set_result(None)
 
     def throttled(self) -> None:
         """A 429: halve the limit, unless it was just cut for the same overload."""
@@ -140,6 +158,7 @@ class AdaptiveLimit:
         if self._successes >= self.limit and self.limit < self.ceiling:
             self.limit += 1
             self._successes = 0
+            self._wake()
 
 
 class GetOnlyTransport(httpx.AsyncBaseTransport):
@@ -241,8 +260,8 @@ class AdminClient:
                 )
             if next_cursor in seen_cursors:
                 raise MalformedResponseError(
-                    f"GET {path}: the cursor {next_cursor!r} repeats; the server's paging "
-                    "does not advance"
+                    f"GET {path}: the cursor {self._scrub(next_cursor)[:80]!r} repeats; the "
+                    "server's paging does not advance"
                 )
             seen_cursors.add(next_cursor)
             cursor = next_cursor

@@ -22,7 +22,9 @@ A malformed file is a one-line error naming the line.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +60,13 @@ def load_settings(
     def fail(message: str, needle: str) -> ConfigError:
         return ConfigError(f"{where}{_line_of(text, needle)}: {message}")
 
-    for key in data:
+    for key, value in data.items():
         if key not in _TOP_LEVEL:
             raise fail(f"unknown section {key!r} (expected {', '.join(sorted(_TOP_LEVEL))})", key)
+        wanted = list if key == "suppress" else dict
+        if not isinstance(value, wanted):
+            shape = "a list of [[suppress]] tables" if key == "suppress" else f"a [{key}] table"
+            raise fail(f"{key} must be {shape}", key)
     thresholds = data.get("thresholds", {})
     for key, value in thresholds.items():
         if key not in _THRESHOLDS:
@@ -75,7 +81,8 @@ def load_settings(
             raise fail(f"severity of {check_id} must be one of {', '.join(SEVERITIES)}", check_id)
         severities[check_id] = severity
     suppressions = tuple(
-        _suppression(entry, number, fail) for number, entry in enumerate(data.get("suppress", []))
+        _suppression(entry, number, fail, check_ids)
+        for number, entry in enumerate(data.get("suppress", []))
     )
     return AuditSettings(
         stale_days=stale_days if stale_days is not None else thresholds.get("stale_days", 90),
@@ -85,7 +92,9 @@ def load_settings(
     )
 
 
-def _suppression(entry: Any, number: int, fail: Any) -> Suppression:
+def _suppression(
+    entry: Any, number: int, fail: Callable[[str, str], ConfigError], check_ids: frozenset[str]
+) -> Suppression:
     label = f"[[suppress]] #{number + 1}"
     if not isinstance(entry, dict):
         raise fail(f"{label} must be a table", "[[suppress]]")
@@ -99,6 +108,8 @@ def _suppression(entry: Any, number: int, fail: Any) -> Suppression:
     for key in ("check", "subject", "reason", "owner"):
         if not isinstance(entry[key], str) or not entry[key].strip():
             raise fail(f"{label}: {key} must be a non-empty string", anchor)
+    if not any(fnmatchcase(check_id, entry["check"]) for check_id in check_ids):
+        raise fail(f"{label}: check {entry['check']!r} matches no check id", anchor)
     expires = entry["expires"]
     if isinstance(expires, datetime):
         when = expires if expires.tzinfo else expires.replace(tzinfo=UTC)

@@ -153,6 +153,13 @@ def _closest(wanted: str, choices: Iterable[str]) -> str:
     return f"; closest: {', '.join(matches)}" if matches else ""
 
 
+def _only_one(match: pd.DataFrame, wanted: str, what: str) -> None:
+    """A name several entries share is ambiguous: say which ids to use instead."""
+    if len(match) > 1 and not (match["id"] == wanted).any():
+        ids = ", ".join(sorted(match["id"].astype(str)))
+        raise UsageError(f"{len(match)} {what} are named {wanted!r}; use an id: {ids}")
+
+
 def find_user(snapshot: Snapshot, wanted: str) -> pd.Series:
     """A user by id or e-mail (case-insensitive); a one-line error naming close matches."""
     users = snapshot["users"]
@@ -167,6 +174,7 @@ def find_project(snapshot: Snapshot, wanted: str) -> pd.Series:
     """A project by id or name (case-insensitive)."""
     projects = snapshot["projects"]
     match = projects[(projects["id"] == wanted) | (projects["name"].str.lower() == wanted.lower())]
+    _only_one(match, wanted, "projects")
     if match.empty:
         choices = [*projects["name"].dropna(), *projects["id"]]
         raise UsageError(
@@ -179,6 +187,7 @@ def find_key(snapshot: Snapshot, wanted: str) -> pd.Series:
     """A project API key by id or name."""
     keys = snapshot["project_api_keys"]
     match = keys[(keys["id"] == wanted) | (keys["name"] == wanted)]
+    _only_one(match, wanted, "API keys")
     if match.empty:
         choices = [*keys["id"], *keys["name"].dropna()]
         raise UsageError(

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from orgaudit.errors import UsageError
 
@@ -125,6 +126,9 @@ class ClientSettings:
             raise UsageError(
                 f"--base-url must start with http:// or https://, got {self.base_url!r}"
             )
+        host = urlsplit(self.base_url).hostname or ""
+        if self.base_url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+            raise UsageError("--base-url must use https:// (plain http only on loopback)")
         if not 1 <= self.concurrency <= 256:
             raise UsageError("--concurrency must be between 1 and 256")
         if self.timeout <= 0:

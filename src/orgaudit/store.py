@@ -124,7 +124,10 @@ def _event_scopes(scope: Scope, item: dict[str, Any]) -> object:
     for holder in ("data", "changes_requested"):
         part = payload.get(holder)
         if isinstance(part, dict) and "scopes" in part:
-            return json.dumps(part["scopes"], ensure_ascii=False)
+            scopes = part["scopes"]
+            if isinstance(scopes, list) and all(isinstance(s, str) for s in scopes):
+                return json.dumps(scopes, ensure_ascii=False)
+            return None  # not a list of scope strings: unreadable, so unknown, not guessed
     return None
 
 

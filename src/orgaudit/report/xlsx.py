@@ -82,16 +82,16 @@ _MATRIX_FILLS = {mark: _fill(colour) for mark, colour in MATRIX_COLOURS.items()}
 
 def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
     """The workbook: summary, findings, access matrix, every table, the review sheet."""
+    path = create_private(out_dir / f"{stem}.xlsx")  # fails early, before the work
     workbook = Workbook(write_only=True)
     _summary(workbook, report)
     _table_sheet(workbook, "Findings", report.findings, {"Severity": _severity_cell})
     _matrix_sheet(workbook, report)
     for title, frame in report.tables.items():
-        sheet = _table_sheet(workbook, title, frame)
+        sheet = _table_sheet(workbook, _sheet_title(title), frame)
         if title == "Access review":
             _decision_dropdown(sheet, frame)
     _table_sheet(workbook, "Checks", report.checks, {"Severity": _severity_cell})
-    path = create_private(out_dir / f"{stem}.xlsx")
     workbook.save(path)
     return path
 
@@ -226,8 +226,14 @@ def _add_table(sheet: Sheet, title: str, columns: Sequence[object], rows: int) -
     if rows == 0 or not _table_headers_ok(columns):  # Excel would reject the table
         sheet.auto_filter.ref = f"A1:{last}1"
         return
+    taken = {t.displayName for ws in sheet.parent.worksheets for t in ws.tables.values()}
+    name = base = _table_name(title)
+    number = 1
+    while name in taken:  # table names are unique per workbook; sheet titles may collide
+        number += 1
+        name = f"{base}{number}"
     table = Table(
-        displayName=_table_name(title),
+        displayName=name,
         ref=f"A1:{last}{rows + 1}",
         tableStyleInfo=TableStyleInfo(name=TABLE_STYLE, showRowStripes=True),
     )
