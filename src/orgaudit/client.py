@@ -229,7 +229,11 @@ class AdminClient:
         await self._http.aclose()
 
     async def list_all(
-        self, endpoint: ListEndpoint, path: str, extra_params: QueryParams = ()
+        self,
+        endpoint: ListEndpoint,
+        path: str,
+        extra_params: QueryParams = (),
+        on_page: Callable[[list[JsonObject]], None] | None = None,
     ) -> list[JsonObject]:
         """Every item of a list, following its cursor until ``has_more`` is false.
 
@@ -251,6 +255,8 @@ class AdminClient:
                     f"GET {path}: a page holds {len(data)} items, more than the "
                     f"{endpoint.max_limit} asked for; refused"
                 )
+            if on_page is not None:  # lets the caller start on a page's items at once
+                on_page(data)
             items.extend(data)
             if not has_more:
                 return items

@@ -225,9 +225,17 @@ class _Collector:
             self.spawn(self._projects())
 
     async def fetch(
-        self, source: Source, scope: Scope = Scope(), extra: tuple[tuple[str, str], ...] = ()
+        self,
+        source: Source,
+        scope: Scope = Scope(),
+        extra: tuple[tuple[str, str], ...] = (),
+        each: Callable[[JsonObject], None] | None = None,
     ) -> list[JsonObject]:
-        """Read one list into the collection; a tolerated failure becomes a gap."""
+        """Read one list into the collection; a tolerated failure becomes a gap.
+
+        ``each`` is called for every item as its page arrives, so the lists that hang off
+        an item start while later pages of this list are still on their way.
+        """
         root = src.FAMILY_ROOTS.get(source.family)
         if root is not None and root != source.name:
             await self.family_checked[source.family].wait()
@@ -237,8 +245,15 @@ class _Collector:
             return []
         path = source.endpoint.format(**scope.path_args())
         self.calls[source.name] += 1
+
+        def on_page(page: list[JsonObject]) -> None:
+            _check_items(source, path, page)
+            if each is not None:
+                for item in page:
+                    each(item)
+
         try:
-            items = await self.client.list_all(source.endpoint, path, extra)
+            items = await self.client.list_all(source.endpoint, path, extra, on_page)
         except ApiError as exc:
             gap = _tolerated_gap(source, scope, exc)
             if gap is None:
@@ -253,7 +268,6 @@ class _Collector:
         finally:
             if root == source.name:
                 self.family_checked[source.family].set()
-        _check_items(source, path, items)
         self.items[source.name].extend((scope, item) for item in items)
         return items
 
@@ -269,20 +283,27 @@ class _Collector:
         org_roles = await self.fetch(src.ORG_ROLES)
         self.org_custom_roles = any(_custom(role) for role in org_roles)
         self.org_roles_known.set()
-        for group in await self.fetch(src.GROUPS):
+
+        def group_lists(group: JsonObject) -> None:
             scope = Scope(group_id=group["id"])
             self.spawn(self.fetch(src.GROUP_USERS, scope))
             self.spawn(self.fetch(src.GROUP_ORG_ROLES, scope))
 
+        await self.fetch(src.GROUPS, each=group_lists)
+
     async def _users(self) -> None:
-        users = await self.fetch(src.USERS)
-        await self.org_roles_known.wait()
-        if users and self._assignments_follow_from_roles([]):
-            gap = Gap(src.USER_ORG_ROLES.name, Scope(), DERIVED, _DERIVED_REASON, asked=False)
-            self.gaps.append(gap)
+        await self.org_roles_known.wait()  # one request; it decides the fan-out below
+        if self._assignments_follow_from_roles([]):
+            users = await self.fetch(src.USERS)
+            if users:
+                gap = Gap(src.USER_ORG_ROLES.name, Scope(), DERIVED, _DERIVED_REASON, asked=False)
+                self.gaps.append(gap)
             return
-        for user in users:
+
+        def user_roles(user: JsonObject) -> None:
             self.spawn(self.fetch(src.USER_ORG_ROLES, Scope(user_id=user["id"])))
+
+        await self.fetch(src.USERS, each=user_roles)
 
     def _assignments_follow_from_roles(self, project_roles: list[JsonObject]) -> bool:
         """Whether per-user role lists could hold nothing the member lists do not say.
@@ -297,7 +318,7 @@ class _Collector:
         return not self.org_custom_roles and not any(_custom(r) for r in project_roles)
 
     async def _projects(self) -> None:
-        for project in await self.fetch(src.PROJECTS, Scope()):
+        def project_lists(project: JsonObject) -> None:
             scope = Scope(
                 project_id=project["id"],
                 project_archived=project.get("status") == "archived"
@@ -307,6 +328,8 @@ class _Collector:
             self.spawn(self._project_groups(scope))
             self.spawn(self.fetch(src.PROJECT_SERVICE_ACCOUNTS, scope))
             self.spawn(self.fetch(src.PROJECT_API_KEYS, scope))
+
+        await self.fetch(src.PROJECTS, each=project_lists)
 
     async def _project_members(self, scope: Scope) -> None:
         members, roles = await asyncio.gather(
