@@ -494,6 +494,11 @@ def request_bindings(bindings: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     return bindings[(bindings["scope"] == PROJECT) | bindings["preset_id"].isin(kept)]
 
 
+def grants_scope(permissions: frozenset[str], scope: str) -> bool:
+    """Whether a permission set grants a scope; ``*`` grants every scope."""
+    return "*" in permissions or scope in permissions
+
+
 def request_permissions(
     model: AccessModel, catalog: Catalog, principal_id: str, project_id: str
 ) -> frozenset[str]:

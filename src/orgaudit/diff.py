@@ -32,6 +32,7 @@ SECTIONS = (
     "keys gone stale",
     "findings new",
     "findings resolved",
+    "findings not evaluated",
     "findings still open",
 )
 
@@ -328,6 +329,11 @@ def _finding_table(findings: tuple[Finding, ...]) -> pd.DataFrame:
 def _findings(old: tuple[Finding, ...], new: tuple[Finding, ...]) -> list[Change]:
     keys = ["check_id", "subject_id", "project_id"]
     resolved, opened, still = _compare(_finding_table(old), _finding_table(new), keys)
+    # A check that could not run in the new snapshot resolved nothing: its old findings
+    # are "not evaluated", not "resolved".
+    not_run = {f.check_id for f in new if f.subject_type == "check" and f.status == "unknown"}
+    unevaluated = resolved[resolved["check_id"].isin(not_run)]
+    resolved = resolved[~resolved["check_id"].isin(not_run)]
 
     def labelled(frame: pd.DataFrame, side: str) -> pd.DataFrame:
         return frame.assign(
@@ -338,6 +344,13 @@ def _findings(old: tuple[Finding, ...], new: tuple[Finding, ...]) -> list[Change
 
     return [
         *_changes("findings new", labelled(opened, "new"), "label", after="text", project="where"),
+        *_changes(
+            "findings not evaluated",
+            labelled(unevaluated, "old"),
+            "label",
+            before="text",
+            project="where",
+        ),
         *_changes(
             "findings resolved",
             labelled(resolved, "old"),

@@ -26,6 +26,7 @@ from orgaudit.access import (
     UNRESTRICTED,
     AccessModel,
     applicable_bindings,
+    grants_scope,
     level_for,
     recorded_key_scopes,
     request_permissions,
@@ -228,7 +229,8 @@ def _user_in_project(
     decision = DENIED if archived else str(row["verdict"])
     has_project_role = bool((weighed["scope"] != ORGANIZATION).any())
     rows = tuple(
-        _weigh(b, model, catalog, decision, has_project_role) for _, b in weighed.iterrows()
+        _weigh(b, model, catalog, decision, has_project_role, archived)
+        for _, b in weighed.iterrows()
     )
     if archived:
         rule = catalog.rule("archived_projects_allow_no_keys")
@@ -251,7 +253,7 @@ def _user_in_project(
         ALLOWED: f"{who} can create API keys in {where} ({row['level'].replace('_', ' ')})",
         DENIED: f"{who} cannot create API keys in {where}",
         UNKNOWN: f"cannot tell whether {who} can create API keys in {where}: "
-        f"{', '.join(missing) or 'a role could not be read'} not read",
+        + (f"{', '.join(missing)} not read" if missing else "a role unknown to the catalog"),
     }[decision]
     return UserVerdict(
         decision=decision,
@@ -267,7 +269,12 @@ def _user_in_project(
 
 
 def _weigh(
-    binding: pd.Series, model: AccessModel, catalog: Catalog, decision: str, has_project_role: bool
+    binding: pd.Series,
+    model: AccessModel,
+    catalog: Catalog,
+    decision: str,
+    has_project_role: bool,
+    archived_here: bool,
 ) -> WeighedBinding:
     pset = model.permission_sets[str(binding["permission_key"])]
     conditional = bool(binding["conditional"])
@@ -291,7 +298,9 @@ def _weigh(
             else "no rights on keys"
         )
         note, evidence = f"{level} ({pset.source})", pset.evidence
-    if decision == ALLOWED:
+    if archived_here:
+        deciding = False  # the project's status decides, whatever the roles say
+    elif decision == ALLOWED:
         deciding = grants
     else:  # what to change: the project's roles if any, else the org role
         deciding = (binding["scope"] != ORGANIZATION) if has_project_role else True
@@ -422,7 +431,7 @@ def explain_key(
     holds = _scope_test(kind, scopes, owner_permissions, catalog)
     asked = tuple(required_scopes) if required_scopes is not None else tuple(sorted(scopes or ()))
     missing_in_key = tuple(s for s in asked if not holds(s)) if kind != "unknown" else ()
-    missing_in_owner = tuple(s for s in asked if s not in owner_permissions)
+    missing_in_owner = tuple(s for s in asked if not grants_scope(owner_permissions, s))
     access = str(found["owner_project_access"])
     advice = _key_advice(catalog, scopes or frozenset(), missing_in_key, missing_in_owner, access)
     archived_rule = catalog.rule("archived_projects_allow_no_keys")
@@ -620,7 +629,7 @@ def explain_error(
         found = find_user(snapshot, user)
         where = find_project(snapshot, project)
         held = request_permissions(model, catalog, str(found["id"]), str(where["id"]))
-        lacking = tuple(s for s in scopes if s not in held)
+        lacking = tuple(s for s in scopes if not grants_scope(held, s))
         complete = bool(level_for(model, str(found["id"]), str(where["id"]))["complete"])
         decision = ALLOWED if not lacking else (DENIED if complete else UNKNOWN)
         user_check = {

@@ -204,3 +204,7 @@ CHECKS: tuple[Check, ...] = (
 )
 
 CHECKS_BY_ID = {check.id: check for check in CHECKS}
+
+# Checks that read the access model, so any source that can add a role affects them
+# (their rows turn "unknown" where a gap could hide a role).
+ACCESS_MODEL_CHECKS = ("user-cannot-create-keys", "user-no-project", "key-exceeds-owner")

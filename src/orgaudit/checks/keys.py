@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from orgaudit.access import SERVICE_ACCOUNT, request_bindings, with_scope_kinds
+from orgaudit.access import (
+    SERVICE_ACCOUNT,
+    levels_for_pairs,
+    request_bindings,
+    with_scope_kinds,
+)
 from orgaudit.catalog import ORGANIZATION, PROJECT
 from orgaudit.findings import UNKNOWN, AuditContext
 
@@ -110,7 +115,22 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
         how="left",
         validate="many_to_one",
     ).drop(columns=["principal_id"])
-    beyond = checked[checked["in_project"].isna() & checked["everywhere"].isna()]
+    # A "*" permission grants every scope (access.grants_scope).
+    wildcard = in_project.loc[in_project["scope"] == "*", ["principal_id", "project_id"]]
+    everywhere_wild = set(everywhere.loc[everywhere["scope"] == "*", "principal_id"])
+    wild = (
+        checked.merge(
+            wildcard.drop_duplicates().assign(wild=True),
+            left_on=["owner_id", "project_id"],
+            right_on=["principal_id", "project_id"],
+            how="left",
+            validate="many_to_one",
+        )["wild"]
+        .notna()
+        .to_numpy()
+        | checked["owner_id"].isin(everywhere_wild).to_numpy()
+    )
+    beyond = checked[checked["in_project"].isna() & checked["everywhere"].isna() & ~wild]
     if beyond.empty:
         return pd.DataFrame()
     unknown_scope = ~beyond["scope"].map(catalog.known_scope).astype(bool)
@@ -134,15 +154,15 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
 
 def _owner_complete(context: AuditContext, keys: pd.DataFrame) -> pd.Series:
     """Whether every source that could add a role for the key's owner was read."""
-    levels = context.analysis.model.levels
-    here = keys.merge(
-        levels[["principal_id", "project_id", "complete"]],
-        left_on=["owner_id", "project_id"],
-        right_on=["principal_id", "project_id"],
+    pairs = keys[["owner_id", "project_id"]].rename(columns={"owner_id": "principal_id"})
+    rows = levels_for_pairs(context.analysis.model, pairs.drop_duplicates())
+    here = pairs.merge(
+        rows[["principal_id", "project_id", "complete"]],
+        on=["principal_id", "project_id"],
         how="left",
         validate="many_to_one",
     )
-    return here["complete"].fillna(True).astype(bool).set_axis(keys.index)
+    return here["complete"].astype("boolean").fillna(False).astype(bool).set_axis(keys.index)
 
 
 def key_owner_without_access(context: AuditContext) -> pd.DataFrame:

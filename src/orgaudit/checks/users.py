@@ -87,11 +87,11 @@ def user_no_project(context: AuditContext) -> pd.DataFrame:
         .merge(elsewhere, on="principal_id", how="left", validate="one_to_one")
         .merge(context.user_names, on="principal_id", how="left", validate="one_to_one")
     )
-    owner_note = (
-        lonely["level"]
-        .map({"manage_all": "; as an org owner they can still manage every project"})
-        .fillna("")
+    allowed_anyway = lonely["level"].isin(["create_own", "manage_all"])
+    reason = pd.Series(", so has no project to create keys in", index=lonely.index).where(
+        ~allowed_anyway, "; their org role still lets them create keys in every project"
     )
+    incomplete = bool(context.analysis.model.incomplete_projects)
     return pd.DataFrame(
         {
             "subject_type": "user",
@@ -100,8 +100,11 @@ def user_no_project(context: AuditContext) -> pd.DataFrame:
             "project_id": None,
             "project_name": None,
             "message": lonely["subject_name"] + " (org " + lonely["role"].fillna("?") + ") holds "
-            "no role in any project, so has no project to create keys in" + owner_note,
-            "status": (~lonely["complete"].fillna(False).astype(bool)).map({True: UNKNOWN}),
+            "no role in any project" + reason,
+            # A project whose role lists were not all read could hold a role for them.
+            "status": (~lonely["complete"].fillna(False).astype(bool) | incomplete).map(
+                {True: UNKNOWN}
+            ),
         }
     )
 

@@ -11,6 +11,7 @@ from orgaudit import presentation
 from orgaudit.audit import AuditOptions, parse_formats, run_audit
 from orgaudit.cli.common import CatalogOption, DbOption, KeyFileOption, SnapshotOption, out
 from orgaudit.cli.progress import request_progress
+from orgaudit.errors import UsageError
 from orgaudit.findings import SEVERITIES
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.queries import default_pack
@@ -82,6 +83,8 @@ def audit_command(
         max_owners=max_owners,
         queries_dir=default_pack() if queries else None,
     )
+    if snapshot is not None and not offline:
+        raise UsageError("--snapshot audits a stored snapshot: add --offline")
     if not offline:
         settings = ClientSettings(
             base_url=base_url,
