@@ -195,8 +195,8 @@ CHECKS: tuple[Check, ...] = (
         "medium",
         "a data source that could not be read, and the checks it left unknown",
         "what could not be read could not be checked",
-        "pull with an admin key that may read it (a read-only admin key is enough), or "
-        "accept the gap with a suppression",
+        "pull with an admin key that may read it (a read-only admin key is enough); "
+        "suppressing this finding does not suppress the unknown findings it causes",
         "documented",
         (),
         coverage.source_unavailable,
