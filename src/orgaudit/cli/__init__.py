@@ -15,25 +15,26 @@ import typer
 from orgaudit import __version__, presentation
 from orgaudit.cli import audit, explain, query, snapshots
 from orgaudit.cli.common import (
+    AuditDaysOption,
+    BaseUrlOption,
     CatalogOption,
+    ConcurrencyOption,
     DbOption,
     KeyFileOption,
+    MaxAttemptsOption,
+    MaxBodyOption,
+    MaxPagesOption,
+    PullOptions,
     State,
+    TimeoutOption,
     err,
     out,
+    pull_with_progress,
+    request_progress,
 )
-from orgaudit.cli.progress import request_progress
 from orgaudit.demo import run_demo
 from orgaudit.errors import ExitCode, OrgauditError
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.settings import (
-    DEFAULT_BASE_URL,
-    ClientSettings,
-    PullSettings,
-    RetryPolicy,
-    load_admin_key,
-    resolve_db_path,
-)
+from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
 from orgaudit.simulate import SimulateOptions, serve
 
 app = typer.Typer(
@@ -72,43 +73,27 @@ def _main_options(
 def pull_command(
     db: DbOption = None,
     admin_key_file: KeyFileOption = None,
-    base_url: Annotated[str, typer.Option(help="Admin API base URL.")] = DEFAULT_BASE_URL,
-    concurrency: Annotated[int, typer.Option(help="Most requests in flight at once.")] = 16,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for one response.")] = 30.0,
-    audit_days: Annotated[
-        int, typer.Option(help="Days of audit log to read for key scopes.")
-    ] = 180,
-    max_attempts: Annotated[
-        int, typer.Option(help="Tries per request before giving up (429, 5xx, timeouts).")
-    ] = 6,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    concurrency: ConcurrencyOption = 16,
+    timeout: TimeoutOption = 30.0,
+    max_attempts: MaxAttemptsOption = 6,
+    audit_days: AuditDaysOption = 180,
+    max_body_mb: MaxBodyOption = 64,
+    max_pages: MaxPagesOption = 10_000,
     catalog: CatalogOption = None,
-    max_body_mb: Annotated[
-        int, typer.Option(help="Refuse a response body larger than this (MiB).")
-    ] = 64,
-    max_pages: Annotated[int, typer.Option(help="Refuse a list longer than this many pages.")] = (
-        10_000
-    ),
 ) -> None:
     """Read the whole org through the Admin API into a new snapshot."""
-    key = load_admin_key(admin_key_file)
-    settings = ClientSettings(
-        base_url=base_url,
-        concurrency=concurrency,
-        timeout=timeout,
-        retry=RetryPolicy(max_attempts=max_attempts),
-        max_body_bytes=max_body_mb * 1024 * 1024,
-        max_pages=max_pages,
+    options = PullOptions(
+        admin_key_file,
+        base_url,
+        concurrency,
+        timeout,
+        max_attempts,
+        audit_days,
+        max_body_mb,
+        max_pages,
     )
-    with request_progress("pulling") as tick:
-        result = pull_and_analyze(
-            key,
-            settings,
-            PullSettings(audit_days=audit_days),
-            resolve_db_path(db),
-            catalog_path=catalog,
-            on_response=tick,
-        )
-    out.print(presentation.pull_summary(result))
+    pull_with_progress(options, resolve_db_path(db), catalog)
 
 
 @app.command("demo")

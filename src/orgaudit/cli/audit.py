@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -9,21 +10,27 @@ import typer
 
 from orgaudit import presentation
 from orgaudit.audit import AuditOptions, parse_formats, run_audit
-from orgaudit.cli.common import CatalogOption, DbOption, KeyFileOption, SnapshotOption, out
-from orgaudit.cli.progress import request_progress
+from orgaudit.cli.common import (
+    AuditDaysOption,
+    BaseUrlOption,
+    CatalogOption,
+    ConcurrencyOption,
+    DbOption,
+    KeyFileOption,
+    MaxAttemptsOption,
+    MaxBodyOption,
+    MaxPagesOption,
+    PullOptions,
+    SnapshotOption,
+    TimeoutOption,
+    out,
+    pull_with_progress,
+)
 from orgaudit.errors import UsageError
 from orgaudit.findings import SEVERITIES
-from orgaudit.pipeline import pull_and_analyze
 from orgaudit.queries import default_pack
 from orgaudit.report import DEFAULT_FORMATS, WRITERS
-from orgaudit.settings import (
-    DEFAULT_BASE_URL,
-    ClientSettings,
-    PullSettings,
-    RetryPolicy,
-    load_admin_key,
-    resolve_db_path,
-)
+from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
 
 
 def audit_command(
@@ -63,11 +70,13 @@ def audit_command(
     snapshot: SnapshotOption = None,
     catalog: CatalogOption = None,
     admin_key_file: KeyFileOption = None,
-    base_url: Annotated[str, typer.Option(help="Admin API base URL.")] = DEFAULT_BASE_URL,
-    concurrency: Annotated[int, typer.Option(help="Most requests in flight at once.")] = 16,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for one response.")] = 30.0,
-    max_attempts: Annotated[int, typer.Option(help="Tries per request.")] = 6,
-    audit_days: Annotated[int, typer.Option(help="Days of audit log to read.")] = 180,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    concurrency: ConcurrencyOption = 16,
+    timeout: TimeoutOption = 30.0,
+    max_attempts: MaxAttemptsOption = 6,
+    audit_days: AuditDaysOption = 180,
+    max_body_mb: MaxBodyOption = 64,
+    max_pages: MaxPagesOption = 10_000,
 ) -> None:
     """Check the org and write the workbook (and csv, json, markdown); exit 1 per --fail-on."""
     db_path = resolve_db_path(db)
@@ -86,23 +95,18 @@ def audit_command(
     if snapshot is not None and not offline:
         raise UsageError("--snapshot audits a stored snapshot: add --offline")
     if not offline:
-        settings = ClientSettings(
-            base_url=base_url,
-            concurrency=concurrency,
-            timeout=timeout,
-            retry=RetryPolicy(max_attempts=max_attempts),
+        pull_options = PullOptions(
+            admin_key_file,
+            base_url,
+            concurrency,
+            timeout,
+            max_attempts,
+            audit_days,
+            max_body_mb,
+            max_pages,
         )
-        with request_progress("pulling") as tick:
-            pulled = pull_and_analyze(
-                load_admin_key(admin_key_file),
-                settings,
-                PullSettings(audit_days=audit_days),
-                db_path,
-                catalog_path=catalog,
-                on_response=tick,
-            )
-        out.print(presentation.pull_summary(pulled))
-        options = AuditOptions(**{**options.__dict__, "snapshot_id": pulled.snapshot_id})
+        pulled = pull_with_progress(pull_options, db_path, catalog)
+        options = replace(options, snapshot_id=pulled.snapshot_id)
     result = run_audit(options)
     out.print(presentation.audit_summary(result))
     raise typer.Exit(result.exit_code)
