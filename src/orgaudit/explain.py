@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -428,7 +428,7 @@ def explain_key(
     owner_row = level_for(model, owner_id, str(project["id"]))
     owner_known = bool(owner_row["complete"])
     scopes, kind, note = _key_scopes(snapshot, catalog, found)
-    holds = _scope_test(kind, scopes, owner_permissions, catalog)
+    holds = _scope_test(kind, scopes)
     asked = tuple(required_scopes) if required_scopes is not None else tuple(sorted(scopes or ()))
     missing_in_key = tuple(s for s in asked if not holds(s)) if kind != "unknown" else ()
     missing_in_owner = tuple(s for s in asked if not grants_scope(owner_permissions, s))
@@ -519,12 +519,12 @@ def _key_scopes(
     return scopes_set, "restricted", f"recorded on {recorded_at:%Y-%m-%d}"
 
 
-def _scope_test(
-    kind: str, scopes: frozenset[str] | None, owner: frozenset[str], catalog: Catalog
-) -> Any:
-    if kind == "unrestricted":
+def _scope_test(kind: str, scopes: frozenset[str] | None) -> Callable[[str], bool]:
+    """Whether the key holds a scope: an "All" key holds every one, a "Read only" key
+    every ``.read`` scope (reference §6.1), a restricted key those recorded."""
+    if kind == UNRESTRICTED:
         return lambda scope: True
-    if kind == "read_only":
+    if kind == READ_ONLY:
         return lambda scope: scope.endswith(".read")
     held = scopes or frozenset()
     return lambda scope: scope in held
@@ -589,7 +589,7 @@ def scope_advice(catalog: Catalog, scope: str) -> ScopeAdvice:
     levels = [s.evidence.level for s in settings] + [a.evidence.level for a, _ in areas]
     return ScopeAdvice(
         scope=scope,
-        dashboard=tuple(_setting_text(s) for s in settings),
+        dashboard=tuple(s.label for s in settings),
         areas=tuple(f"{a.name}: {level}" for a, level in areas),
         roles=roles,
         evidence=_weakest(levels) if levels else "unknown to the catalog",
@@ -677,15 +677,11 @@ def plan_scopes(catalog: Catalog, endpoints: Iterable[str]) -> ScopesPlan:
     return ScopesPlan(
         endpoints=tuple(rule.label for rule in rules),
         scopes=tuple(scopes),
-        settings=tuple(_setting_text(s) for s in chosen.values()),
+        settings=tuple(s.label for s in chosen.values()),
         leave_at_none=leave,
         roles=roles,
         evidence=evidence,
     )
-
-
-def _setting_text(setting: DashboardSetting) -> str:
-    return f"{setting.group}: {setting.setting}"
 
 
 def _weakest(levels: list[str]) -> str:

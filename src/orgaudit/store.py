@@ -86,16 +86,9 @@ def _scalar(value: object) -> object:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _key_owner_id(_scope: Scope, item: dict[str, Any]) -> object:
-    owner = item.get("owner")
-    if not isinstance(owner, dict):
-        return None
-    kind = owner.get("type")
-    nested = owner.get(kind) if isinstance(kind, str) else None
-    return _scalar(nested.get("id") if isinstance(nested, dict) else owner.get("id"))
-
-
 def _key_owner(name: str) -> Getter:
+    """A field of a key's owner, which sits under ``owner.user`` or ``owner.service_account``."""
+
     def get(scope: Scope, item: dict[str, Any]) -> object:
         owner = item.get("owner")
         if not isinstance(owner, dict):
@@ -257,7 +250,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("last_used_at", INT, _field("last_used_at")),
         ("owner_project_access", TEXT, _field("owner_project_access")),
         ("owner_type", TEXT, _field("owner", "type")),
-        ("owner_id", TEXT, _key_owner_id),
+        ("owner_id", TEXT, _key_owner("id")),
         ("owner_name", TEXT, _key_owner("name")),
         ("owner_email", TEXT, _key_owner("email")),
         ("owner_role", TEXT, _key_owner("role")),

@@ -18,11 +18,6 @@ def is_formula_like(value: object) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
 
 
-def csv_text(value: object) -> object:
-    """A value safe for a CSV cell: formula-like text gets a leading single quote (OWASP)."""
-    return f"'{value}" if is_formula_like(value) else value
-
-
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Every formula-like text cell of a table made safe for CSV (vectorized per column)."""
     escaped = {}
