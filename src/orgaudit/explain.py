@@ -25,9 +25,9 @@ from orgaudit.access import (
     UNKNOWN,
     UNRESTRICTED,
     AccessModel,
-    applicable_bindings,
     grants_scope,
     level_for,
+    levels_for_pairs,
     recorded_key_scopes,
     request_permissions,
     scope_kind,
@@ -210,19 +210,39 @@ def explain_user(
     """Whether a user may create their own keys, in one project or in each project."""
     found = find_user(snapshot, user)
     if project is not None:
-        projects = [find_project(snapshot, project)]
+        projects = find_project(snapshot, project).to_frame().T
     else:
-        projects = [row for _, row in snapshot["projects"].iterrows()]
-    return tuple(_user_in_project(snapshot, model, catalog, found, p) for p in projects)
+        projects = snapshot["projects"]
+    uid = str(found["id"])
+    # One lookup for every project, and the user's bindings picked out once.
+    pairs = pd.DataFrame({"principal_id": uid, "project_id": projects["id"].astype(str)})
+    rows = {str(r["project_id"]): r for _, r in levels_for_pairs(model, pairs).iterrows()}
+    mine = model.bindings[model.bindings["principal_id"] == uid]
+    return tuple(
+        _user_in_project(
+            snapshot,
+            model,
+            catalog,
+            found,
+            p,
+            rows[str(p["id"])],
+            mine[(mine["scope"] == ORGANIZATION) | (mine["project_id"] == p["id"])],
+        )
+        for _, p in projects.iterrows()
+    )
 
 
 def _user_in_project(
-    snapshot: Snapshot, model: AccessModel, catalog: Catalog, user: pd.Series, project: pd.Series
+    snapshot: Snapshot,
+    model: AccessModel,
+    catalog: Catalog,
+    user: pd.Series,
+    project: pd.Series,
+    row: pd.Series,
+    weighed: pd.DataFrame,
 ) -> UserVerdict:
     uid, pid = str(user["id"]), str(project["id"])
     permission = catalog.keys.create_own
-    row = level_for(model, uid, pid)
-    weighed = applicable_bindings(model, uid, pid)
     archived = project["status"] == "archived" and bool(
         catalog.rule("archived_projects_allow_no_keys").value
     )
