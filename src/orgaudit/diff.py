@@ -16,6 +16,7 @@ from orgaudit.access import keys_with_scopes
 from orgaudit.analysis import Analysis
 from orgaudit.catalog import PROJECT
 from orgaudit.findings import Finding
+from orgaudit.snapshot import principal_names, project_names
 
 # Sections of a diff, in the order they are shown.
 SECTIONS = (
@@ -173,22 +174,11 @@ def _project_role_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def _names(analysis: Analysis) -> pd.DataFrame:
-    snapshot = analysis.snapshot
-    users = snapshot["users"]
-    accounts = snapshot["project_service_accounts"].drop_duplicates("id")
-    names = pd.concat(
-        [
-            pd.DataFrame({"principal_id": users["id"], "who": users["email"].fillna(users["id"])}),
-            pd.DataFrame({"principal_id": accounts["id"], "who": accounts["name"]}),
-        ],
-        ignore_index=True,
-    ).drop_duplicates("principal_id")
-    return names
+    return principal_names(analysis.snapshot).rename(columns={"name": "who"})
 
 
 def _project_names(analysis: Analysis) -> pd.Series:
-    projects = analysis.snapshot["projects"]
-    return projects.set_index("id")["name"]
+    return project_names(analysis.snapshot)
 
 
 def _project_roles(old: Analysis, new: Analysis) -> list[Change]:

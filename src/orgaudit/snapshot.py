@@ -73,3 +73,24 @@ def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
     times = [c for c in frame.columns if c.endswith("_at")]
     converted = {c: pd.to_datetime(frame[c].astype("Float64"), unit="s", utc=True) for c in times}
     return frame.assign(**converted)
+
+
+def principal_names(snapshot: Snapshot) -> pd.DataFrame:
+    """``principal_id`` and ``name``: a user's e-mail, a service account's name, else the id."""
+    users = snapshot["users"]
+    accounts = snapshot["project_service_accounts"].drop_duplicates("id")
+    return pd.concat(
+        [
+            pd.DataFrame({"principal_id": users["id"], "name": users["email"].fillna(users["id"])}),
+            pd.DataFrame(
+                {"principal_id": accounts["id"], "name": accounts["name"].fillna(accounts["id"])}
+            ),
+        ],
+        ignore_index=True,
+    ).drop_duplicates("principal_id")
+
+
+def project_names(snapshot: Snapshot) -> pd.Series:
+    """Project names by project id."""
+    projects = snapshot["projects"]
+    return projects.set_index("id")["name"]

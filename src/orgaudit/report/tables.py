@@ -18,6 +18,7 @@ from orgaudit.analysis import Analysis
 from orgaudit.catalog import PROJECT
 from orgaudit.diff import SnapshotDiff
 from orgaudit.findings import SEVERITIES, Check, Finding
+from orgaudit.snapshot import principal_names
 
 # Past this many cells the access matrix is left out (the Memberships and Access review
 # sheets hold the same facts in long form), so the workbook stays fast and small.
@@ -215,23 +216,7 @@ def _projects(analysis: Analysis) -> pd.DataFrame:
 
 
 def _principal_names(analysis: Analysis) -> pd.DataFrame:
-    snapshot = analysis.snapshot
-    users = snapshot["users"]
-    accounts = snapshot["project_service_accounts"].drop_duplicates("id")
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {"principal_id": users["id"], "Principal": users["email"].fillna(users["id"])}
-            ),
-            pd.DataFrame(
-                {
-                    "principal_id": accounts["id"],
-                    "Principal": accounts["name"].fillna(accounts["id"]),
-                }
-            ),
-        ],
-        ignore_index=True,
-    ).drop_duplicates("principal_id")
+    return principal_names(analysis.snapshot).rename(columns={"name": "Principal"})
 
 
 def _memberships(analysis: Analysis) -> pd.DataFrame:
