@@ -42,7 +42,16 @@ def admin_key_unused(context: AuditContext) -> pd.DataFrame:
     return _admin_rows(flagged, message)
 
 
-def _invite_rows(invites: pd.DataFrame, message: pd.Series) -> pd.DataFrame:
+def _invite_rows(invites: pd.DataFrame, state: str, when: str) -> pd.DataFrame:
+    """Findings rows for invites: "invite to X as ROLE <state> <date of column when>"."""
+    message = (
+        "invite to "
+        + invites["email"].fillna("?")
+        + " as "
+        + invites["role"].fillna("?")
+        + f" {state} "
+        + invites[when].dt.strftime("%Y-%m-%d")
+    )
     return pd.DataFrame(
         {
             "subject_type": "invite",
@@ -65,27 +74,10 @@ def invite_pending(context: AuditContext) -> pd.DataFrame:
     """Invites sent and not yet accepted; worse when they offer the owner role."""
     invites = context.analysis.snapshot["invites"]
     pending = invites[(invites["status"] == "pending") & ~_expired(context, invites)]
-    message = (
-        "invite to "
-        + pending["email"].fillna("?")
-        + " as "
-        + pending["role"].fillna("?")
-        + " pending since "
-        + pending["created_at"].dt.strftime("%Y-%m-%d")
-    )
-    return _invite_rows(pending, message)
+    return _invite_rows(pending, "pending since", "created_at")
 
 
 def invite_expired(context: AuditContext) -> pd.DataFrame:
     """Invites that expired unaccepted; worse when they offered the owner role."""
     invites = context.analysis.snapshot["invites"]
-    expired = invites[_expired(context, invites)]
-    message = (
-        "invite to "
-        + expired["email"].fillna("?")
-        + " as "
-        + expired["role"].fillna("?")
-        + " expired on "
-        + expired["expires_at"].dt.strftime("%Y-%m-%d")
-    )
-    return _invite_rows(expired, message)
+    return _invite_rows(invites[_expired(context, invites)], "expired on", "expires_at")
