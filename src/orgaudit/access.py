@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog
-from orgaudit.snapshot import INCOMPLETE, Snapshot
+from orgaudit.snapshot import Snapshot
 
 ORG_ROLE = "org role"
 ORG_RBAC_ROLE = "org RBAC role"
@@ -132,6 +132,16 @@ def _binding_gaps(snapshot: Snapshot) -> pd.DataFrame:
     return gaps[
         gaps["source"].isin(BINDING_SOURCES) & gaps["status"].isin(["unavailable", "skipped"])
     ]
+
+
+def missing_binding_sources(snapshot: Snapshot, user_id: str, project_id: str) -> tuple[str, ...]:
+    """The sources that could have added a role for this user in this project, unread."""
+    unavailable = {s for s in BINDING_SOURCES if snapshot.source_status(s) == "unavailable"}
+    gaps = _binding_gaps(snapshot)
+    relevant = gaps[
+        (gaps["project_id"] == project_id) | (gaps["user_id"] == user_id) | gaps["group_id"].notna()
+    ]
+    return tuple(sorted(unavailable | set(relevant["source"])))
 
 
 def _project_gaps(snapshot: Snapshot) -> set[str]:
@@ -465,9 +475,6 @@ def level_for(model: AccessModel, principal_id: str, project_id: str) -> pd.Seri
     """The access row that applies to a principal in a project (see levels_for_pairs)."""
     pair = pd.DataFrame({"principal_id": [principal_id], "project_id": [project_id]})
     return levels_for_pairs(model, pair).iloc[0]
-
-
-__all__ = ["INCOMPLETE", "AccessModel", "PermissionSet", "compute_access", "level_for"]
 
 
 def recorded_key_scopes(snapshot: Snapshot) -> pd.DataFrame:

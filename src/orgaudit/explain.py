@@ -28,6 +28,7 @@ from orgaudit.access import (
     grants_scope,
     level_for,
     levels_for_pairs,
+    missing_binding_sources,
     recorded_key_scopes,
     request_permissions,
     scope_kind,
@@ -266,7 +267,7 @@ def _user_in_project(
                 rule.evidence.level,
             ),
         )
-    missing = _missing_binding_sources(snapshot, uid, pid) if decision == UNKNOWN else ()
+    missing = missing_binding_sources(snapshot, uid, pid) if decision == UNKNOWN else ()
     who = f"{user['email'] or uid}"
     where = f"{project['name'] or pid}"
     summary = {
@@ -406,19 +407,6 @@ def _user_fixes(
             )
         )
     return tuple(fixes)
-
-
-def _missing_binding_sources(snapshot: Snapshot, user_id: str, project_id: str) -> tuple[str, ...]:
-    from orgaudit.access import BINDING_SOURCES
-
-    coverage = snapshot.coverage.set_index("source")["status"]
-    gaps = snapshot.gaps[snapshot.gaps["status"].isin(["unavailable", "skipped"])]
-    relevant = gaps[
-        (gaps["project_id"] == project_id) | (gaps["user_id"] == user_id) | gaps["group_id"].notna()
-    ]
-    names = {s for s in BINDING_SOURCES if coverage.get(s) == "unavailable"}
-    names |= set(relevant["source"])
-    return tuple(sorted(names))
 
 
 # -- keys ----------------------------------------------------------------------------------
