@@ -575,6 +575,29 @@ def test_concurrency_is_bounded_and_real(sim: Simulator) -> None:
     assert 2 <= sim.max_in_flight_seen <= 3
 
 
+def test_the_next_page_of_a_list_goes_before_queued_first_pages(sim: Simulator) -> None:
+    # One slot: the list's first page holds it while eight other lists queue. A list's
+    # pages can only come one after another, so its next page must not wait behind them.
+    sim.org = small_org(9).org
+    run = Run(sim, concurrency=1)
+    three_pages = ListEndpoint(USERS_PATH, sources.PageStyle.LAST_ID, 3)
+    projects_path = sources.PROJECTS.endpoint.path
+
+    async def action(client: AdminClient) -> list[dict[str, Any]]:
+        users, *_ = await asyncio.gather(
+            client.list_all(three_pages, USERS_PATH),
+            *(client.get_json(projects_path) for _ in range(8)),
+        )
+        return users
+
+    assert _ids(run(action)) == _user_ids(9)
+    paths = [record.path for record in _log(sim, 11)]
+    # The slot is freed as each page is read, before the list asks for its next page,
+    # so one queued request slips in between; first in, first out would put all eight.
+    u, p = USERS_PATH, projects_path
+    assert paths == [u, p, u, p, u] + [p] * 6
+
+
 # -- parse_missing_scopes --------------------------------------------------------------------
 
 BOTH = ("api.model.read", "api.model.write")

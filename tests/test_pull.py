@@ -6,12 +6,13 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from orgaudit import store
 from orgaudit.errors import AuthError, CollectError
 from orgaudit.pull import pull
-from orgaudit.settings import AdminKey, RetryPolicy
+from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import SimOrg
 
@@ -172,7 +173,8 @@ def test_per_user_role_lists_are_not_asked_when_no_custom_role_exists(
     assert group_lists > 0  # groups have no member-list field: still asked
     coverage = {c.source: c for c in result.collected.coverage}
     assert coverage["project_user_roles"].status == "complete"
-    assert "the org defines no custom role" in coverage["project_user_roles"].reason
+    assert "role list holds no custom role" in coverage["project_user_roles"].reason
+    assert "the org defines no custom org role" in coverage["user_org_roles"].reason
     # The verdicts are what asking would have given: the member lists name the roles.
     levels = load_analysis(db_path, None, None).model.levels.set_index(
         ["principal_id", "project_id"]
@@ -181,15 +183,55 @@ def test_per_user_role_lists_are_not_asked_when_no_custom_role_exists(
     assert levels.loc[("user_0010", "proj_second"), "verdict"] == "allowed"  # via the group
 
 
-def test_a_custom_role_anywhere_means_every_list_is_asked(
+def _custom_roles_in_one_project_org() -> SimOrg:
+    builder = small_org(12)
+    builder.custom_org_role("Auditor", ["api.groups.read"])
+    builder.project("Custom", project_id="proj_custom")
+    writer = builder.custom_project_role(
+        "proj_custom", "Key writer", ["api.organization.projects.api_keys.write"]
+    )
+    for i in range(4):
+        builder.member("proj_custom", f"user_{i:04d}", "viewer")
+    builder.assign_project_role("proj_custom", "user_0002", writer)
+    return builder.org
+
+
+def test_a_custom_role_means_the_lists_it_could_appear_in_are_asked(
     admin_key: AdminKey, db_path: Path
 ) -> None:
-    builder = small_org(3)
-    builder.custom_org_role("Auditor", ["api.groups.read"])
-    with Simulator(builder.org, admin_key=admin_key.reveal()) as sim:
-        pull(admin_key, fast_settings(sim), PULL, db_path)
-        assert sim.count(r"^/organization/users/[^/]+/roles$") == 3
-        assert sim.count(r"^/projects/proj_only/users/[^/]+/roles$") == 3
+    with Simulator(_custom_roles_in_one_project_org(), admin_key=admin_key.reveal()) as sim:
+        result = pull(admin_key, fast_settings(sim), PULL, db_path)
+        org_lists = sim.count(r"^/organization/users/[^/]+/roles$")
+        custom_project_lists = sim.count(r"^/projects/proj_custom/users/[^/]+/roles$")
+        plain_project_lists = sim.count(r"^/projects/proj_only/users/[^/]+/roles$")
+    assert org_lists == 12  # an org custom role could be held by anyone
+    assert custom_project_lists == 4  # this project defines a custom role
+    assert plain_project_lists == 0  # this one does not: its member list says it all
+    coverage = {c.source: c for c in result.collected.coverage}
+    assert coverage["project_user_roles"].status == "complete"
+    assert coverage["project_user_roles"].reason.startswith("1 list(s) not asked per member")
+
+
+def test_asking_every_role_list_gives_the_same_access_as_deriving(
+    admin_key: AdminKey, tmp_path: Path
+) -> None:
+    from orgaudit.analysis import load_analysis
+
+    levels = {}
+    for derive in (True, False):
+        db = tmp_path / f"{derive}.db"
+        with Simulator(_custom_roles_in_one_project_org(), admin_key=admin_key.reveal()) as sim:
+            pull(admin_key, fast_settings(sim), PullSettings(derive_role_lists=derive), db)
+            asked = sim.count(r"/users/[^/]+/roles$")
+        model = load_analysis(db, None, None).model
+        levels[derive] = (
+            model.levels.sort_values(["principal_id", "project_id"]).reset_index(drop=True),
+            asked,
+        )
+    (derived, asked_when_deriving), (every, asked_all) = levels[True], levels[False]
+    assert asked_all > asked_when_deriving
+    pd.testing.assert_frame_equal(derived, every)
+    assert set(derived["verdict"]) >= {"allowed", "denied"}
 
 
 def test_concurrency_backs_off_on_429_and_never_exceeds_the_ceiling(

@@ -14,7 +14,8 @@ import json
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
@@ -102,8 +103,13 @@ class AdaptiveLimit:
     It starts at the ceiling (``--concurrency``), halves on a 429 (once per window of
     requests, so a burst of 429s from one overload counts once), and grows by one after
     each window of successes, never above the ceiling: the user need not guess the right
-    concurrency. Waiters queue first in, first out, and a release wakes only as many as
-    may now run (thousands of queued requests must not all wake on every release).
+    concurrency. A release wakes only as many waiters as may now run (thousands of queued
+    requests must not all wake on every release).
+
+    Waiters queue first in, first out, in two lanes: the next page of a list already
+    being read goes before any first page. A list's pages can only be asked one after
+    another, so a long list (500 pages of audit log) queued behind a thousand fan-out
+    requests at every page would end the pull alone, with the other slots idle.
     """
 
     def __init__(self, ceiling: int) -> None:
@@ -113,33 +119,39 @@ class AdaptiveLimit:
         self._in_flight = 0
         self._successes = 0
         self._since_cut = ceiling  # requests finished since the last cut
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._next_pages: deque[asyncio.Future[None]] = deque()
+        self._first_pages: deque[asyncio.Future[None]] = deque()
 
-    async def __aenter__(self) -> AdaptiveLimit:
-        if self._in_flight < self.limit and not self._waiters:
+    @asynccontextmanager
+    async def slot(self, next_page: bool = False) -> AsyncIterator[None]:
+        """Hold one of the allowed slots while the body runs."""
+        await self._acquire(self._next_pages if next_page else self._first_pages)
+        try:
+            yield
+        finally:
+            self._since_cut += 1
+            self._release()
+
+    async def _acquire(self, lane: deque[asyncio.Future[None]]) -> None:
+        if self._in_flight < self.limit and not self._next_pages and not self._first_pages:
             self._in_flight += 1
-            return self
+            return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        lane.append(waiter)
         try:
             await waiter  # the slot was taken for us by _wake
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()
             raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._since_cut += 1
-        self._release()
 
     def _release(self) -> None:
         self._in_flight -= 1
         self._wake()
 
     def _wake(self) -> None:
-        while self._waiters and self._in_flight < self.limit:
-            waiter = self._waiters.popleft()
+        while self._in_flight < self.limit and (self._next_pages or self._first_pages):
+            waiter = (self._next_pages or self._first_pages).popleft()
             if not waiter.done():
                 self._in_flight += 1
                 waiter.set_result(None)
@@ -248,7 +260,7 @@ class AdminClient:
             params = [*endpoint.params, *extra_params, ("limit", str(endpoint.max_limit))]
             if cursor is not None:
                 params.append(("after", cursor))
-            body = await self.get_json(path, params)
+            body = await self.get_json(path, params, next_page=cursor is not None)
             data, has_more, next_cursor = _read_page(body, endpoint.style, path)
             if len(data) > endpoint.max_limit:
                 raise MalformedResponseError(
@@ -275,15 +287,20 @@ class AdminClient:
             f"GET {path}: more than {self._settings.max_pages} pages (--max-pages); refused"
         )
 
-    async def get_json(self, path: str, params: QueryParams = ()) -> JsonObject:
-        """One GET, retried per the policy, returning the JSON object it answered."""
+    async def get_json(
+        self, path: str, params: QueryParams = (), *, next_page: bool = False
+    ) -> JsonObject:
+        """One GET, retried per the policy, returning the JSON object it answered.
+
+        ``next_page`` marks a later page of a list being read; it waits in the faster lane.
+        """
         policy = self._settings.retry
         last_problem = "no attempt made"
         last_status: int | None = None
         for attempt in range(1, policy.max_attempts + 1):
             delay: float | None = None
             try:
-                async with self._slots:
+                async with self._slots.slot(next_page):
                     status, headers, body = await self._send(path, params)
             except httpx.TimeoutException:
                 last_problem = f"timed out after {self._settings.timeout:g} s"

@@ -28,9 +28,16 @@ from orgaudit.sources import Family, Source
 # of archived projects), "derived" (not asked, because other lists already give its
 # answer). Only the first two degrade coverage.
 UNAVAILABLE, SKIPPED, ARCHIVED, DERIVED = "unavailable", "skipped", "archived", "derived"
-_DERIVED_REASON = (
-    "not asked per user: the org defines no custom role, so users hold only the built-in "
-    "roles their member lists name"
+_ORG_DERIVED_REASON = (
+    "not asked per user: the org defines no custom org role, so users hold only the "
+    "built-in org role their user record names"
+)
+# Inferred (reference §3.11-3.12): a project-level assignment names a role of that
+# project's own role list, so where the list holds only built-in roles the member list's
+# `role` already says everything. `pull --ask-every-role-list` turns this off.
+_PROJECT_DERIVED_REASON = (
+    "not asked per member: the project's role list holds no custom role, so members hold "
+    "only the built-in project role the member list names"
 )
 
 
@@ -143,7 +150,7 @@ async def collect(
     audit_since = started_at - timedelta(days=pull_settings.audit_days)
     try:
         async with AdminClient(key, client_settings, on_response=on_response) as client:
-            collector = _Collector(client, audit_since)
+            collector = _Collector(client, audit_since, pull_settings.derive_role_lists)
             await collector.run()
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
@@ -183,23 +190,25 @@ def summarize_coverage(
     if derived:
         notes.append(f"{len(derived)} list(s) {derived[0].reason}")
     note = "; ".join(notes)
-    read = calls - len([gap for gap in own if gap.asked])
+    # Derived lists are known without being asked, so they count with the lists read.
+    known = calls - len([gap for gap in own if gap.asked]) + len(derived)
     if not missing:
         status, reason = "complete", note
-    elif read == 0:
+    elif known == 0:
         status, reason = "unavailable", missing[0].reason
     else:
         status = "partial"
-        reason = f"{len(missing)} of {len(missing) + read} lists unavailable: {missing[0].reason}"
+        reason = f"{len(missing)} of {len(missing) + known} lists unavailable: {missing[0].reason}"
     return SourceCoverage(source.name, status, reason, len(rows), calls)
 
 
 class _Collector:
     """The mutable working state of one pull; lives only inside :func:`collect`."""
 
-    def __init__(self, client: AdminClient, audit_since: datetime) -> None:
+    def __init__(self, client: AdminClient, audit_since: datetime, derive: bool) -> None:
         self.client = client
         self.audit_since = audit_since
+        self.derive = derive
         self.items: defaultdict[str, list[tuple[Scope, JsonObject]]] = defaultdict(list)
         self.gaps: list[Gap] = []
         self.calls: Counter[str] = Counter()
@@ -293,10 +302,10 @@ class _Collector:
 
     async def _users(self) -> None:
         await self.org_roles_known.wait()  # one request; it decides the fan-out below
-        if self._assignments_follow_from_roles([]):
+        if self._org_assignments_follow_from_roles():
             users = await self.fetch(src.USERS)
             if users:
-                gap = Gap(src.USER_ORG_ROLES.name, Scope(), DERIVED, _DERIVED_REASON, asked=False)
+                gap = Gap(src.USER_ORG_ROLES.name, Scope(), DERIVED, _ORG_DERIVED_REASON, False)
                 self.gaps.append(gap)
             return
 
@@ -305,17 +314,26 @@ class _Collector:
 
         await self.fetch(src.USERS, each=user_roles)
 
-    def _assignments_follow_from_roles(self, project_roles: list[JsonObject]) -> bool:
-        """Whether per-user role lists could hold nothing the member lists do not say.
+    def _org_assignments_follow_from_roles(self) -> bool:
+        """Whether per-user org role lists could hold nothing the user records do not say.
 
-        True when the org defines no custom role (org or project level, per the role lists
-        read) and every built-in role reports no permission list of its own: a user can
-        then only hold a built-in role, which their ``role`` field already names, and its
-        permissions come from the catalog either way. Asking per user would only repeat it.
+        True when the org's role list was read and defines no custom role, and every
+        built-in role reports no permission list of its own: a user can then hold only a
+        built-in org role, which their ``role`` field names, and its permissions come from
+        the catalog either way. Asking per user would only repeat it.
         """
-        if "org_roles" in {g.source for g in self.gaps if g.status != DERIVED}:
-            return False  # the org's role list was not read: nothing can be ruled out
-        return not self.org_custom_roles and not any(_custom(r) for r in project_roles)
+        if not self.derive or any(g.source == src.ORG_ROLES.name for g in self.gaps):
+            return False  # asked not to, or the org's role list was not read
+        return not self.org_custom_roles
+
+    def _project_assignments_follow_from_roles(
+        self, scope: Scope, project_roles: list[JsonObject]
+    ) -> bool:
+        """The same for one project's per-member role lists, from its own role list."""
+        project_roles_read = not any(
+            g.source == src.PROJECT_ROLES.name and g.scope == scope for g in self.gaps
+        )
+        return self.derive and project_roles_read and not any(map(_custom, project_roles))
 
     async def _projects(self) -> None:
         def project_lists(project: JsonObject) -> None:
@@ -335,12 +353,8 @@ class _Collector:
         members, roles = await asyncio.gather(
             self.fetch(src.PROJECT_USERS, scope), self.fetch(src.PROJECT_ROLES, scope)
         )
-        await self.org_roles_known.wait()
-        project_roles_read = not any(
-            g.source == src.PROJECT_ROLES.name and g.scope == scope for g in self.gaps
-        )
-        if members and project_roles_read and self._assignments_follow_from_roles(roles):
-            gap = Gap(src.PROJECT_USER_ROLES.name, scope, DERIVED, _DERIVED_REASON, asked=False)
+        if members and self._project_assignments_follow_from_roles(scope, roles):
+            gap = Gap(src.PROJECT_USER_ROLES.name, scope, DERIVED, _PROJECT_DERIVED_REASON, False)
             self.gaps.append(gap)
             return
         for member in members:

@@ -142,6 +142,9 @@ class PullSettings:
     """What a pull collects besides the client's settings."""
 
     audit_days: int = 180
+    # Leave out per-user role lists whose answer the role lists already give (pull.py
+    # says when); False asks every one, for an audit that wants each list read.
+    derive_role_lists: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.audit_days <= 3650:

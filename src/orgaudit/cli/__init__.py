@@ -15,6 +15,7 @@ import typer
 from orgaudit import __version__, presentation
 from orgaudit.cli import audit, explain, query, snapshots
 from orgaudit.cli.common import (
+    AskEveryRoleListOption,
     AuditDaysOption,
     BaseUrlOption,
     CatalogOption,
@@ -80,6 +81,7 @@ def pull_command(
     audit_days: AuditDaysOption = 180,
     max_body_mb: MaxBodyOption = 64,
     max_pages: MaxPagesOption = 10_000,
+    ask_every_role_list: AskEveryRoleListOption = False,
     catalog: CatalogOption = None,
 ) -> None:
     """Read the whole org through the Admin API into a new snapshot."""
@@ -92,6 +94,7 @@ def pull_command(
         audit_days,
         max_body_mb,
         max_pages,
+        ask_every_role_list,
     )
     pull_with_progress(options, resolve_db_path(db), catalog)
 

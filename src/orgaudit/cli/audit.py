@@ -11,6 +11,7 @@ import typer
 from orgaudit import presentation
 from orgaudit.audit import AuditOptions, parse_formats, run_audit
 from orgaudit.cli.common import (
+    AskEveryRoleListOption,
     AuditDaysOption,
     BaseUrlOption,
     CatalogOption,
@@ -77,6 +78,7 @@ def audit_command(
     audit_days: AuditDaysOption = 180,
     max_body_mb: MaxBodyOption = 64,
     max_pages: MaxPagesOption = 10_000,
+    ask_every_role_list: AskEveryRoleListOption = False,
 ) -> None:
     """Check the org and write the workbook (and csv, json, markdown); exit 1 per --fail-on."""
     db_path = resolve_db_path(db)
@@ -104,6 +106,7 @@ def audit_command(
             audit_days,
             max_body_mb,
             max_pages,
+            ask_every_role_list,
         )
         pulled = pull_with_progress(pull_options, db_path, catalog)
         options = replace(options, snapshot_id=pulled.snapshot_id)

@@ -80,6 +80,13 @@ MaxAttemptsOption = Annotated[
 AuditDaysOption = Annotated[int, typer.Option(help="Days of audit log to read for key scopes.")]
 MaxBodyOption = Annotated[int, typer.Option(help="Refuse a response body larger than this (MiB).")]
 MaxPagesOption = Annotated[int, typer.Option(help="Refuse a list longer than this many pages.")]
+AskEveryRoleListOption = Annotated[
+    bool,
+    typer.Option(
+        "--ask-every-role-list",
+        help="Read every per-user role list, even where the role lists show it adds nothing.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class PullOptions:
     audit_days: int
     max_body_mb: int
     max_pages: int
+    ask_every_role_list: bool = False
 
     def client(self) -> ClientSettings:
         """The client's settings."""
@@ -106,6 +114,12 @@ class PullOptions:
             max_pages=self.max_pages,
         )
 
+    def pull(self) -> PullSettings:
+        """What the pull collects."""
+        return PullSettings(
+            audit_days=self.audit_days, derive_role_lists=not self.ask_every_role_list
+        )
+
 
 def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None) -> PullResult:
     """Pull and analyze with a spinner on a terminal, then print the one-line summary."""
@@ -113,7 +127,7 @@ def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None
         result = pull_and_analyze(
             load_admin_key(options.key_file),
             options.client(),
-            PullSettings(audit_days=options.audit_days),
+            options.pull(),
             db_path,
             catalog_path=catalog,
             on_response=tick,

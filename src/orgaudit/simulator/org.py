@@ -268,7 +268,13 @@ class OrgBuilder:
         return rid
 
     def assign_project_role(self, project_id: str, user_id: str, role_id: str) -> None:
-        """Give a user a (custom) project role directly."""
+        """Give a user a (custom) project role directly.
+
+        The role must be one of the project's own (inferred, reference §3.11-3.12: project
+        assignments name roles of ``GET /projects/{id}/roles``); the pull relies on it.
+        """
+        if all(role["id"] != role_id for role in self.org.project_roles[project_id]):
+            raise ValueError(f"{role_id} is not a role of project {project_id}")
         self.org.project_user_roles[(project_id, user_id)].append(role_id)
 
     def assign_org_role(self, user_id: str, role_id: str) -> None:
