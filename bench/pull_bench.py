@@ -23,46 +23,18 @@ import argparse
 import multiprocessing
 import resource
 import secrets
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from generated import LARGE, simulator_process
+
 from orgaudit.pull import pull
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings, RetryPolicy
-from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
-from orgaudit.simulator.generate import OrgShape, generate_org
+from orgaudit.simulator.generate import generate_org
 from orgaudit.simulator.org import SimOrg
-
-LARGE = OrgShape(
-    users=10_000,
-    projects=1_000,
-    members_per_project=20,
-    keys_per_project=20,
-    service_accounts_per_project=2,
-    custom_roles=40,
-    groups=100,
-    extra_audit_events=30_000,  # plus ~20,000 key-creation events: ~50,000 in all
-)
-
-
-def _serve_in_child(org: SimOrg, key: str, latency: float, cap: int, ready: Any, stop: Any) -> None:
-    """The simulated API in a process of its own, as the real API is another machine."""
-    # Its threads sleep out the latency; a thread building a large page must not keep a
-    # woken one waiting for Python's default 5 ms switch interval, or the simulated
-    # latency grows beyond what was asked.
-    sys.setswitchinterval(0.0005)
-    with Simulator(
-        org,
-        admin_key=key,
-        latency=latency,
-        max_in_flight=cap,
-        throttle_headers={"Retry-After": "1"},
-    ) as simulator:
-        ready.send(simulator.base_url)
-        stop.wait()
 
 
 def _pull_in_child(key: str, base_url: str, concurrency: int, derive: bool, queue: Any) -> None:
@@ -70,9 +42,8 @@ def _pull_in_child(key: str, base_url: str, concurrency: int, derive: bool, queu
     settings = ClientSettings(
         base_url=base_url, concurrency=concurrency, timeout=60, retry=RetryPolicy(max_attempts=10)
     )
-    pull_settings = PullSettings(derive_role_lists=derive)
     started = time.perf_counter()
-    result = pull(AdminKey(key), settings, pull_settings, db)
+    result = pull(AdminKey(key), settings, PullSettings(derive_role_lists=derive), db)
     seconds = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put((result.collected.requests, result.collected.throttled, seconds, rss_mb))
@@ -83,14 +54,7 @@ def measure(
 ) -> tuple[int, int, float, float]:
     """Requests, 429s, seconds and peak RSS (MB) of one pull, each side in its own process."""
     key = f"sk-admin-bench-{secrets.token_hex(16)}"
-    ready_here, ready_there = multiprocessing.Pipe()
-    stop = multiprocessing.Event()
-    server = multiprocessing.Process(
-        target=_serve_in_child, args=(org, key, latency, cap, ready_there, stop)
-    )
-    server.start()
-    try:
-        base_url = ready_here.recv()
+    with simulator_process(org, key, latency=latency, cap=cap) as base_url:
         queue: multiprocessing.Queue[tuple[int, int, float, float]] = multiprocessing.Queue()
         child = multiprocessing.Process(
             target=_pull_in_child, args=(key, base_url, concurrency, derive, queue)
@@ -98,9 +62,6 @@ def measure(
         child.start()
         outcome = queue.get()
         child.join()
-    finally:
-        stop.set()
-        server.join()
     return outcome
 
 

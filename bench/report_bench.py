@@ -1,12 +1,13 @@
 """Benchmark: the report writers on a generated org (default 5,000 users, 500 projects,
 40 keys per project: 20,000 keys).
 
-Pulls the generated org from the simulator over loopback into a temporary database (in a
-child process, so this process's memory figures are the audit's alone), then times the
-analysis (load_analysis, run_checks, build_report) and each writer separately: once
+Pulls the generated org from the simulator (in a process of its own) into a temporary
+database (in a child process, so this process's memory figures are the audit's alone),
+then times the analysis (load_analysis, run_checks, build_report) and each writer separately: once
 plainly for the time, once under tracemalloc for the peak of Python allocations. Run:
 
     python bench/report_bench.py [--users 5000] [--projects 500] [--keys-per-project 40]
+    python bench/report_bench.py --org large    # or --org huge: issue #6's orgs
 
 ``--db PATH`` reuses a database an earlier run kept (``--keep``). Not part of the test
 suite; no test asserts a time.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
-import secrets
 import shutil
 import tempfile
 import time
@@ -25,30 +25,19 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+from generated import SHAPES, medium_shape, pull_generated
+
 from orgaudit.analysis import load_analysis
 from orgaudit.checks import CHECKS
 from orgaudit.findings import AuditSettings, run_checks
-from orgaudit.pull import pull
 from orgaudit.report import WRITERS
 from orgaudit.report.tables import ReportData, build_report
-from orgaudit.settings import AdminKey, ClientSettings, PullSettings
-from orgaudit.simulator import Simulator
-from orgaudit.simulator.generate import OrgShape, generate_org
+from orgaudit.simulator.generate import OrgShape
 
 
 def _pull(shape: OrgShape, db_path: Path, concurrency: int) -> None:
-    """Generate the org, serve it on loopback and pull it into ``db_path`` (child process)."""
-    started = time.perf_counter()
-    org = generate_org(shape, seed=1, now=int(time.time()))
-    generated = time.perf_counter() - started
-    key = AdminKey(f"sk-admin-bench-{secrets.token_hex(16)}")
-    with Simulator(org, admin_key=key.reveal()) as simulator:
-        settings = ClientSettings(base_url=simulator.base_url, concurrency=concurrency)
-        result = pull(key, settings, PullSettings(), db_path)
-    print(
-        f"generated org in {generated:.1f} s; pulled {result.collected.requests} requests "
-        f"in {result.seconds:.1f} s"
-    )
+    """Generate the org, serve it and pull it into ``db_path`` (in a child process)."""
+    pull_generated(shape, db_path, concurrency=concurrency)
 
 
 def _max_rss_mb() -> float:
@@ -83,9 +72,11 @@ def _analyze(db_path: Path) -> ReportData:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--org", choices=sorted(SHAPES), help="the issue's large or huge org (else --users ...)"
+    )
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--projects", type=int, default=500)
-    parser.add_argument("--members-per-project", type=int, default=20)
     parser.add_argument("--keys-per-project", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--db", type=Path, help="audit this database instead of pulling")
@@ -95,14 +86,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="orgaudit-report-bench-"))
     db_path = args.db or work / "bench.db"
     if args.db is None:
-        shape = OrgShape(
-            users=args.users,
-            projects=args.projects,
-            members_per_project=args.members_per_project,
-            keys_per_project=args.keys_per_project,
-            service_accounts_per_project=2,
-            custom_roles=40,
-            groups=100,
+        shape = (
+            SHAPES[args.org]
+            if args.org
+            else medium_shape(args.users, args.projects, args.keys_per_project)
         )
         child = multiprocessing.get_context("spawn").Process(
             target=_pull, args=(shape, db_path, args.concurrency)

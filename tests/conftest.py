@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
@@ -13,6 +14,25 @@ from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import SimOrg
 
 from support import ADMIN_KEY, NOW, Audited, demo_audited, hostile_audited
+
+# Property tests run a fixed, reproducible sequence of examples in the suite (CI must not
+# turn red at random); `pytest --hypothesis-profile=explore` searches further, at random.
+# No deadline: an example that goes through HTTP and SQLite takes what it takes.
+settings.register_profile(
+    "default",
+    max_examples=50,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "explore",
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("default")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -34,6 +34,7 @@ SERVICE_ACCOUNT_ROLE = "service account role"
 USER, GROUP, SERVICE_ACCOUNT = "user", "group", "service_account"
 LEVELS = ("none", "read", "create_own", "manage_all")
 ALLOWED, DENIED, UNKNOWN = "allowed", "denied", "unknown"
+MISSING_ROLE_NAME = "(missing)"
 
 # Sources whose gaps can hide a binding (and so turn a denial into "unknown").
 BINDING_SOURCES = (
@@ -248,7 +249,9 @@ def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
     present = [f for f in frames if len(f)]
     if not present:  # an org with no roles at all
         present = [pd.DataFrame(columns=[*BINDING_COLUMNS[:-2], "predefined", "permission_list"])]
-    combined = pd.concat(present, ignore_index=True)
+    # A role field the API left empty is still a binding whose rights are unknown; it
+    # needs a name to be shown and weighed by (check unrecognized-value reports it).
+    combined = pd.concat(present, ignore_index=True).fillna({"role_name": MISSING_ROLE_NAME})
     return _with_permission_keys(combined, catalog)
 
 

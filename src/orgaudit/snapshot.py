@@ -30,6 +30,7 @@ class Snapshot:
     tables: Mapping[str, pd.DataFrame]
     coverage: pd.DataFrame
     gaps: pd.DataFrame
+    anomalies: pd.DataFrame  # values the pull could not store as typed, and repeated items
 
     def __getitem__(self, table: str) -> pd.DataFrame:
         return self.tables[table]
@@ -65,6 +66,7 @@ def load_snapshot(conn: sqlite3.Connection, snapshot_id: int | None = None) -> S
         tables=tables,
         coverage=store.read_table(conn, "coverage", resolved),
         gaps=store.read_table(conn, "coverage_gaps", resolved),
+        anomalies=store.read_table(conn, "anomalies", resolved),
     )
 
 

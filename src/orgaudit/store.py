@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +40,7 @@ def _field(*path: str) -> Getter:
             if not isinstance(value, dict):
                 return None
             value = value.get(step)
-        return _scalar(value)
+        return value
 
     return get
 
@@ -79,13 +79,6 @@ def _context(name: str) -> Getter:
     return get
 
 
-def _scalar(value: object) -> object:
-    """SQLite takes str, int, float, None; booleans become 0/1, anything else JSON."""
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _key_owner(name: str) -> Getter:
     """A field of a key's owner, which sits under ``owner.user`` or ``owner.service_account``."""
 
@@ -95,7 +88,7 @@ def _key_owner(name: str) -> Getter:
             return None
         kind = owner.get("type")
         nested = owner.get(kind) if isinstance(kind, str) else None
-        return _scalar(nested.get(name) if isinstance(nested, dict) else owner.get(name))
+        return nested.get(name) if isinstance(nested, dict) else owner.get(name)
 
     return get
 
@@ -107,7 +100,7 @@ def _event_payload(_scope: Scope, item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event_key_id(scope: Scope, item: dict[str, Any]) -> object:
-    return _scalar(_event_payload(scope, item).get("id"))
+    return _event_payload(scope, item).get("id")
 
 
 def _event_scopes(scope: Scope, item: dict[str, Any]) -> object:
@@ -274,6 +267,26 @@ TABLES: dict[str, tuple[Column, ...]] = {
 }
 
 
+# What identifies one row of a table within a snapshot. A second item with the same
+# identity (a list that repeats an item across pages, or a key id in two projects) is
+# not stored; an anomaly row says so. Key, service-account and event ids are global.
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "users": ("id",),
+    "invites": ("id",),
+    "projects": ("id",),
+    "admin_api_keys": ("id",),
+    "roles": ("project_id", "id"),
+    "groups": ("id",),
+    "group_users": ("group_id", "user_id"),
+    "role_assignments": ("principal_type", "principal_id", "project_id", "role_id"),
+    "project_users": ("project_id", "user_id"),
+    "project_service_accounts": ("id",),
+    "project_api_keys": ("id",),
+    "project_groups": ("project_id", "group_id"),
+    "audit_key_events": ("id",),
+}
+
+
 def _entity_table_sql(name: str, columns: tuple[Column, ...]) -> str:
     body = ",\n    ".join(f"{c.name} {c.sql_type}" for c in columns)
     return (
@@ -415,8 +428,23 @@ CREATE TABLE derived_info (
     + "CREATE INDEX project_api_keys_by_owner ON project_api_keys(snapshot_id, owner_id);\n"
 )
 
+# Values the pull could not store as the API's shape says they should be, and items it
+# did not store twice. Analysis reports each (check unrecognized-value): never dropped
+# silently.
+_SCHEMA_V3 = """
+CREATE TABLE anomalies (
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    table_name TEXT NOT NULL,
+    column_name TEXT,
+    subject_id TEXT,
+    value TEXT,
+    problem TEXT NOT NULL
+);
+CREATE INDEX anomalies_by_snapshot ON anomalies(snapshot_id);
+"""
+
 # Each entry moves the schema one version up; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -486,6 +514,80 @@ def _transaction(conn: sqlite3.Connection, doing: str) -> Iterator[None]:
         raise StoreError(f"could not {doing}: {_reason(exc)}") from None
 
 
+# (table, column, subject id, value as text, problem): one row of the anomalies table.
+Anomaly = tuple[str, str | None, str | None, str | None, str]
+_INT64 = range(-(2**63), 2**63)
+_SHOWN = 200  # characters of an odd value kept in the anomalies table
+
+
+def table_rows(
+    table: str, rows: Iterable[tuple[Scope, dict[str, Any]]], anomalies: list[Anomaly]
+) -> Iterator[tuple[object, ...]]:
+    """The column values and raw JSON of each item, as SQLite takes them.
+
+    An integer column holding something else stores NULL, a text column holding a number
+    or an object stores its JSON, text that is not valid Unicode has the bad characters
+    replaced, and a second item with the same identity is left out; each is appended to
+    ``anomalies``. The raw JSON keeps whatever the API sent.
+    """
+    columns = TABLES[table]
+    identity = [i for i, c in enumerate(columns) if c.name in IDENTITY[table]]
+    seen: set[tuple[object, ...]] = set()
+    for scope, item in rows:
+        raw = [c.get(scope, item) for c in columns]
+        subject = _text(raw[identity[-1]])
+        values: list[object] = []
+        for column, value in zip(columns, raw, strict=True):
+            stored, problem = _typed(column, value)
+            if problem is not None:
+                anomalies.append((table, column.name, subject, _shown(value), problem))
+            values.append(stored)
+        key = tuple(values[i] for i in identity)
+        if key in seen:
+            anomalies.append((table, None, subject, None, "lists the same item twice; kept once"))
+            continue
+        seen.add(key)
+        raw_json = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        yield (*values, _valid_text(raw_json)[0])
+
+
+def _typed(column: Column, value: object) -> tuple[object, str | None]:
+    """A value as its column's type, and what was wrong with it (None when nothing)."""
+    if value is None:
+        return None, None
+    if column.sql_type == INT:
+        if isinstance(value, bool) and column.name.endswith("_at"):
+            return None, "is not an integer; stored as missing"  # true is no point in time
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and value in _INT64:
+            return value, None
+        return None, "is not an integer; stored as missing"
+    if not isinstance(value, str):
+        as_json = json.dumps(value, ensure_ascii=False)
+        return _valid_text(as_json)[0], "is not text; stored as its JSON"
+    return _valid_text(value)
+
+
+def _valid_text(text: str) -> tuple[str, str | None]:
+    """Text SQLite can store: lone surrogates (which JSON allows) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return fixed, "is not valid Unicode; the bad characters replaced"
+    return text, None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else _valid_text(str(value))[0]
+
+
+def _shown(value: object) -> str | None:
+    text = _text(value)
+    return None if text is None else text[:_SHOWN]
+
+
 def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
     """Write one pull as a new snapshot in a single transaction and return its id."""
     with _transaction(conn, "write the snapshot"):
@@ -528,6 +630,7 @@ def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
                 for g in collected.gaps
             ],
         )
+        anomalies: list[Anomaly] = []
         for source_name, rows in collected.items.items():
             table = SOURCES_BY_NAME[source_name].table
             columns = TABLES[table]
@@ -535,15 +638,12 @@ def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
             names = ", ".join(["snapshot_id", *(c.name for c in columns), "raw"])
             conn.executemany(
                 f"INSERT INTO {table} ({names}) VALUES ({placeholders})",
-                (
-                    (
-                        snapshot_id,
-                        *(c.get(scope, item) for c in columns),
-                        json.dumps(item, ensure_ascii=False, separators=(",", ":")),
-                    )
-                    for scope, item in rows
-                ),
+                ((snapshot_id, *row) for row in table_rows(table, rows, anomalies)),
             )
+        conn.executemany(
+            "INSERT INTO anomalies VALUES (?, ?, ?, ?, ?, ?)",
+            ((snapshot_id, *anomaly) for anomaly in anomalies),
+        )
     return snapshot_id
 
 
@@ -663,7 +763,7 @@ def read_table(conn: sqlite3.Connection, table: str, snapshot_id: int) -> pd.Dat
     return frame.astype(integer_columns)
 
 
-_BOOKKEEPING = ("coverage", "coverage_gaps", "derived_info")
+_BOOKKEEPING = ("coverage", "coverage_gaps", "derived_info", "anomalies")
 
 
 def _reason(exc: BaseException) -> str:

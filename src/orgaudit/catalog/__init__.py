@@ -119,6 +119,21 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class KnownValues:
+    """The values a coded field (``table.column`` of the snapshot) may take."""
+
+    table: str
+    column: str
+    values: frozenset[str]
+    evidence: Evidence
+
+    @property
+    def field(self) -> str:
+        """``table.column``."""
+        return f"{self.table}.{self.column}"
+
+
+@dataclass(frozen=True)
 class KeyPermissions:
     """The permission strings that decide who may read, create and manage keys."""
 
@@ -141,6 +156,7 @@ class Catalog:
     dashboard: tuple[DashboardSetting, ...]
     endpoints: tuple[EndpointRule, ...]
     traps: tuple[ScopeTrap, ...]
+    known_values: tuple[KnownValues, ...] = ()
 
     def known_scope(self, scope: str) -> bool:
         """Whether any area or dashboard setting of the catalog names this scope."""
@@ -324,6 +340,24 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         )
         for entry in data.get("traps", [])
     )
+    known_values = tuple(_known_values(entry) for entry in data.get("known_values", []))
     return Catalog(
-        str(data["version"]), where, keys, rules, areas, presets, dashboard, endpoints, traps
+        str(data["version"]),
+        where,
+        keys,
+        rules,
+        areas,
+        presets,
+        dashboard,
+        endpoints,
+        traps,
+        known_values,
     )
+
+
+def _known_values(entry: Mapping[str, Any]) -> KnownValues:
+    what = f"known_values {entry.get('field')}"
+    table, dot, column = str(entry["field"]).partition(".")
+    if not dot or not table or not column:
+        raise ValueError(f"{what}: field must be written table.column")
+    return KnownValues(table, column, _strings(entry["values"], what), _evidence(entry, what))

@@ -201,6 +201,20 @@ CHECKS: tuple[Check, ...] = (
         (),
         coverage.source_unavailable,
     ),
+    Check(
+        "unrecognized-value",
+        "Value orgaudit does not recognize",
+        "info",
+        "a coded field (a role, a status, a key owner's type) holding a value the catalog "
+        "does not list, a value of the wrong type, or an item the API listed twice",
+        "what orgaudit does not recognize it cannot judge: verdicts resting on it are unknown, "
+        "not passed",
+        "look the value up; if the API added it, add it to the catalog's known_values "
+        "(--catalog) with what it means",
+        "documented",
+        (),
+        coverage.unrecognized_values,
+    ),
 )
 
 CHECKS_BY_ID = {check.id: check for check in CHECKS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from orgaudit.access import DENIED, UNKNOWN, USER
@@ -56,10 +57,15 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
         + rows["level"].map(_LEVEL_TEXT)
         + "; they cannot create API keys there"
     )
-    message = message.where(
-        rows["verdict"] != UNKNOWN,
-        message + " (unknown: a source that could add a role was not read)",
+    why_unknown = pd.Series(
+        np.where(
+            rows["unknown_role"].astype(bool),
+            " (unknown: they hold a role orgaudit does not recognize; see unrecognized-value)",
+            " (unknown: a source that could add a role was not read)",
+        ),
+        index=rows.index,
     )
+    message = message.where(rows["verdict"] != UNKNOWN, message + why_unknown)
     return pd.DataFrame(
         {
             "subject_type": "user",

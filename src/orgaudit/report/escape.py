@@ -19,12 +19,20 @@ def is_formula_like(value: object) -> bool:
 
 
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every formula-like text cell of a table made safe for CSV (vectorized per column)."""
-    escaped = {}
-    for column in frame.columns:
-        values = frame[column]
-        if values.dtype == object or pd.api.types.is_string_dtype(values):
-            text = values.astype("string")
-            risky = text.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
-            escaped[column] = values.where(~risky, "'" + text)
-    return frame.assign(**escaped) if escaped else frame
+    """Every formula-like text cell of a table made safe for CSV (vectorized per column).
+
+    Columns are taken by position: headers come from outside too (project names across
+    the access matrix) and need not be strings.
+    """
+    columns = [_escape_column(frame.iloc[:, position]) for position in range(frame.shape[1])]
+    if not columns:
+        return frame
+    return pd.concat(columns, axis=1).set_axis(frame.columns, axis=1)
+
+
+def _escape_column(values: pd.Series) -> pd.Series:
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return values
+    text = values.astype("string")
+    risky = text.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
+    return values.where(~risky, "'" + text)

@@ -487,18 +487,28 @@ def _access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFram
         .where(~full["archived"].astype(bool), "the project is archived: no keys can be created")
         .where(verdict != ALLOWED, "")
     )
-    names = users.set_index("id")["email"].fillna(users.set_index("id")["name"])
-    project_names = projects.set_index("id")["name"]
+    user_labels = _unique_labels(users["id"], users["email"].fillna(users["name"]))
+    project_labels = _unique_labels(projects["id"], projects["name"])
 
     def shape(values: pd.Series) -> pd.DataFrame:
         table = full.assign(value=values).pivot(
             index="principal_id", columns="project_id", values="value"
         )
         table = table.reindex(index=users["id"], columns=projects["id"])
-        labels = names.reindex(table.index)
-        labels = labels.where(labels.notna(), labels.index.to_series(index=labels.index))
-        table.index = pd.Index(labels.to_numpy(), name="User")
-        table.columns = pd.Index(project_names.reindex(table.columns).to_numpy(), name="Project")
+        table.index = pd.Index(user_labels, name="User")
+        table.columns = pd.Index(project_labels, name="Project")
         return table
 
     return shape(text), shape(reason), ""
+
+
+def _unique_labels(ids: pd.Series, names: pd.Series) -> list[str]:
+    """A header per row: its name, or its id where the name is missing or not unique.
+
+    Two projects may share a name; a matrix whose headers repeat cannot be read (nor
+    written: a header names one column).
+    """
+    labels = names.astype("string").fillna(ids.astype("string"))
+    repeated = labels.duplicated(keep=False)
+    labels = labels.where(~repeated, labels + " (" + ids.astype("string") + ")")
+    return [str(label) for label in labels]

@@ -37,7 +37,8 @@ class Fault:
     (a 200 that is JSON but not a list page), ``repeat_cursor`` (a page whose cursor never
     advances), ``ignore_limit`` (one page with every item, whatever the limit asked),
     ``echo_key`` (a 401 whose message repeats the presented key, as a hostile
-    or careless server might). It hits requests whose path (after ``/v1``) matches
+    or careless server might), ``body`` (answer ``status`` with ``body`` as it is, for
+    tests that feed the client arbitrary bytes). It hits requests whose path (after ``/v1``) matches
     ``path``, skipping the first ``after`` of them, ``times`` times (-1: for ever).
     """
 
@@ -49,6 +50,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     message: str = "The server had an error while processing your request."
     seconds: float = 0.0
+    body: bytes = b""
 
     def __post_init__(self) -> None:
         kinds = {
@@ -60,6 +62,7 @@ class Fault:
             "repeat_cursor",
             "echo_key",
             "ignore_limit",
+            "body",
         }
         if self.kind not in kinds:
             raise ValueError(f"unknown fault kind {self.kind!r}")
@@ -630,6 +633,8 @@ def _fault_response(fault: Fault, presented_key: str) -> _Response | None:
         return _Response(200, b'{"object": "list", "data": [')
     if fault.kind == "bad_shape":
         return _json_response(200, {"object": "list", "data": "not a list", "has_more": False})
+    if fault.kind == "body":
+        return _Response(fault.status, fault.body)
     if fault.kind == "drop":
         return _Response(200, b'{"object": "list", "da', truncated=True)
     return None  # repeat_cursor: answered by the route, with a stuck cursor
