@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shlex
 import signal
 import socket
 import stat
@@ -241,6 +242,36 @@ def _assert_collect_error_left_db_alone(run: Run, db: Path, before: bytes) -> st
     assert db.read_bytes() == before
     assert sorted(p.name for p in db.parent.iterdir()) == [db.name]  # no journal left over
     return line
+
+
+def test_a_full_disk_while_writing_exits_3_and_keeps_the_previous_snapshot(
+    simulator: Simulator, seeded_db: Path, tmp_path: Path
+) -> None:
+    # The shell caps the size of any file the run writes a few KiB above the database's
+    # size now (ulimit -f) and ignores SIGXFSZ, so SQLite's writes fail with EFBIG as on a
+    # full disk: room for a few more pages, not for a second snapshot of the demo org.
+    before = seeded_db.read_bytes()
+    blocks = len(before) // 1024 + 8
+    command = [
+        sys.executable, "-m", "orgaudit", "pull", "--base-url", simulator.base_url,
+        "--db", str(seeded_db),
+    ]  # fmt: skip
+    script = f"trap '' XFSZ; ulimit -f {blocks}; exec {shlex.join(command)}"
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=cli_env(OPENAI_ADMIN_KEY=ADMIN_KEY),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    run = Run(done.returncode, done.stdout, done.stderr)
+    line = _assert_collect_error_left_db_alone(run, seeded_db, before)
+    assert line.startswith("orgaudit: error: could not write the snapshot: ")
+    assert line.endswith(
+        "(is the disk full?); nothing of it was kept, earlier snapshots are untouched"
+    )
 
 
 def test_wrong_key_exits_3(simulator: Simulator, seeded_db: Path, tmp_path: Path) -> None:

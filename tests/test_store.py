@@ -14,6 +14,7 @@ import pytest
 from orgaudit import sources as src
 from orgaudit import store
 from orgaudit.errors import CollectError, ExitCode, StoreError, UsageError
+from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import (
     ARCHIVED,
     SKIPPED,
@@ -206,11 +207,35 @@ def test_write_failing_part_way_rolls_back_every_table(
 
     assert failure.value.exit_code == ExitCode.COLLECT
     message = str(failure.value)
-    assert message == "could not write the snapshot: disk quota exceeded"
+    assert message == (
+        "could not write the snapshot: disk quota exceeded; nothing of it was kept, earlier "
+        "snapshots are untouched"
+    )
     with store.connect(db_path) as conn:
         assert [s.id for s in store.list_snapshots(conn)] == [pulled]
         assert store.resolve_snapshot(conn, None) == pulled
         assert _foreign_rows(conn, {pulled}) == {}
+        assert _row_counts(conn) == before
+        conn.execute("DROP TRIGGER refuse")
+
+
+def test_a_failure_storing_the_analysis_takes_the_snapshot_back_too(
+    pulled: int, simulator: Simulator, admin_key: AdminKey, db_path: Path
+) -> None:
+    # The snapshot and its derived tables are one transaction: a latest snapshot without
+    # its access model would give the saved queries nothing to join.
+    with store.connect(db_path) as conn:
+        before = _row_counts(conn)
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON access_levels "
+            "BEGIN SELECT RAISE(ABORT, 'no room'); END"
+        )
+
+    with pytest.raises(StoreError, match=r"^could not write the snapshot: no room; nothing"):
+        pull_and_analyze(admin_key, fast_settings(simulator), PULL, db_path)
+
+    with store.connect(db_path) as conn:
+        assert [s.id for s in store.list_snapshots(conn)] == [pulled]
         assert _row_counts(conn) == before
         conn.execute("DROP TRIGGER refuse")
 

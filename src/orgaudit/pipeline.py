@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from orgaudit import store
 from orgaudit.analysis import analyze, store_derived
 from orgaudit.catalog import load_catalog
 from orgaudit.pull import PullResult, pull
@@ -24,13 +24,23 @@ def pull_and_analyze(
     on_response: Callable[[], None] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> PullResult:
-    """Pull a new snapshot, then store its access model as derived tables.
+    """Pull a new snapshot and store its access model as derived tables, in one
+    transaction: both land, or neither does.
 
     The catalog is read first, so a broken ``--catalog`` fails before any request.
     """
     catalog = load_catalog(catalog_path)
     timing = {} if clock is None else {"clock": clock}
-    result = pull(key, client_settings, pull_settings, db_path, on_response=on_response, **timing)
-    with store.connect(db_path) as conn:
-        store_derived(conn, analyze(load_snapshot(conn, result.snapshot_id), catalog))
-    return result
+
+    def store_analysis(conn: sqlite3.Connection, snapshot_id: int) -> None:
+        store_derived(conn, analyze(load_snapshot(conn, snapshot_id), catalog))
+
+    return pull(
+        key,
+        client_settings,
+        pull_settings,
+        db_path,
+        on_response=on_response,
+        then=store_analysis,
+        **timing,
+    )

@@ -9,6 +9,7 @@ unavailable, and the snapshot is then written in one transaction.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
@@ -115,11 +116,14 @@ def pull(
     *,
     on_response: Callable[[], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    then: Callable[[sqlite3.Connection, int], None] | None = None,
 ) -> PullResult:
     """Read the whole org and write it to ``db_path`` as one new snapshot.
 
     ``clock`` gives the pull's start and end; the start is the snapshot's "as of" time,
     which every later check uses. Tests pass a fixed clock for reproducible reports.
+    ``then`` runs inside the snapshot's transaction (given the connection and the new
+    snapshot's id): the snapshot lands only if it succeeds too.
     """
     with store.connect(db_path) as conn:  # opened first: a bad path fails before any request
         started = clock()
@@ -133,7 +137,10 @@ def pull(
                 clock=clock,
             )
         )
-        snapshot_id = store.write_snapshot(conn, collected)
+        with store.transaction(conn, "write the snapshot"):
+            snapshot_id = store.write_snapshot(conn, collected)
+            if then is not None:
+                then(conn, snapshot_id)
     return PullResult(snapshot_id, collected)
 
 

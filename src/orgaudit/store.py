@@ -502,16 +502,41 @@ def _statements(script: str) -> list[str]:
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection, doing: str) -> Iterator[None]:
-    """One write transaction: committed whole, or rolled back and a one-line StoreError."""
+def transaction(conn: sqlite3.Connection, doing: str) -> Iterator[None]:
+    """One write transaction: committed whole, or rolled back (a one-line StoreError for
+    a database failure; any other error rolls back and passes through).
+
+    Inside another transaction it adds nothing: the outer one commits or rolls back the
+    whole, so a pull's snapshot and its derived tables land together or not at all.
+    """
+    if conn.in_transaction:
+        yield
+        return
     try:
         conn.execute("BEGIN IMMEDIATE")
         yield
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise StoreError(f"could not {doing}: {_reason(exc)}") from None
+        _rollback(conn)
+        hint = " (is the disk full?)" if _write_failed(exc) else ""
+        raise StoreError(
+            f"could not {doing}: {_reason(exc)}{hint}; nothing of it was kept, earlier "
+            "snapshots are untouched"
+        ) from None
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _write_failed(exc: sqlite3.Error) -> bool:
+    """A full disk, or a write the OS refused (SQLite reports EFBIG as an I/O error)."""
+    code = getattr(exc, "sqlite_errorcode", 0)
+    return code == sqlite3.SQLITE_FULL or code & 0xFF == sqlite3.SQLITE_IOERR
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 # (table, column, subject id, value as text, problem): one row of the anomalies table.
@@ -590,7 +615,7 @@ def _shown(value: object) -> str | None:
 
 def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
     """Write one pull as a new snapshot in a single transaction and return its id."""
-    with _transaction(conn, "write the snapshot"):
+    with transaction(conn, "write the snapshot"):
         cursor = conn.execute(
             "INSERT INTO snapshots (started_at, finished_at, as_of, audit_since, base_url, "
             "tool_version, requests, retries, throttled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -654,7 +679,7 @@ def write_derived(
     rows: dict[str, list[tuple[object, ...]]],
 ) -> None:
     """Replace a snapshot's derived tables in one transaction."""
-    with _transaction(conn, "write the derived tables"):
+    with transaction(conn, "write the derived tables"):
         conn.execute("DELETE FROM derived_info WHERE snapshot_id = ?", (snapshot_id,))
         conn.execute("INSERT INTO derived_info VALUES (?, ?)", (snapshot_id, catalog_version))
         for table, columns in DERIVED_TABLES.items():
@@ -736,7 +761,7 @@ def prune(conn: sqlite3.Connection, keep: int) -> tuple[int, ...]:
         raise UsageError("--prune keeps at least 1 snapshot")
     ids = [row[0] for row in conn.execute("SELECT id FROM snapshots ORDER BY id DESC")]
     doomed = tuple(sorted(ids[keep:]))
-    with _transaction(conn, "prune snapshots"):
+    with transaction(conn, "prune snapshots"):
         conn.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in doomed])
     try:
         conn.execute("VACUUM")  # outside the transaction, as SQLite requires

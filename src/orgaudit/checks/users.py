@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from orgaudit.access import DENIED, UNKNOWN, USER
@@ -57,13 +56,16 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
         + rows["level"].map(_LEVEL_TEXT)
         + "; they cannot create API keys there"
     )
-    why_unknown = pd.Series(
-        np.where(
-            rows["unknown_role"].astype(bool),
-            " (unknown: they hold a role orgaudit does not recognize; see unrecognized-value)",
-            " (unknown: a source that could add a role was not read)",
-        ),
-        index=rows.index,
+    why_unknown = (
+        rows["unknown_role"]
+        .astype(bool)
+        .map(
+            {
+                True: " (unknown: they hold a role orgaudit does not recognize; see "
+                "unrecognized-value)",
+                False: " (unknown: a source that could add a role was not read)",
+            }
+        )
     )
     message = message.where(rows["verdict"] != UNKNOWN, message + why_unknown)
     return pd.DataFrame(

@@ -37,9 +37,11 @@ class Fault:
     (a 200 that is JSON but not a list page), ``repeat_cursor`` (a page whose cursor never
     advances), ``ignore_limit`` (one page with every item, whatever the limit asked),
     ``echo_key`` (a 401 whose message repeats the presented key, as a hostile
-    or careless server might), ``body`` (answer ``status`` with ``body`` as it is, for
-    tests that feed the client arbitrary bytes). It hits requests whose path (after ``/v1``) matches
-    ``path``, skipping the first ``after`` of them, ``times`` times (-1: for ever).
+    or careless server might), ``rewind_cursor`` (a page whose cursor points back to its
+    own first item, so the next page repeats all but one of its items), ``body`` (answer
+    ``status`` with ``body`` as it is, for tests that feed the client arbitrary bytes).
+    It hits requests whose path (after ``/v1``) matches ``path``, skipping the first
+    ``after`` of them, ``times`` times (-1: for ever).
     """
 
     kind: str
@@ -62,6 +64,7 @@ class Fault:
             "repeat_cursor",
             "echo_key",
             "ignore_limit",
+            "rewind_cursor",
             "body",
         }
         if self.kind not in kinds:
@@ -560,6 +563,12 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "repeat_cursor":
                 page["has_more"] = True
                 page["next" if route.style == "B" else "last_id"] = "cursor_stuck"
+            if fault is not None and fault.kind == "rewind_cursor" and page["data"]:
+                if route.style == "B":
+                    after = query.get("after", ["cursor_0"])[-1]
+                    page["next"] = f"cursor_{int(after.removeprefix('cursor_')) + 1}"
+                else:
+                    page["last_id"] = page["data"][0].get("id")
             return _json_response(200, page)
         return _json_response(404, _error_body(f"Invalid URL (GET {API_PREFIX}{path})", None))
 
