@@ -353,7 +353,7 @@ def _assert_no_secret(text: str | bytes, where: str) -> None:
         assert secret.encode() not in data, f"the admin key leaked into {where}"
 
 
-def test_the_key_appears_in_no_output_and_no_file(
+def test_every_command_sends_only_get_and_writes_no_key(
     simulator: Simulator, demo: SimOrg, tmp_path: Path
 ) -> None:
     runs: dict[str, Run] = {}
@@ -362,7 +362,20 @@ def test_the_key_appears_in_no_output_and_no_file(
 
     runs["demo"] = run_cli("demo", "--db", tmp_path / "demo.db", cwd=tmp_path, **key)
     runs["pull"] = run_cli("pull", *base, cwd=tmp_path, **key)  # default reports/orgaudit.db
-    runs["snapshots"] = run_cli("snapshots", cwd=tmp_path, **key)
+    runs["audit"] = run_cli(
+        "audit", *base, "--format", "xlsx,csv,json,md", "--queries", cwd=tmp_path, **key,
+    )  # fmt: skip
+    for name, args in {
+        "snapshots": ["snapshots"],
+        "diff": ["diff"],
+        "query": ["query", "users-cannot-create-keys", "--format", "xlsx", "--out", "q.xlsx"],
+        "explain user": ["explain", "user", "carol@example.com", "--json"],
+        "explain key": ["explain", "key", "carol-notebook", "--endpoint", "/v1/responses"],
+        "explain error": ["explain", "error", "Missing scopes: model.request", "--json"],
+        "explain scopes": ["explain", "scopes", "/v1/responses"],
+        "prune": ["snapshots", "--prune", "1"],
+    }.items():
+        runs[name] = run_cli(*args, cwd=tmp_path, **key)
     echo = Fault("echo_key", times=-1)
     simulator.add_fault(echo)
     runs["echo"] = run_cli("--debug", "pull", *base, cwd=tmp_path, **key)
@@ -375,7 +388,13 @@ def test_the_key_appears_in_no_output_and_no_file(
             cwd=tmp_path, **key,
         )  # fmt: skip
 
-    assert [runs[name].returncode for name in runs] == [0, 0, 0, 3, 3], runs
+    assert {name: run.returncode for name, run in runs.items()} == {
+        **{name: 0 for name in runs},
+        "echo": 3,
+        "503": 3,
+    }, runs
+    # Every request any command sent was a GET (the simulator answers 405 to anything else).
+    assert {record.method for record in simulator.requests} == {"GET"}
     assert "sk-admin...5a6b was revoked" in runs["echo"].stderr  # the hostile echo, scrubbed
     for name in ("echo", "503"):  # --debug shows the traceback, and still no key
         assert "Traceback (most recent call last)" in runs[name].stderr
