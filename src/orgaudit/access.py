@@ -480,6 +480,19 @@ def level_for(model: AccessModel, principal_id: str, project_id: str) -> pd.Seri
     return levels_for_pairs(model, pair).iloc[0]
 
 
+def scopes_unknown_reasons(snapshot: Snapshot) -> dict[bool, str]:
+    """Why a key's scopes are unknown, by whether it was created before the audit window.
+
+    The one wording ``explain key`` and the key-scopes-unknown check both give.
+    """
+    window = f"the audit-log window ({snapshot.audit_since:%Y-%m-%d})"
+    return {
+        True: f"no audit record of its scopes: it was created before {window}; pull with a "
+        "larger --audit-days",
+        False: "no audit record of its scopes: audit logging may have been off when it was created",
+    }
+
+
 def recorded_key_scopes(snapshot: Snapshot) -> pd.DataFrame:
     """Each key's scopes as its newest audit event that carries scopes recorded them.
 

@@ -32,6 +32,7 @@ from orgaudit.access import (
     recorded_key_scopes,
     request_permissions,
     scope_kind,
+    scopes_unknown_reasons,
 )
 from orgaudit.catalog import ORGANIZATION, Catalog, DashboardSetting
 from orgaudit.errors import UsageError
@@ -507,13 +508,9 @@ def _key_scopes(
     if mine.empty:
         if snapshot.source_status("audit_key_events") == "unavailable":
             why = "the audit log could not be read in this snapshot"
-        elif pd.notna(key["created_at"]) and key["created_at"] < snapshot.audit_since:
-            why = (
-                "no audit record: the key was created before the audit-log window "
-                f"({snapshot.audit_since:%Y-%m-%d}); pull with a larger --audit-days"
-            )
         else:
-            why = "no audit record: audit logging may have been off when the key was created"
+            before = pd.notna(key["created_at"]) and key["created_at"] < snapshot.audit_since
+            why = scopes_unknown_reasons(snapshot)[bool(before)]
         return None, "unknown", why
     scopes_set = frozenset(str(s) for s in json.loads(str(mine.iloc[0]["scopes"])))
     kind = scope_kind(scopes_set, catalog)

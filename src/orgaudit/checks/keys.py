@@ -8,6 +8,7 @@ from orgaudit.access import (
     SERVICE_ACCOUNT,
     levels_for_pairs,
     request_bindings,
+    scopes_unknown_reasons,
     with_scope_kinds,
 )
 from orgaudit.catalog import ORGANIZATION, PROJECT
@@ -233,16 +234,8 @@ def key_scopes_unknown(context: AuditContext) -> pd.DataFrame:
     snapshot = context.analysis.snapshot
     keys = context.keys
     unknown = keys[keys["scopes"].isna()]
-    before = unknown["created_at"] < snapshot.audit_since
-    message = pd.Series(
-        "no audit record of the key's scopes: audit logging may have been off when it was created",
-        index=unknown.index,
-    ).where(
-        ~before,
-        f"no audit record of the key's scopes: created before the audit-log window "
-        f"({snapshot.audit_since:%Y-%m-%d})",
-    )
-    return _key_rows(unknown, message)
+    before = (unknown["created_at"] < snapshot.audit_since).fillna(False).astype(bool)
+    return _key_rows(unknown, before.map(scopes_unknown_reasons(snapshot)))
 
 
 def key_in_archived_project(context: AuditContext) -> pd.DataFrame:
