@@ -72,6 +72,44 @@ def _analyze(db_path: Path) -> ReportData:
     return build_report(analysis, CHECKS, findings)
 
 
+def audit_figures(db_path: Path, out: Path, *, traced: bool) -> None:
+    """Print the analysis and each writer's figures for the latest snapshot in ``db_path``.
+
+    Run it in a fresh process: its max RSS figures are then the audit's own.
+    """
+    print(f"max RSS before the audit: {_max_rss_mb():.0f} MB")
+    started = time.perf_counter()
+    report = _analyze(db_path)
+    analysis_seconds = time.perf_counter() - started
+    sizes = {name: len(frame) for name, frame in report.tables.items()}
+    print(
+        f"analysis (load_analysis, run_checks, build_report): {analysis_seconds:.1f} s; "
+        f"{len(report.findings)} findings; max RSS {_max_rss_mb():.0f} MB"
+    )
+    print("rows: " + ", ".join(f"{name} {rows:,}" for name, rows in sizes.items()))
+    print(f"access matrix: {'written' if report.matrix is not None else report.matrix_note}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    print()
+    print(
+        f"{'writer':<6} {'seconds':>8} {'tracemalloc peak MB':>20} {'max RSS MB':>11} {'MB out':>7}"
+    )
+    for name, writer in WRITERS.items():
+        written: list[Path] = []
+
+        def step(writer: Callable[..., Path] = writer, written: list[Path] = written) -> None:
+            written.append(writer(report, out, "bench"))
+
+        seconds, peak = _measure(step, traced=traced)
+        traced_peak = "-" if peak is None else f"{peak:.0f}"
+        print(
+            f"{name:<6} {seconds:>8.1f} {traced_peak:>20} {_max_rss_mb():>11.0f} "
+            f"{_size_mb(written[-1]):>7.1f}"
+        )
+    print()
+    print("max RSS is the process's peak so far (it includes the analysis before it).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -106,38 +144,7 @@ def main() -> None:
         if child.exitcode != 0:
             raise SystemExit(f"the pull failed (exit {child.exitcode})")
 
-    print(f"max RSS before the audit: {_max_rss_mb():.0f} MB")
-    started = time.perf_counter()
-    report = _analyze(db_path)
-    analysis_seconds = time.perf_counter() - started
-    sizes = {name: len(frame) for name, frame in report.tables.items()}
-    print(
-        f"analysis (load_analysis, run_checks, build_report): {analysis_seconds:.1f} s; "
-        f"{len(report.findings)} findings; max RSS {_max_rss_mb():.0f} MB"
-    )
-    print("rows: " + ", ".join(f"{name} {rows:,}" for name, rows in sizes.items()))
-    print(f"access matrix: {'written' if report.matrix is not None else report.matrix_note}")
-
-    out = work / "out"
-    out.mkdir()
-    print()
-    print(
-        f"{'writer':<6} {'seconds':>8} {'tracemalloc peak MB':>20} {'max RSS MB':>11} {'MB out':>7}"
-    )
-    for name, writer in WRITERS.items():
-        written: list[Path] = []
-
-        def step(writer: Callable[..., Path] = writer, written: list[Path] = written) -> None:
-            written.append(writer(report, out, "bench"))
-
-        seconds, peak = _measure(step, traced=not args.no_trace)
-        traced_peak = "-" if peak is None else f"{peak:.0f}"
-        print(
-            f"{name:<6} {seconds:>8.1f} {traced_peak:>20} {_max_rss_mb():>11.0f} "
-            f"{_size_mb(written[-1]):>7.1f}"
-        )
-    print()
-    print("max RSS is the process's peak so far (it includes the analysis before it).")
+    audit_figures(db_path, work / "out", traced=not args.no_trace)
     if args.keep:
         print(f"kept {work}")
     else:
