@@ -4,6 +4,7 @@ and a generated org pulled from it into a database."""
 from __future__ import annotations
 
 import multiprocessing
+import resource
 import secrets
 import sys
 import tempfile
@@ -38,6 +39,20 @@ LARGE = OrgShape(
 # rest per project as in the large one (100,000 keys).
 HUGE = replace(LARGE, users=50_000, projects=5_000)
 SHAPES = {"large": LARGE, "huge": HUGE}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB) since it started or last exec'd.
+
+    Linux's VmHWM belongs to the address space, which exec replaces; ru_maxrss would carry
+    a big parent's peak over into a child it spawned (fork, then exec).
+    """
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def medium_shape(users: int = 5000, projects: int = 500, keys_per_project: int = 40) -> OrgShape:

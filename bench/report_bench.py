@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from generated import SHAPES, medium_shape, pull_generated
+from generated import SHAPES, medium_shape, peak_rss_mb, pull_generated
 
 from orgaudit.analysis import load_analysis
 from orgaudit.checks import CHECKS
@@ -41,8 +40,8 @@ def _pull(shape: OrgShape, db_path: Path, concurrency: int) -> None:
 
 
 def _max_rss_mb() -> float:
-    """The process's peak resident set so far (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's peak resident set so far."""
+    return peak_rss_mb()
 
 
 def _size_mb(path: Path) -> float:

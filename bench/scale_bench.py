@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import secrets
 import shutil
 import sys
@@ -40,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from generated import HUGE, LARGE, pull_generated, simulator_process
+from generated import HUGE, LARGE, peak_rss_mb, pull_generated, simulator_process
 from report_bench import audit_figures
 
 from orgaudit.pull import pull
@@ -59,7 +58,7 @@ def _pull_in_child(
     started = time.perf_counter()
     result = pull(AdminKey(key), settings, PullSettings(derive_role_lists=derive), db)
     seconds = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     queue.put((result.collected.requests, result.collected.throttled, seconds, rss_mb))
 
 
@@ -79,8 +78,10 @@ def measure(
     key = f"sk-admin-bench-{secrets.token_hex(16)}"
     db = db or Path(tempfile.mkdtemp(prefix="orgaudit-pull-bench-")) / "bench.db"
     with simulator_process(org, key, latency=latency, cap=cap) as base_url:
-        queue: multiprocessing.Queue[tuple[int, int, float, float]] = multiprocessing.Queue()
-        child = multiprocessing.Process(
+        # Spawned, not forked: the child must not start out holding this process's orgs.
+        spawn = multiprocessing.get_context("spawn")
+        queue: multiprocessing.Queue[tuple[int, int, float, float]] = spawn.Queue()
+        child = spawn.Process(
             target=_pull_in_child, args=(key, base_url, concurrency, derive, db, queue)
         )
         child.start()

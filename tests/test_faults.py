@@ -19,7 +19,7 @@ import pytest
 from orgaudit import store
 from orgaudit.errors import ExitCode, OrgauditError
 from orgaudit.pull import pull
-from orgaudit.settings import AdminKey, RetryPolicy
+from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 
 from support import ADMIN_KEY, PULL, fast_settings, small_org
@@ -169,3 +169,36 @@ def test_a_cursor_that_goes_back_repeats_items_which_are_stored_once_and_reporte
     assert list(anomalies["table_name"].unique()) == ["users"]
     assert len(anomalies) == 99
     assert set(anomalies["problem"]) == {"lists the same item twice; kept once"}
+
+
+# -- resource bounds at their defaults ------------------------------------------------------
+
+
+def _page_of(items: int) -> bytes:
+    return (
+        b'{"object":"list","has_more":false,"data":['
+        + b",".join([b'{"id":"user_x"}'] * items)
+        + b"]}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_page_of(1_000_000), "a page holds 1000000 items, more than the 100 asked for"),
+        (b" " * (100 * 1024 * 1024), "larger than 67108864 bytes (--max-body-mb)"),
+    ],
+    ids=["a page of a million objects", "a 100 MB body"],
+)
+def test_oversized_answers_are_refused_at_the_default_bounds(
+    body: bytes, message: str, tmp_path: Path
+) -> None:
+    key = AdminKey(ADMIN_KEY)
+    with Simulator(small_org(3).org, admin_key=ADMIN_KEY) as sim:
+        sim.add_fault(Fault("body", path=USERS, status=200, body=body, times=-1))
+        defaults = ClientSettings(base_url=sim.base_url)  # the shipped limits, not test ones
+        with pytest.raises(OrgauditError) as failure:
+            pull(key, defaults, PULL, tmp_path / "bounds.db")
+    assert failure.value.exit_code == ExitCode.COLLECT
+    assert message in str(failure.value)
+    assert "\n" not in str(failure.value)

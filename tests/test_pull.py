@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from orgaudit import store
+from orgaudit import sources, store
 from orgaudit.errors import AuthError, CollectError
 from orgaudit.pull import pull
 from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
@@ -147,6 +148,22 @@ def test_every_request_is_a_get(simulator: Simulator, admin_key: AdminKey, db_pa
     pull(admin_key, fast_settings(simulator), PULL, db_path)
     assert simulator.requests
     assert {record.method for record in simulator.requests} == {"GET"}
+
+
+def test_each_page_is_asked_once_and_at_the_largest_size(
+    simulator: Simulator, admin_key: AdminKey, db_path: Path
+) -> None:
+    result = pull(admin_key, fast_settings(simulator), PULL, db_path)
+    asked = Counter((record.path, record.query) for record in simulator.requests)
+    assert set(asked.values()) == {1}  # no page twice, no retry of a success
+    assert sum(asked.values()) == result.collected.requests
+    for (path, query), _ in asked.items():
+        (source,) = [s for s in sources.ALL_SOURCES if re.fullmatch(_pattern(s), path)]
+        assert ("limit", str(source.endpoint.max_limit)) in query, path
+
+
+def _pattern(source: sources.Source) -> str:
+    return re.sub(r"\{\w+\}", "[^/]+", source.endpoint.path)
 
 
 def _no_custom_roles_org() -> SimOrg:
