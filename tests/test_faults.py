@@ -20,7 +20,7 @@ from orgaudit import store
 from orgaudit.errors import ExitCode, OrgauditError
 from orgaudit.pull import pull
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
-from orgaudit.simulator import Fault, Simulator
+from orgaudit.simulator import Fault, SimOrg, Simulator
 
 from support import ADMIN_KEY, PULL, fast_settings, small_org
 
@@ -87,10 +87,24 @@ CASES = {
         "the admin key was refused (HTTP 401",
     ),
     "403 on a core list halfway": Case(
-        Fault("status", path="^/organization/projects/[^/]+/api_keys$", status=403, times=-1),
+        Fault(
+            "status", path="^/organization/projects/[^/]+/api_keys$", status=403, times=-1, after=2
+        ),
         "forbidden (HTTP 403",
     ),
 }
+
+
+def _org() -> SimOrg:
+    """250 users (the users list takes three pages, so paging faults have pages to hit) and
+    four projects with members and keys (so a fault can strike halfway through them)."""
+    builder = small_org(250)
+    for p in range(3):
+        project = builder.project(f"Project {p}", project_id=f"proj_{p}")
+        for u in range(5):
+            builder.member(project, f"user_{u + 5 * p:04d}", ("owner", "member", "viewer")[u % 3])
+        builder.key(project, f"user_{5 * p:04d}", f"key {p}", scopes=["api.all.read"])
+    return builder.org
 
 
 def _snapshot_tables(db: Path, snapshot_id: int) -> dict[str, pd.DataFrame]:
@@ -121,8 +135,7 @@ def test_a_fault_is_survived_with_the_same_data_or_stops_with_exit_3(
     case = CASES[name]
     key = AdminKey(ADMIN_KEY)
     db = tmp_path / "faults.db"
-    # 250 users: the users list takes three pages, so paging faults have pages to hit.
-    with Simulator(small_org(250).org, admin_key=ADMIN_KEY) as sim:
+    with Simulator(_org(), admin_key=ADMIN_KEY) as sim:
         settings = fast_settings(sim, **{"retry": PATIENT, **case.settings})
         pull(key, settings, PULL, db)
         before = _state(db)

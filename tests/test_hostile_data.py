@@ -212,6 +212,11 @@ def expected_field(table: str, name: str, value: object) -> str | None:
     return None if _valid_unicode(value) else field
 
 
+def _shown(value: str) -> str:
+    """A value as the unrecognized-value finding quotes it: cut to 80 characters."""
+    return repr(value[:80] + ("..." if len(value) > 80 else ""))
+
+
 def _valid_unicode(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -238,10 +243,24 @@ def test_hostile_values_never_crash_and_are_all_reported(
     for (target, name), value in final.items():
         table = TARGETS[target][0]
         field = expected_field(table, name, value)
-        if field is not None:
+        if field is None:
+            continue
+        if field in KNOWN and isinstance(value, str) and _valid_unicode(value):
+            assert f"{field} {_shown(value)}" in odd, (field, value)  # this very value
+        else:
             assert any(s == field or s.startswith(field + " ") for s in odd), (field, value)
     for target in repeated:
         assert TARGETS[target][0] in odd
+
+    # A role orgaudit does not know can only make a verdict unknown, never a denial.
+    levels = load_analysis(db, None, None).model.levels.set_index(["principal_id", "project_id"])
+    odd_role = any(
+        expected_field(TARGETS[target][0], "role", value) is not None
+        for (target, name), value in final.items()
+        if target in ("user", "member") and name == "role"
+    )
+    if odd_role:
+        assert levels.loc[("user_0001", "proj_only"), "verdict"] != "denied"
 
     _reports_read_back(out)
     analysis = load_analysis(db, None, None)
@@ -302,10 +321,7 @@ def test_a_deliberately_hostile_org_reports_each_odd_value_once_per_field_and_va
         "invites.status 'revoked'",
         "users",
     }
-    assert (
-        odd["users"]
-        == "users lists the same item twice; kept once (2 item(s): user_0000, user_0000)"
-    )
+    assert odd["users"] == "users lists the same item twice; kept once (2 item(s): user_0000)"
     assert "(owner, reader)" in odd["users.role 'billing_admin'"]
     assert all(f.severity == "info" for f in result.findings if f.check_id == "unrecognized-value")
     # The unknown role leaves that user's verdicts unknown, never allowed or denied.

@@ -210,6 +210,12 @@ def _custom_roles_in_one_project_org() -> SimOrg:
     for i in range(4):
         builder.member("proj_custom", f"user_{i:04d}", "viewer")
     builder.assign_project_role("proj_custom", "user_0002", writer)
+    # The project whose member lists are derived holds each built-in role, and a group.
+    builder.set_project_role("proj_only", "user_0005", "viewer")
+    builder.set_project_role("proj_only", "user_0006", "viewer")
+    builder.set_project_role("proj_only", "user_0007", "owner")
+    team = builder.group("Team", ["user_0006"])
+    builder.group_in_project("proj_only", team, "role-api-project-member")
     return builder.org
 
 
@@ -226,7 +232,10 @@ def test_a_custom_role_means_the_lists_it_could_appear_in_are_asked(
     assert plain_project_lists == 0  # this one does not: its member list says it all
     coverage = {c.source: c for c in result.collected.coverage}
     assert coverage["project_user_roles"].status == "complete"
-    assert coverage["project_user_roles"].reason.startswith("1 list(s) not asked per member")
+    assert coverage["project_user_roles"].reason == (
+        "not asked per member in 1 project(s): the project's role list holds no custom role, "
+        "so its members hold only the built-in project role the member list names"
+    )
 
 
 def test_asking_every_role_list_gives_the_same_access_as_deriving(
@@ -248,7 +257,10 @@ def test_asking_every_role_list_gives_the_same_access_as_deriving(
     (derived, asked_when_deriving), (every, asked_all) = levels[True], levels[False]
     assert asked_all > asked_when_deriving
     pd.testing.assert_frame_equal(derived, every)
-    assert set(derived["verdict"]) >= {"allowed", "denied"}
+    verdicts = derived.set_index(["principal_id", "project_id"])["verdict"]
+    assert verdicts[("user_0005", "proj_only")] == "denied"  # a viewer
+    assert verdicts[("user_0006", "proj_only")] == "allowed"  # a viewer, and a member group
+    assert verdicts[("user_0002", "proj_custom")] == "allowed"  # a custom project role
 
 
 def test_concurrency_backs_off_on_429_and_never_exceeds_the_ceiling(

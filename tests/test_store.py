@@ -218,6 +218,10 @@ def test_write_failing_part_way_rolls_back_every_table(
         assert _row_counts(conn) == before
         conn.execute("DROP TRIGGER refuse")
 
+    # The database is still usable: the next pull is the next snapshot.
+    again = pull(admin_key, fast_settings(simulator), PULL, db_path)
+    assert again.snapshot_id == pulled + 1
+
 
 def test_a_failure_storing_the_analysis_takes_the_snapshot_back_too(
     pulled: int, simulator: Simulator, admin_key: AdminKey, db_path: Path
@@ -231,17 +235,14 @@ def test_a_failure_storing_the_analysis_takes_the_snapshot_back_too(
             "BEGIN SELECT RAISE(ABORT, 'no room'); END"
         )
 
-    with pytest.raises(StoreError, match=r"^could not write the snapshot: no room; nothing"):
+    with pytest.raises(StoreError, match=r"^could not write the derived tables: no room; nothing"):
         pull_and_analyze(admin_key, fast_settings(simulator), PULL, db_path)
 
     with store.connect(db_path) as conn:
         assert [s.id for s in store.list_snapshots(conn)] == [pulled]
+        assert _foreign_rows(conn, {pulled}) == {}
         assert _row_counts(conn) == before
         conn.execute("DROP TRIGGER refuse")
-
-    # The database is still usable: the next pull is the next snapshot.
-    again = pull(admin_key, fast_settings(simulator), PULL, db_path)
-    assert again.snapshot_id == pulled + 1
 
 
 # -- opening ------------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ def test_coverage_with_some_lists_unavailable_is_partial() -> None:
     gaps = (_gap(KEYS, UNAVAILABLE, "proj_b", "HTTP 403"),)
     coverage = summarize_coverage(KEYS, 3, ("k1",), gaps)
     assert coverage == SourceCoverage(
-        KEYS.name, "partial", "1 of 3 lists unavailable: HTTP 403", 1, 3
+        KEYS.name, "partial", "1 of 3 lists asked were unavailable: HTTP 403", 1, 3
     )
 
 
@@ -381,7 +382,7 @@ def test_coverage_with_archived_and_unavailable_and_many_read_is_partial() -> No
     )
     coverage = summarize_coverage(KEYS, 5, ("k1", "k2", "k3"), gaps)
     assert coverage.status == "partial"
-    assert coverage.reason == "1 of 4 lists unavailable: HTTP 403"
+    assert coverage.reason == "1 of 4 lists asked were unavailable: HTTP 403"
 
 
 def test_coverage_with_archived_and_unavailable_and_one_read_is_partial() -> None:
@@ -392,4 +393,4 @@ def test_coverage_with_archived_and_unavailable_and_one_read_is_partial() -> Non
     )
     coverage = summarize_coverage(KEYS, 3, ("k1",), gaps)
     assert coverage.status == "partial"
-    assert coverage.reason == "1 of 2 lists unavailable: HTTP 403"
+    assert coverage.reason == "1 of 2 lists asked were unavailable: HTTP 403"

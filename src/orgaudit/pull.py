@@ -37,8 +37,8 @@ _ORG_DERIVED_REASON = (
 # project's own role list, so where the list holds only built-in roles the member list's
 # `role` already says everything. `pull --ask-every-role-list` turns this off.
 _PROJECT_DERIVED_REASON = (
-    "not asked per member: the project's role list holds no custom role, so members hold "
-    "only the built-in project role the member list names"
+    "not asked per member: the project's role list holds no custom role, so its members "
+    "hold only the built-in project role the member list names"
 )
 
 
@@ -195,17 +195,21 @@ def summarize_coverage(
     if archived:
         notes.append(f"{len(archived)} archived project(s) not readable ({archived[0].reason})")
     if derived:
-        notes.append(f"{len(derived)} list(s) {derived[0].reason}")
+        # One derived gap stands for every member list of a project (or every user's list).
+        places = [gap for gap in derived if gap.scope.project_id is not None]
+        what, _, why = derived[0].reason.partition(": ")
+        where = f" in {len(places)} project(s)" if places else ""
+        notes.append(f"{what}{where}: {why}")
     note = "; ".join(notes)
-    # Derived lists are known without being asked, so they count with the lists read.
-    known = calls - len([gap for gap in own if gap.asked]) + len(derived)
+    read = calls - len([gap for gap in own if gap.asked])
     if not missing:
         status, reason = "complete", note
-    elif known == 0:
+    elif read == 0 and not derived:  # derived lists are known without being asked
         status, reason = "unavailable", missing[0].reason
     else:
         status = "partial"
-        reason = f"{len(missing)} of {len(missing) + known} lists unavailable: {missing[0].reason}"
+        reason = f"{len(missing)} of {len(missing) + read} lists asked were unavailable: "
+        reason += missing[0].reason
     return SourceCoverage(source.name, status, reason, len(rows), calls)
 
 
@@ -375,10 +379,14 @@ class _Collector:
 
 
 def _custom(role: JsonObject) -> bool:
-    """A role a member list cannot stand for: custom, or a built-in with its own list."""
-    permissions = role.get("permissions")
-    own_list = isinstance(permissions, list) and permissions not in ([], ["*"])
-    return not role.get("predefined_role") or own_list
+    """A role a member list cannot stand for: anything but a plain built-in.
+
+    Only ``predefined_role: true`` with no permission list of its own (absent, empty or
+    a wildcard) is a plain built-in; any other shape, odd ones included, counts as custom,
+    so the lists it could appear in are asked rather than assumed.
+    """
+    plain_permissions = role.get("permissions") in (None, [], ["*"])
+    return not (role.get("predefined_role") is True and plain_permissions)
 
 
 def _tolerated_gap(source: Source, scope: Scope, exc: ApiError) -> Gap | None:

@@ -510,7 +510,10 @@ def transaction(conn: sqlite3.Connection, doing: str) -> Iterator[None]:
     whole, so a pull's snapshot and its derived tables land together or not at all.
     """
     if conn.in_transaction:
-        yield
+        try:
+            yield
+        except sqlite3.Error as exc:  # named here; the outer transaction rolls back
+            raise _store_error(doing, exc) from None
         return
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -518,14 +521,18 @@ def transaction(conn: sqlite3.Connection, doing: str) -> Iterator[None]:
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         _rollback(conn)
-        hint = " (is the disk full?)" if _write_failed(exc) else ""
-        raise StoreError(
-            f"could not {doing}: {_reason(exc)}{hint}; nothing of it was kept, earlier "
-            "snapshots are untouched"
-        ) from None
+        raise _store_error(doing, exc) from None
     except BaseException:
         _rollback(conn)
         raise
+
+
+def _store_error(doing: str, exc: sqlite3.Error) -> StoreError:
+    hint = " (is the disk full?)" if _write_failed(exc) else ""
+    return StoreError(
+        f"could not {doing}: {_reason(exc)}{hint}; nothing of it was kept, earlier snapshots "
+        "are untouched"
+    )
 
 
 def _write_failed(exc: sqlite3.Error) -> bool:
@@ -557,8 +564,10 @@ def table_rows(
     """
     columns = TABLES[table]
     identity = [i for i, c in enumerate(columns) if c.name in IDENTITY[table]]
-    seen: set[tuple[object, ...]] = set()
-    for scope, item in rows:
+    kept_in: dict[tuple[object, ...], str | None] = {}
+    # Lists arrive in the order their requests finished; in the order of their scopes
+    # (pages keep theirs), the item kept when one turns up twice is the same every time.
+    for scope, item in sorted(rows, key=lambda row: _scope_order(row[0])):
         raw = [c.get(scope, item) for c in columns]
         subject = _text(raw[identity[-1]])
         values: list[object] = []
@@ -568,12 +577,23 @@ def table_rows(
                 anomalies.append((table, column.name, subject, _shown(value), problem))
             values.append(stored)
         key = tuple(values[i] for i in identity)
-        if key in seen:
-            anomalies.append((table, None, subject, None, "lists the same item twice; kept once"))
+        if key in kept_in:
+            first = kept_in[key]
+            problem = (
+                "lists the same item twice; kept once"
+                if first == scope.project_id
+                else f"lists the same item in projects {first} and {scope.project_id}; "
+                f"kept in {first}"
+            )
+            anomalies.append((table, None, subject, None, problem))
             continue
-        seen.add(key)
+        kept_in[key] = scope.project_id
         raw_json = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
         yield (*values, _valid_text(raw_json)[0])
+
+
+def _scope_order(scope: Scope) -> tuple[str, str, str]:
+    return (scope.project_id or "", scope.user_id or "", scope.group_id or "")
 
 
 def _typed(column: Column, value: object) -> tuple[object, str | None]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orgaudit.errors import ConfigError
+from orgaudit.store import TABLES
 
 EVIDENCE_LEVELS = ("documented", "observed", "inferred")
 ORGANIZATION, PROJECT = "organization", "project"
@@ -360,4 +361,6 @@ def _known_values(entry: Mapping[str, Any]) -> KnownValues:
     table, dot, column = str(entry["field"]).partition(".")
     if not dot or not table or not column:
         raise ValueError(f"{what}: field must be written table.column")
+    if column not in {c.name for c in TABLES.get(table, ())}:
+        raise ValueError(f"{what}: the snapshot has no such table and column")
     return KnownValues(table, column, _strings(entry["values"], what), _evidence(entry, what))

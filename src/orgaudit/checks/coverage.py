@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from orgaudit.access import BINDING_SOURCES
-from orgaudit.errors import ConfigError
 from orgaudit.findings import AuditContext
 
 _EXAMPLES = 5  # subjects named in one finding; the count says how many there are
+_SHOWN = 80  # characters of an odd value shown in a finding
 
 
 def source_unavailable(context: AuditContext) -> pd.DataFrame:
@@ -44,55 +44,50 @@ def source_unavailable(context: AuditContext) -> pd.DataFrame:
 
 def unrecognized_values(context: AuditContext) -> pd.DataFrame:
     """One finding per odd value: a coded field outside the catalog's known values, or a
-    value the pull could not store as typed (the snapshot's anomalies), grouped by field,
-    value and problem so a thousand users with one new role make one finding."""
+    value the pull could not store as typed (the snapshot's anomalies), grouped by field
+    and value so a thousand users with one new role make one finding."""
     snapshot = context.analysis.snapshot
     parts = []
-    for known in context.analysis.catalog.known_values:
-        table = snapshot.tables.get(known.table)
-        if table is None or known.column not in table.columns:
-            raise ConfigError(
-                f"the catalog's known_values names {known.field}, which the snapshot has no "
-                "column for"
-            )
-        values = table[known.column]
-        odd = table[~values.isin(list(known.values))]
+    for known in context.analysis.catalog.known_values:  # columns checked at catalog load
+        table = snapshot[known.table]
+        odd = table[~table[known.column].isin(list(known.values))]
         if odd.empty:
             continue
-        ids = odd[_id_column(known.table)].astype("string").fillna("(no id)")
-        shown = odd[known.column].astype("string")
         parts.append(
             pd.DataFrame(
                 {
                     "field": known.field,
-                    "value": shown.map(repr, na_action="ignore").fillna("missing"),
+                    "value": _quoted(odd[known.column]).fillna("missing"),
                     "problem": "is not a value the catalog knows ("
                     + ", ".join(sorted(known.values))
                     + "); add it to the catalog's known_values once its meaning is known",
-                    "subject": ids,
+                    "subject": odd[_id_column(known.table)].astype("string"),
                 }
             )
         )
     anomalies = snapshot.anomalies
     if not anomalies.empty:
-        field = anomalies["table_name"] + ("." + anomalies["column_name"]).fillna("")
         parts.append(
             pd.DataFrame(
                 {
-                    "field": field,
-                    "value": anomalies["value"].astype("string").map(repr, na_action="ignore"),
+                    "field": anomalies["table_name"] + ("." + anomalies["column_name"]).fillna(""),
+                    "value": _quoted(anomalies["value"]).fillna(""),
                     "problem": anomalies["problem"],
-                    "subject": anomalies["subject_id"].astype("string").fillna("(no id)"),
+                    "subject": anomalies["subject_id"].astype("string"),
                 }
             )
         )
     if not parts:
         return pd.DataFrame()
-    odd_values = pd.concat(parts, ignore_index=True)
-    odd_values["value"] = odd_values["value"].fillna("")
+    odd_values = pd.concat(parts, ignore_index=True).fillna({"subject": "(no id)"})
+    # A number in a coded text field is both stored as JSON and unknown: one finding.
     grouped = (
-        odd_values.groupby(["field", "value", "problem"], sort=True, dropna=False)["subject"]
-        .agg(count="size", examples=lambda s: ", ".join(s.head(_EXAMPLES)))
+        odd_values.groupby(["field", "value"], sort=True)
+        .agg(
+            problem=("problem", lambda p: " and ".join(dict.fromkeys(p))),
+            count=("subject", "size"),
+            examples=("subject", lambda s: ", ".join(dict.fromkeys(s.head(_EXAMPLES)))),
+        )
         .reset_index()
     )
     more = (grouped["count"] - _EXAMPLES).clip(lower=0)
@@ -116,6 +111,13 @@ def unrecognized_values(context: AuditContext) -> pd.DataFrame:
             + ")",
         }
     )
+
+
+def _quoted(values: pd.Series) -> pd.Series:
+    """Values as quoted text, cut to a readable length (a name may be 70,000 characters)."""
+    text = values.astype("string")
+    cut = text.str.slice(0, _SHOWN) + text.str.len().gt(_SHOWN).map({True: "...", False: ""})
+    return cut.map(repr, na_action="ignore")
 
 
 def _id_column(table: str) -> str:

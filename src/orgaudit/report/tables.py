@@ -509,6 +509,8 @@ def _unique_labels(ids: pd.Series, names: pd.Series) -> list[str]:
     written: a header names one column).
     """
     labels = names.astype("string").fillna(ids.astype("string"))
-    repeated = labels.duplicated(keep=False)
-    labels = labels.where(~repeated, labels + " (" + ids.astype("string") + ")")
+    suffix = " (" + ids.astype("string") + ")"
+    # A name may itself read "name (id)" of another row: add ids until the labels differ.
+    while labels.duplicated().any():
+        labels = labels.where(~labels.duplicated(keep=False), labels + suffix)
     return [str(label) for label in labels]

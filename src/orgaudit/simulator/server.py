@@ -568,7 +568,8 @@ class _Handler(BaseHTTPRequestHandler):
                     after = query.get("after", ["cursor_0"])[-1]
                     page["next"] = f"cursor_{int(after.removeprefix('cursor_')) + 1}"
                 else:
-                    page["last_id"] = page["data"][0].get("id")
+                    first = page["data"][0]
+                    page["last_id"] = first.get("id", first.get("group_id"))
             return _json_response(200, page)
         return _json_response(404, _error_body(f"Invalid URL (GET {API_PREFIX}{path})", None))
 
