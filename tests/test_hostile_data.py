@@ -302,7 +302,7 @@ def test_a_deliberately_hostile_org_reports_each_odd_value_once_per_field_and_va
         ("user", "role", "billing_admin"),
         ("user", "added_at", "yesterday"),
         ("member", "role", None),
-        ("key", "owner", {"type": "robot"}),
+        ("key", "owner", {"type": "robot", "robot": {"id": "user_0002", "name": "R2"}}),
         ("project", "name", "bad \ud800 name"),
         ("invite", "status", "revoked"),
     ]
@@ -325,9 +325,16 @@ def test_a_deliberately_hostile_org_reports_each_odd_value_once_per_field_and_va
     assert "(owner, reader)" in odd["users.role 'billing_admin'"]
     assert all(f.severity == "info" for f in result.findings if f.check_id == "unrecognized-value")
     # The unknown role leaves that user's verdicts unknown, never allowed or denied.
-    levels = load_analysis(tmp_path / "h.db", None, None).model.levels
+    analysis = load_analysis(tmp_path / "h.db", None, None)
+    levels = analysis.model.levels
     user_1 = levels[levels["principal_id"] == "user_0001"]
     assert set(user_1["verdict"]) == {"unknown"}
+    # A key whose owner is of an unknown type: what the owner may do is unknown, so a
+    # request the key's own scopes allow is unknown too, not denied.
+    (key_id,) = analysis.snapshot["project_api_keys"]["id"]
+    verdict = explain_key(analysis.snapshot, analysis.model, catalog, key_id, "GET /v1/models")
+    assert verdict.decision == "unknown"
+    assert "(robot)" in key_text(verdict)
 
 
 # -- arbitrary page bodies through the client ------------------------------------------------

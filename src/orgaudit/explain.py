@@ -150,6 +150,12 @@ class ScopesPlan:
 # -- finding things by name ---------------------------------------------------------------
 
 
+def _text(value: object, missing: str = "") -> str:
+    """A field as text; ``missing`` where the API left it out (None or NA)."""
+    absent = value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    return missing if absent else str(value)
+
+
 def _closest(wanted: str, choices: Iterable[str]) -> str:
     options = sorted({c for c in choices if isinstance(c, str)})
     matches = difflib.get_close_matches(wanted, options, n=3, cutoff=0.5)
@@ -373,7 +379,16 @@ def _user_fixes(
     for _, row in project_rows.iterrows():
         if row["grants_create"]:
             continue
-        if row["preset_id"] is not None and not pd.isna(row["preset_id"]):
+        if not bool(row["known"]):
+            fixes.append(
+                Fix(
+                    f"find out what the role {row['role_name']} that {who} holds in {where} "
+                    "grants and describe it in the catalog (--catalog; see the "
+                    f"unrecognized-value finding), or give {who} the member role in {where}",
+                    "inferred",
+                )
+            )
+        elif row["preset_id"] is not None and not pd.isna(row["preset_id"]):
             fixes.append(
                 Fix(
                     f"change {who}'s role in {where} from {row['role_name']} to member",
@@ -431,11 +446,17 @@ def explain_key(
             raise UsageError(f"the catalog has no endpoint {endpoint!r}{_closest(endpoint, known)}")
         required_scopes = rule.requires
     project = find_project(snapshot, str(found["project_id"]))
-    owner_id = str(found["owner_id"])
-    owner_type = str(found["owner_type"])
+    owner_id = _text(found["owner_id"])
+    owner_type = _text(found["owner_type"], "unknown owner type")
     owner_permissions = request_permissions(model, catalog, owner_id, str(project["id"]))
     owner_row = level_for(model, owner_id, str(project["id"]))
-    owner_known = bool(owner_row["complete"])
+    # An owner the snapshot cannot name, or of a type the catalog does not know, has rights
+    # nobody can tell: its key's requests are unknown, never passed nor denied on its
+    # account (the key's own scopes can still deny them).
+    owner_recognized = bool(owner_id) and owner_type in catalog.known_values_of(
+        "project_api_keys.owner_type"
+    )
+    owner_known = bool(owner_row["complete"]) and owner_recognized
     scopes, kind, note = _key_scopes(snapshot, catalog, found)
     holds = _scope_test(kind, scopes)
     asked = tuple(required_scopes) if required_scopes is not None else tuple(sorted(scopes or ()))
@@ -455,7 +476,7 @@ def explain_key(
         )
     if archived or access != "active" or missing_in_key or (missing_in_owner and owner_known):
         decision = DENIED
-    elif kind == "unknown" or missing_in_owner:
+    elif kind == "unknown" or missing_in_owner or not owner_recognized:
         decision = UNKNOWN
     else:
         decision = ALLOWED
@@ -474,16 +495,16 @@ def explain_key(
         decision=decision,
         key={
             "id": str(found["id"]),
-            "name": str(found["name"]),
+            "name": _text(found["name"]),
             "project_id": str(project["id"]),
-            "project": str(project["name"]),
+            "project": _text(project["name"], str(project["id"])),
             "owner_project_access": access,
         },
         owner={
             "type": owner_type,
             "id": owner_id,
-            "name": str(found["owner_name"] or ""),
-            "email": "" if pd.isna(found["owner_email"]) else str(found["owner_email"]),
+            "name": _text(found["owner_name"]),
+            "email": _text(found["owner_email"]),
             "level": str(owner_row["level"]),
         },
         scopes=None if scopes is None else tuple(sorted(scopes)),

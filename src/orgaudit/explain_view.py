@@ -40,7 +40,7 @@ def user_text(verdicts: tuple[UserVerdict, ...]) -> str:
 
 def key_text(v: KeyVerdict) -> str:
     """A key's owner, scopes, the endpoint check and what to change."""
-    owner = v.owner["email"] or v.owner["name"] or v.owner["id"]
+    owner = v.owner["email"] or v.owner["name"] or v.owner["id"] or "(no owner named)"
     if v.scopes is None:
         scopes = f"unknown ({v.scopes_note})"
     else:

@@ -165,6 +165,13 @@ class Catalog:
             scope in strings for area in self.areas.values() for _, strings in area.levels
         )
 
+    def known_values_of(self, field: str) -> frozenset[str]:
+        """The values ``table.column`` may take (empty when the catalog lists none)."""
+        for known in self.known_values:
+            if known.field == field:
+                return known.values
+        return frozenset()
+
     def rule(self, name: str) -> Rule:
         """A rule by name; a catalog without it is refused at load time."""
         return self.rules[name]
