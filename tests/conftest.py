@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
@@ -19,7 +20,7 @@ from support import ADMIN_KEY, NOW, Audited, demo_audited, hostile_audited
 # turn red at random); `pytest --hypothesis-profile=explore` searches further, at random.
 # No deadline: an example that goes through HTTP and SQLite takes what it takes.
 settings.register_profile(
-    "default",
+    "suite",
     max_examples=50,
     derandomize=True,
     deadline=None,
@@ -29,10 +30,12 @@ settings.register_profile(
 settings.register_profile(
     "explore",
     max_examples=500,
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-settings.load_profile("default")
+settings.load_profile("suite")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -551,6 +551,16 @@ def test_catalog_key_permission_strings_are_data(rich: Pulled, tmp_path: Path) -
             "[rules.some_other_rule]",
             r"is malformed: rules missing: read_only_key_scope$",
         ),
+        (
+            'field = "users.role"',
+            'field = "users.rank"',
+            r"is malformed: known_values users.rank: the snapshot has no such table and column$",
+        ),
+        (
+            'field = "users.role"',
+            'field = "role"',
+            r"is malformed: known_values role: field must be written table.column$",
+        ),
     ],
 )
 def test_a_malformed_catalog_is_one_clear_line(

@@ -26,7 +26,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from orgaudit import sources
@@ -230,6 +230,9 @@ counter = itertools.count()
 
 
 @given(changes=edits, repeated=duplicates)
+# Found by an explore run: a bare CR in a csv cell started a new row in Excel, "=1" first.
+@example(changes=[("user", "email", "\r=1")], repeated=[])
+@example(changes=[("member", "name", "x\r=1+1"), ("project", "name", "@A1\r\n-2")], repeated=[])
 def test_hostile_values_never_crash_and_are_all_reported(
     tmp_path: Path, changes: list[Edit], repeated: list[str]
 ) -> None:
@@ -313,6 +316,7 @@ def test_a_deliberately_hostile_org_reports_each_odd_value_once_per_field_and_va
         ("key", "owner", {"type": "robot", "robot": {"id": "user_0002", "name": "R2"}}),
         ("project", "name", "bad \ud800 name"),
         ("invite", "status", "revoked"),
+        ("invite", "role", 5),
     ]
     org = hostile_org(changes, ["user", "user"])
     pull_fixed(org, tmp_path / "h.db")
@@ -327,10 +331,16 @@ def test_a_deliberately_hostile_org_reports_each_odd_value_once_per_field_and_va
         "project_api_keys.owner_type 'robot'",
         "projects.name 'bad \ufffd name'",
         "invites.status 'revoked'",
+        "invites.role '5'",
         "users",
     }
-    assert odd["users"] == "users lists the same item twice; kept once (2 item(s): user_0000)"
+    assert odd["users"] == "users lists the same item twice; kept once (1 item(s): user_0000)"
     assert "(owner, reader)" in odd["users.role 'billing_admin'"]
+    # A number in a coded text field: stored as its JSON, and unknown; one finding.
+    assert odd["invites.role '5'"].startswith(
+        "invites.role '5' is not text; stored as its JSON and is not a value the catalog knows"
+    )
+    assert odd["invites.role '5'"].endswith("(1 item(s): invite-000004)")
     assert all(f.severity == "info" for f in result.findings if f.check_id == "unrecognized-value")
     # The unknown role leaves that user's verdicts unknown, never allowed or denied.
     analysis = load_analysis(tmp_path / "h.db", None, None)
@@ -409,3 +419,20 @@ def test_numbers_sqlite_cannot_hold_as_a_time_are_reported(tmp_path: Path, value
     odd = [f for f in result.findings if f.check_id == "unrecognized-value"]
     assert [f.subject_id.split(" ")[0] for f in odd] == ["project_api_keys.last_used_at"]
     assert "is not an integer; stored as missing" in odd[0].message
+
+
+def test_projects_sharing_a_name_get_headers_of_their_own_in_the_access_matrix(
+    tmp_path: Path,
+) -> None:
+    builder = small_org(2)
+    for project_id, name in (("proj_a", "Same"), ("proj_b", "Same"), ("proj_c", "Same (proj_a)")):
+        builder.project(name, project_id=project_id)
+        builder.member(project_id, "user_0000", "member")
+    pull_fixed(builder.org, tmp_path / "names.db")
+    out = tmp_path / "out"
+    run_audit(AuditOptions(db_path=tmp_path / "names.db", out_dir=out, formats=("csv",)))
+    (matrix,) = out.glob("*-csv/access-matrix.csv")
+    with matrix.open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert len(header) == len(set(header)) == 5  # the user column and four projects
+    assert {"Only", "Same (proj_b)"} <= set(header)

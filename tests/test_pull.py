@@ -263,6 +263,37 @@ def test_asking_every_role_list_gives_the_same_access_as_deriving(
     assert verdicts[("user_0002", "proj_custom")] == "allowed"  # a custom project role
 
 
+@pytest.mark.parametrize(
+    ("predefined", "permissions", "asked"),
+    [
+        (True, [], False),  # a plain built-in: the member list says it all
+        (True, ["*"], False),
+        (True, ["api.files.read"], True),  # a built-in with a list of its own
+        ("true", [], True),  # odd shapes are asked about, never assumed
+        (True, {"api.files.read": True}, True),
+        (None, None, True),
+    ],
+)
+def test_a_project_role_list_is_trusted_only_when_it_holds_plain_built_ins(
+    admin_key: AdminKey, db_path: Path, predefined: object, permissions: object, asked: bool
+) -> None:
+    builder = small_org(4)
+    builder.org.project_roles["proj_only"].append(
+        {
+            "object": "role",
+            "id": "role_odd",
+            "name": "odd",
+            "resource_type": "api.project",
+            "predefined_role": predefined,
+            "permissions": permissions,
+        }
+    )
+    with Simulator(builder.org, admin_key=admin_key.reveal()) as sim:
+        pull(admin_key, fast_settings(sim), PULL, db_path)
+        member_lists = sim.count(r"^/projects/proj_only/users/[^/]+/roles$")
+    assert member_lists == (4 if asked else 0)
+
+
 def test_concurrency_backs_off_on_429_and_never_exceeds_the_ceiling(
     admin_key: AdminKey, db_path: Path
 ) -> None:

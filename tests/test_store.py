@@ -337,7 +337,7 @@ def test_coverage_with_some_lists_unavailable_is_partial() -> None:
     gaps = (_gap(KEYS, UNAVAILABLE, "proj_b", "HTTP 403"),)
     coverage = summarize_coverage(KEYS, 3, ("k1",), gaps)
     assert coverage == SourceCoverage(
-        KEYS.name, "partial", "1 of 3 lists asked were unavailable: HTTP 403", 1, 3
+        KEYS.name, "partial", "1 of 3 lists unavailable: HTTP 403", 1, 3
     )
 
 
@@ -382,7 +382,7 @@ def test_coverage_with_archived_and_unavailable_and_many_read_is_partial() -> No
     )
     coverage = summarize_coverage(KEYS, 5, ("k1", "k2", "k3"), gaps)
     assert coverage.status == "partial"
-    assert coverage.reason == "1 of 4 lists asked were unavailable: HTTP 403"
+    assert coverage.reason == "1 of 4 lists unavailable: HTTP 403"
 
 
 def test_coverage_with_archived_and_unavailable_and_one_read_is_partial() -> None:
@@ -393,4 +393,4 @@ def test_coverage_with_archived_and_unavailable_and_one_read_is_partial() -> Non
     )
     coverage = summarize_coverage(KEYS, 3, ("k1",), gaps)
     assert coverage.status == "partial"
-    assert coverage.reason == "1 of 2 lists asked were unavailable: HTTP 403"
+    assert coverage.reason == "1 of 2 lists unavailable: HTTP 403"

@@ -275,8 +275,8 @@ def _user_in_project(
             ),
         )
     missing = missing_binding_sources(snapshot, uid, pid) if decision == UNKNOWN else ()
-    who = f"{user['email'] or uid}"
-    where = f"{project['name'] or pid}"
+    who = _text(user["email"], uid)
+    where = _text(project["name"], pid)
     summary = {
         ALLOWED: f"{who} can create API keys in {where} ({row['level'].replace('_', ' ')})",
         DENIED: f"{who} cannot create API keys in {where}",
@@ -287,8 +287,8 @@ def _user_in_project(
         decision=decision,
         permission=permission,
         level=str(row["level"]),
-        user={"id": uid, "email": str(user["email"] or ""), "name": str(user["name"] or "")},
-        project={"id": pid, "name": str(project["name"] or ""), "status": str(project["status"])},
+        user={"id": uid, "email": _text(user["email"]), "name": _text(user["name"])},
+        project={"id": pid, "name": _text(project["name"]), "status": _text(project["status"])},
         bindings=rows,
         fixes=_user_fixes(model, catalog, user, project, weighed, decision, archived, missing),
         missing_sources=missing,
@@ -357,7 +357,8 @@ def _user_fixes(
 ) -> tuple[Fix, ...]:
     if decision == ALLOWED:
         return ()
-    who, where = user["email"] or user["id"], project["name"] or project["id"]
+    who = _text(user["email"], str(user["id"]))
+    where = _text(project["name"], str(project["id"]))
     member = catalog.preset_for("project", "member")
     member_evidence = member.evidence.level if member else "inferred"
     if archived:
@@ -450,12 +451,12 @@ def explain_key(
     owner_type = _text(found["owner_type"], "unknown owner type")
     owner_permissions = request_permissions(model, catalog, owner_id, str(project["id"]))
     owner_row = level_for(model, owner_id, str(project["id"]))
-    # An owner the snapshot cannot name, or of a type the catalog does not know, has rights
+    # An owner the snapshot cannot name, or of a type the catalog does not know (when it
+    # lists the types at all), has rights
     # nobody can tell: its key's requests are unknown, never passed nor denied on its
     # account (the key's own scopes can still deny them).
-    owner_recognized = bool(owner_id) and owner_type in catalog.known_values_of(
-        "project_api_keys.owner_type"
-    )
+    owner_types = catalog.known_values_of("project_api_keys.owner_type")
+    owner_recognized = bool(owner_id) and (not owner_types or owner_type in owner_types)
     owner_known = bool(owner_row["complete"]) and owner_recognized
     scopes, kind, note = _key_scopes(snapshot, catalog, found)
     holds = _scope_test(kind, scopes)
@@ -659,8 +660,8 @@ def explain_error(
         complete = bool(level_for(model, str(found["id"]), str(where["id"]))["complete"])
         decision = ALLOWED if not lacking else (DENIED if complete else UNKNOWN)
         user_check = {
-            "user": str(found["email"] or found["id"]),
-            "project": str(where["name"] or where["id"]),
+            "user": _text(found["email"], str(found["id"])),
+            "project": _text(where["name"], str(where["id"])),
             "decision": decision,
             "lacking": list(lacking),
         }

@@ -208,8 +208,7 @@ def summarize_coverage(
         status, reason = "unavailable", missing[0].reason
     else:
         status = "partial"
-        reason = f"{len(missing)} of {len(missing) + read} lists asked were unavailable: "
-        reason += missing[0].reason
+        reason = f"{len(missing)} of {len(missing) + read} lists unavailable: {missing[0].reason}"
     return SourceCoverage(source.name, status, reason, len(rows), calls)
 
 

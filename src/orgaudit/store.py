@@ -550,6 +550,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
 Anomaly = tuple[str, str | None, str | None, str | None, str]
 _INT64 = range(-(2**63), 2**63)
 _SHOWN = 200  # characters of an odd value kept in the anomalies table
+_TWICE = "lists the same item twice; kept once"
+_TWO_PROJECTS = "lists the same item in two projects; kept in the first"
 
 
 def table_rows(
@@ -573,19 +575,18 @@ def table_rows(
         values: list[object] = []
         for column, value in zip(columns, raw, strict=True):
             stored, problem = _typed(column, value)
-            if problem is not None:
-                anomalies.append((table, column.name, subject, _shown(value), problem))
+            if problem is not None:  # shown as stored where it was (JSON), so it groups
+                shown = _shown(value if stored is None else stored)
+                anomalies.append((table, column.name, subject, shown, problem))
             values.append(stored)
         key = tuple(values[i] for i in identity)
         if key in kept_in:
             first = kept_in[key]
-            problem = (
-                "lists the same item twice; kept once"
-                if first == scope.project_id
-                else f"lists the same item in projects {first} and {scope.project_id}; "
-                f"kept in {first}"
-            )
-            anomalies.append((table, None, subject, None, problem))
+            if first == scope.project_id:
+                anomalies.append((table, None, subject, None, _TWICE))
+            else:
+                projects = f"{first} and {scope.project_id}"
+                anomalies.append((table, None, subject, projects, _TWO_PROJECTS))
             continue
         kept_in[key] = scope.project_id
         raw_json = json.dumps(item, ensure_ascii=False, separators=(",", ":"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from orgaudit import store
 from orgaudit.access import BINDING_SOURCES
 from orgaudit.findings import AuditContext
 
@@ -47,12 +48,21 @@ def unrecognized_values(context: AuditContext) -> pd.DataFrame:
     value the pull could not store as typed (the snapshot's anomalies), grouped by field
     and value so a thousand users with one new role make one finding."""
     snapshot = context.analysis.snapshot
-    parts = []
+    anomalies = snapshot.anomalies
+    # What the pull had to change comes first, then what the catalog does not know.
+    parts = [
+        pd.DataFrame(
+            {
+                "field": anomalies["table_name"] + ("." + anomalies["column_name"]).fillna(""),
+                "value": _quoted(anomalies["value"]).fillna(""),
+                "problem": anomalies["problem"],
+                "subject": anomalies["subject_id"].astype("string"),
+            }
+        )
+    ]
     for known in context.analysis.catalog.known_values:  # columns checked at catalog load
         table = snapshot[known.table]
         odd = table[~table[known.column].isin(list(known.values))]
-        if odd.empty:
-            continue
         parts.append(
             pd.DataFrame(
                 {
@@ -61,32 +71,20 @@ def unrecognized_values(context: AuditContext) -> pd.DataFrame:
                     "problem": "is not a value the catalog knows ("
                     + ", ".join(sorted(known.values))
                     + "); add it to the catalog's known_values once its meaning is known",
-                    "subject": odd[_id_column(known.table)].astype("string"),
+                    "subject": odd[store.IDENTITY[known.table][-1]].astype("string"),
                 }
             )
         )
-    anomalies = snapshot.anomalies
-    if not anomalies.empty:
-        parts.append(
-            pd.DataFrame(
-                {
-                    "field": anomalies["table_name"] + ("." + anomalies["column_name"]).fillna(""),
-                    "value": _quoted(anomalies["value"]).fillna(""),
-                    "problem": anomalies["problem"],
-                    "subject": anomalies["subject_id"].astype("string"),
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame()
     odd_values = pd.concat(parts, ignore_index=True).fillna({"subject": "(no id)"})
+    if odd_values.empty:
+        return pd.DataFrame()
     # A number in a coded text field is both stored as JSON and unknown: one finding.
     grouped = (
         odd_values.groupby(["field", "value"], sort=True)
         .agg(
             problem=("problem", lambda p: " and ".join(dict.fromkeys(p))),
-            count=("subject", "size"),
-            examples=("subject", lambda s: ", ".join(dict.fromkeys(s.head(_EXAMPLES)))),
+            count=("subject", "nunique"),
+            examples=("subject", lambda s: ", ".join(list(dict.fromkeys(s))[:_EXAMPLES])),
         )
         .reset_index()
     )
@@ -118,7 +116,3 @@ def _quoted(values: pd.Series) -> pd.Series:
     text = values.astype("string")
     cut = text.str.slice(0, _SHOWN) + text.str.len().gt(_SHOWN).map({True: "...", False: ""})
     return cut.map(repr, na_action="ignore")
-
-
-def _id_column(table: str) -> str:
-    return {"project_users": "user_id"}.get(table, "id")

@@ -18,6 +18,20 @@ def is_formula_like(value: object) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """A table as CSV that no spreadsheet can read a formula from.
+
+    Formula-like cells are escaped, and lines end in CRLF (RFC 4180): the csv module
+    quotes a field holding any character of the line terminator, so a name holding a
+    bare carriage return (``"x\r=1"``) is quoted. With LF endings it was written bare,
+    and Excel starts a new row at the CR, with ``=1`` in the first cell (found by the
+    property tests).
+    """
+    headers = [f"'{label}" if is_formula_like(label) else label for label in frame.columns]
+    safe = escape_frame(frame).set_axis(headers, axis=1)  # headers come from outside too
+    return safe.to_csv(index=False, lineterminator="\r\n")
+
+
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Every formula-like text cell of a table made safe for CSV (vectorized per column).
 

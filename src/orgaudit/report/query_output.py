@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from orgaudit.errors import UsageError
-from orgaudit.report.escape import escape_frame
+from orgaudit.report.escape import csv_text
 
 QUERY_FORMATS = ("table", "csv", "json", "xlsx")
 
@@ -19,7 +19,7 @@ def write_query_result(frame: pd.DataFrame, title: str, output: str, out_file: P
     if output == "table":
         return ""
     if output == "csv":
-        text = escape_frame(frame).to_csv(index=False, lineterminator="\n")
+        text = csv_text(frame)
     elif output == "json":
         text = frame.to_json(orient="records", force_ascii=False, indent=2) or "[]"
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from orgaudit.findings import SEVERITIES
-from orgaudit.report.escape import escape_frame
+from orgaudit.report.escape import csv_text
 from orgaudit.report.files import create_private, write_private_text
 from orgaudit.report.tables import ReportData
 
@@ -41,10 +41,10 @@ def write_csv(report: ReportData, out_dir: Path, stem: str) -> Path:
     folder = out_dir / f"{stem}-csv"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, frame in _named_tables(report).items():
-        text = escape_frame(_iso(frame)).to_csv(index=False, lineterminator="\n")
+        text = csv_text(_iso(frame))
         write_private_text(folder / f"{_slug(name)}.csv", text)
     if report.matrix is not None:
-        text = escape_frame(report.matrix.reset_index()).to_csv(index=False, lineterminator="\n")
+        text = csv_text(report.matrix.reset_index())
         write_private_text(folder / "access-matrix.csv", text)
     return folder
 
