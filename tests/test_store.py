@@ -62,6 +62,14 @@ def _foreign_rows(conn: sqlite3.Connection, keep: set[int]) -> dict[str, int]:
     return {table: n for table, n in counts.items() if n}
 
 
+def _refuse_inserts(conn: sqlite3.Connection, table: str, message: str) -> None:
+    """Make the first row written to ``table`` fail, as a real SQLite error (trigger refuse)."""
+    conn.execute(
+        f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+    )
+
+
 def _row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {
         table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
@@ -197,10 +205,7 @@ def test_write_failing_part_way_rolls_back_every_table(
     # earlier entity tables are written before audit_key_events refuses its first row.
     with store.connect(db_path) as conn:
         before = _row_counts(conn)
-        conn.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON audit_key_events "
-            "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END"
-        )
+        _refuse_inserts(conn, "audit_key_events", "disk quota exceeded")
 
     with pytest.raises(StoreError) as failure:
         pull(admin_key, fast_settings(simulator), PULL, db_path)
@@ -230,10 +235,7 @@ def test_a_failure_storing_the_analysis_takes_the_snapshot_back_too(
     # its access model would give the saved queries nothing to join.
     with store.connect(db_path) as conn:
         before = _row_counts(conn)
-        conn.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON access_levels "
-            "BEGIN SELECT RAISE(ABORT, 'no room'); END"
-        )
+        _refuse_inserts(conn, "access_levels", "no room")
 
     with pytest.raises(StoreError, match=r"^could not write the derived tables: no room; nothing"):
         pull_and_analyze(admin_key, fast_settings(simulator), PULL, db_path)
