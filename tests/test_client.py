@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 import urllib.error
 import urllib.request
@@ -500,6 +501,35 @@ def test_a_missing_scope_says_how_to_make_a_read_only_key(sim: Simulator, status
     assert ADMIN_KEYS_URL in message
     assert USERS_PATH in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_bare_string_error_body_still_names_the_missing_scope(
+    sim: Simulator, status: int
+) -> None:
+    # Real 401/403 answers have been seen with the message as a bare string under "error"
+    # (community.openai.com threads 1345041 and 1368874), not the spec's error object.
+    body = json.dumps({"error": INSUFFICIENT}).encode()
+    sim.add_fault(Fault("body", status=status, body=body))
+    with pytest.raises(AuthError) as info:
+        Run(sim)(_list_users)
+
+    assert info.value.missing_scopes == ("api.management.read",)
+    assert "lacks the permission api.management.read" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [None, 42, ["Missing scopes: a.b"], {"message": 7}, {"text": "Missing scopes: a.b"}],
+    ids=["null", "number", "list", "message-not-text", "no-message"],
+)
+def test_an_error_body_of_another_shape_gives_the_bare_status(sim: Simulator, error: Any) -> None:
+    sim.add_fault(Fault("body", status=403, body=json.dumps({"error": error}).encode()))
+    with pytest.raises(AuthError) as info:
+        Run(sim)(_list_users)
+
+    assert str(info.value) == f"GET {USERS_PATH}: forbidden (HTTP 403)"
+    assert info.value.missing_scopes == ()
 
 
 def test_a_server_echoing_the_key_gets_it_redacted(sim: Simulator) -> None:

@@ -12,12 +12,12 @@ import pytest
 
 from orgaudit import sources, store
 from orgaudit.errors import AuthError, CollectError
-from orgaudit.pull import pull
+from orgaudit.pull import PROJECT_KEY_IN_ADMIN_LIST, pull
 from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import SimOrg
 
-from support import PULL, fast_settings, small_org
+from support import ADMIN_KEY, PULL, fast_settings, small_org
 
 
 def _rows(db_path: Path, table: str, snapshot_id: int = 1) -> list[dict[str, object]]:
@@ -338,3 +338,49 @@ def test_resource_bounds_refuse_oversized_answers(
         pytest.raises(CollectError, match=re.escape(message)),
     ):
         pull(admin_key, fast_settings(sim, **overrides), PULL, db_path)
+
+
+def _as_admin_key(project_key: dict[str, object]) -> dict[str, object]:
+    """A project key as the admin-key list returns it: labelled an admin key
+    (cartography-cncf/cartography pull request 2511)."""
+    return {**project_key, "object": "organization.admin_api_key"}
+
+
+def test_project_keys_in_the_admin_key_list_are_not_admin_keys(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    project_keys = [key for keys in demo.project_api_keys.values() for key in keys]
+    real_admin = {str(key["id"]) for key in demo.admin_api_keys}
+    demo.admin_api_keys.extend(_as_admin_key(key) for key in project_keys)
+    with Simulator(demo, admin_key=ADMIN_KEY) as sim:
+        result = pull(admin_key, fast_settings(sim), PULL, db_path)
+
+    assert {str(r["id"]) for r in _rows(db_path, "admin_api_keys")} == real_admin
+    dropped = [r for r in _rows(db_path, "anomalies") if r["table_name"] == "admin_api_keys"]
+    assert sorted(str(r["subject_id"]) for r in dropped) == sorted(
+        str(k["id"]) for k in project_keys
+    )
+    assert {r["problem"] for r in dropped} == {PROJECT_KEY_IN_ADMIN_LIST}
+    coverage = {c.source: c for c in result.collected.coverage}["admin_api_keys"]
+    assert coverage.status == "complete"
+    assert f"{len(project_keys)} project key(s) the list also returned" in coverage.reason
+    assert coverage.rows == len(real_admin)
+
+
+def test_keys_of_a_project_whose_key_list_failed_are_named_in_the_coverage(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    project_id, keys = next((p, k) for p, k in demo.project_api_keys.items() if k)
+    demo.admin_api_keys.extend(_as_admin_key(key) for key in keys)
+    fault = Fault("status", path=f"/organization/projects/{project_id}/api_keys", status=400)
+    # The project key list is a core source: a failure there stops the pull, so the
+    # stand-in for "not read" is an archived project's list, which the pull tolerates.
+    demo_project = next(p for p in demo.projects if p["id"] == project_id)
+    demo_project["status"] = "archived"
+    with Simulator(demo, admin_key=ADMIN_KEY, faults=[fault]) as sim:
+        result = pull(admin_key, fast_settings(sim), PULL, db_path)
+
+    coverage = {c.source: c for c in result.collected.coverage}["admin_api_keys"]
+    assert "the key lists of 1 project(s) were not read" in coverage.reason
+    stored = {str(r["id"]) for r in _rows(db_path, "admin_api_keys")}
+    assert {str(k["id"]) for k in keys} <= stored  # could not be told apart: kept, and said

@@ -396,3 +396,33 @@ def test_coverage_with_archived_and_unavailable_and_one_read_is_partial() -> Non
     coverage = summarize_coverage(KEYS, 3, ("k1",), gaps)
     assert coverage.status == "partial"
     assert coverage.reason == "1 of 2 lists unavailable: HTTP 403"
+
+
+def test_a_version_3_database_gains_the_key_expiry_column_and_keeps_its_rows(
+    db_path: Path,
+) -> None:
+    # A database written by the orgaudit before schema version 4 (project keys had no
+    # expires_at column): built here from the shipped migrations 1 to 3 as they are.
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    for script in store.MIGRATIONS[:3]:
+        raw.executescript(script)
+    raw.execute("PRAGMA user_version = 3")
+    raw.execute(
+        "INSERT INTO snapshots VALUES (1, '2026-01-01T00:00:00+00:00', "
+        "'2026-01-01T00:00:01+00:00', 0, 0, 'https://x', '0.0', 1, 0, 0)"
+    )
+    columns = [c[1] for c in raw.execute("PRAGMA table_info(project_api_keys)")]
+    assert "expires_at" not in columns
+    values = ", ".join("?" * len(columns))
+    raw.execute(
+        f"INSERT INTO project_api_keys VALUES ({values})",
+        [1, "proj_1", "key_old", *[None] * (len(columns) - 4), "{}"],
+    )
+    raw.close()
+
+    with store.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+        keys = store.read_table(conn, "project_api_keys", 1)
+    assert keys["id"].tolist() == ["key_old"]
+    assert keys["expires_at"].isna().all()
+    assert str(keys["expires_at"].dtype) == "Int64"

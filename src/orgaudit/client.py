@@ -406,15 +406,19 @@ class _BodyTooLarge(Exception):
 
 
 def _error_message(body: bytes, scrub: Callable[[str], str]) -> str:
-    """The ``error.message`` of an API error body, scrubbed, on one line, cut to 300 characters.
+    """The message of an API error body, scrubbed, on one line, cut to 300 characters.
 
-    Scrubbing comes first: cutting first could split the key so it is no longer found.
+    Two shapes are read: the spec's ``{"error": {"message": ...}}`` and a bare string,
+    ``{"error": "... Missing scopes: api.management.read ..."}``, which real 401 and 403
+    answers have been seen to carry (community.openai.com threads 1345041 and 1368874;
+    docs/evidence.md). Scrubbing comes first: cutting first could split the key so it is
+    no longer found.
     """
     try:
-        parsed = json.loads(body)
-        message = parsed["error"]["message"]
+        error = json.loads(body)["error"]
     except (ValueError, KeyError, TypeError):
         return ""
+    message = error.get("message") if isinstance(error, dict) else error
     if not isinstance(message, str):
         return ""
     one_line = " ".join(scrub(message).split())

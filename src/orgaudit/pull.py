@@ -93,6 +93,8 @@ class Collected:
     requests: int
     retries: int
     throttled: int
+    # Items the pull left out on purpose, with why: written to the snapshot's anomalies.
+    anomalies: tuple[store.Anomaly, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,8 +164,14 @@ async def collect(
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
     finished_at = clock()
-    items = {name: tuple(rows) for name, rows in collector.items.items()}
+    items, dropped = without_project_keys(
+        {name: tuple(rows) for name, rows in collector.items.items()}
+    )
     gaps = tuple(collector.gaps)
+    coverage = tuple(
+        summarize_coverage(source, collector.calls[source.name], items.get(source.name, ()), gaps)
+        for source in src.ALL_SOURCES
+    )
     return Collected(
         started_at=started_at,
         finished_at=finished_at,
@@ -171,16 +179,63 @@ async def collect(
         audit_since=audit_since,
         items=items,
         gaps=gaps,
-        coverage=tuple(
-            summarize_coverage(
-                source, collector.calls[source.name], items.get(source.name, ()), gaps
-            )
-            for source in src.ALL_SOURCES
-        ),
+        coverage=tuple(_note_dropped(c, dropped, gaps) for c in coverage),
         requests=client.stats.requests,
         retries=client.stats.retries,
         throttled=client.stats.throttled,
+        anomalies=dropped,
     )
+
+
+PROJECT_KEY_IN_ADMIN_LIST = (
+    "is a project API key the admin-key list also returned (its id is in a project's key "
+    "list); not stored as an admin key"
+)
+Items = dict[str, tuple[tuple[Scope, JsonObject], ...]]
+
+
+def without_project_keys(items: Items) -> tuple[Items, tuple[store.Anomaly, ...]]:
+    """The admin-key list without the project keys it also returns, and a note of each.
+
+    ``GET /organization/admin_api_keys`` is titled "List all organization and project API
+    keys" in the API reference, and returns every project key labelled
+    ``organization.admin_api_key``; cartography-cncf/cartography pull request 2511 drops
+    the ids seen in the per-project key lists, as this does (docs/evidence.md).
+    """
+    admin = items.get(src.ADMIN_API_KEYS.name, ())
+    project_keys = {item["id"] for _scope, item in items.get(src.PROJECT_API_KEYS.name, ())}
+    kept = tuple(row for row in admin if row[1].get("id") not in project_keys)
+    if len(kept) == len(admin):
+        return items, ()
+    dropped = tuple(
+        (src.ADMIN_API_KEYS.table, None, str(item["id"]), None, PROJECT_KEY_IN_ADMIN_LIST)
+        for _scope, item in admin
+        if item.get("id") in project_keys
+    )
+    return {**items, src.ADMIN_API_KEYS.name: kept}, dropped
+
+
+def _note_dropped(
+    coverage: SourceCoverage, dropped: tuple[store.Anomaly, ...], gaps: tuple[Gap, ...]
+) -> SourceCoverage:
+    """The admin-key source's coverage says how many project keys it left out, and that
+    keys of projects whose key list was not read could not be told apart."""
+    if coverage.source != src.ADMIN_API_KEYS.name:
+        return coverage
+    notes = [coverage.reason] if coverage.reason else []
+    if dropped:
+        notes.append(f"{len(dropped)} project key(s) the list also returned were left out")
+    unread = {
+        g.scope.project_id
+        for g in gaps
+        if g.source == src.PROJECT_API_KEYS.name and g.status != DERIVED
+    }
+    if unread and coverage.status != UNAVAILABLE:
+        notes.append(
+            f"the key lists of {len(unread)} project(s) were not read, so their keys, if the "
+            "list returned them, are counted as admin keys"
+        )
+    return replace(coverage, reason="; ".join(notes))
 
 
 def summarize_coverage(

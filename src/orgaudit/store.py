@@ -131,15 +131,21 @@ def _resource_type(scope: Scope, _item: dict[str, Any]) -> object:
 
 @dataclass(frozen=True)
 class Column:
-    """One column of an entity table and how it is read off an API object."""
+    """One column of an entity table and how it is read off an API object.
+
+    ``since`` is the schema version that added the column: the first version's tables
+    are created with the columns of version 1 only, and each later column arrives by the
+    migration of its own version, so a shipped migration never changes.
+    """
 
     name: str
     sql_type: str
     get: Getter
+    since: int = 1
 
 
-def _columns(*spec: tuple[str, str, Getter]) -> tuple[Column, ...]:
-    return tuple(Column(name, sql_type, get) for name, sql_type, get in spec)
+def _columns(*spec: tuple[str, str, Getter] | tuple[str, str, Getter, int]) -> tuple[Column, ...]:
+    return tuple(Column(*entry) for entry in spec)
 
 
 TEXT, INT = "TEXT", "INTEGER"
@@ -247,6 +253,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("owner_name", TEXT, _key_owner("name")),
         ("owner_email", TEXT, _key_owner("email")),
         ("owner_role", TEXT, _key_owner("role")),
+        # Project keys carry an expiry since 2026 (API reference, "The project API key
+        # object"; docs/evidence.md#openapi-spec): added in schema version 4.
+        ("expires_at", INT, _field("expires_at"), 4),
     ),
     "project_groups": _columns(
         ("project_id", TEXT, _context("project_id")),
@@ -288,7 +297,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
 
 
 def _entity_table_sql(name: str, columns: tuple[Column, ...]) -> str:
-    body = ",\n    ".join(f"{c.name} {c.sql_type}" for c in columns)
+    body = ",\n    ".join(f"{c.name} {c.sql_type}" for c in columns if c.since == 1)
     return (
         f"CREATE TABLE {name} (\n"
         f"    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,\n"
@@ -443,8 +452,22 @@ CREATE TABLE anomalies (
 CREATE INDEX anomalies_by_snapshot ON anomalies(snapshot_id);
 """
 
+
+def _added_columns_sql(version: int) -> str:
+    """The ALTER TABLE statements adding the entity columns of a later schema version."""
+    return "".join(
+        f"ALTER TABLE {table} ADD COLUMN {column.name} {column.sql_type};\n"
+        for table, columns in TABLES.items()
+        for column in columns
+        if column.since == version
+    )
+
+
+# Version 4: project API keys' expiry (check key-expired and key-expiring).
+_SCHEMA_V4 = _added_columns_sql(4)
+
 # Each entry moves the schema one version up; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -676,7 +699,7 @@ def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
                 for g in collected.gaps
             ],
         )
-        anomalies: list[Anomaly] = []
+        anomalies: list[Anomaly] = list(collected.anomalies)
         for source_name, rows in collected.items.items():
             table = SOURCES_BY_NAME[source_name].table
             columns = TABLES[table]
