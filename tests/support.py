@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import Message
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 from orgaudit.audit import AuditOptions, AuditResult, run_audit
 from orgaudit.pipeline import pull_and_analyze
@@ -104,3 +111,58 @@ def hostile_audited(base: Path) -> Audited:
     builder.member(project, user, "viewer")
     builder.key(project, user, HOSTILE_KEY, scopes=[], last_used_days_ago=None)
     return audit_org(builder.org, base, "hostile")
+
+
+# -- raw HTTP to the simulator (the standard library, not orgaudit's client) ----------------
+
+# Never go through a proxy from the environment: the simulator is on loopback.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+Query = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Message
+    body: dict[str, Any]
+
+
+def call(
+    sim: Simulator,
+    path: str,
+    query: Query = (),
+    *,
+    key: str | None = ADMIN_KEY,
+    method: str = "GET",
+    data: bytes | None = None,
+) -> Answer:
+    """One request to the simulator; HTTP errors are answers too."""
+    url = sim.base_url + path + (f"?{urlencode(list(query))}" if query else "")
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with _OPENER.open(request, timeout=5) as response:
+            return Answer(response.status, response.headers, json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return Answer(exc.code, exc.headers, json.loads(exc.read()))
+
+
+def ok(sim: Simulator, path: str, query: Query = ()) -> dict[str, Any]:
+    """The body of a request that must succeed."""
+    answer = call(sim, path, query)
+    assert answer.status == 200, answer.body
+    return answer.body
+
+
+def assert_error(answer: Answer, status: int, code: str | None = None) -> None:
+    """An OpenAI-shaped error body: {"error": {message, type, param, code}}."""
+    assert answer.status == status, answer.body
+    assert set(answer.body) == {"error"}
+    error = answer.body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert error["type"] == "invalid_request_error"
+    if code is not None:
+        assert error["code"] == code

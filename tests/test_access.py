@@ -534,12 +534,39 @@ def test_catalog_key_permission_strings_are_data(rich: Pulled, tmp_path: Path) -
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('version = "2026.11.28"', "version = = 1", r"is not valid TOML: .*line 11"),
+        ('version = "2026.11.30"', "version = = 1", r"is not valid TOML: .*line 15"),
         (
-            'evidence = "documented"\nsource = "RBAC guide, preset roles table',
-            'evidence = "rumoured"\nsource = "RBAC guide, preset roles table',
+            'evidence = "documented"\nevidence_ids = ["rbac-guide"]\nsource = "RBAC guide, preset',
+            'evidence = "rumoured"\nevidence_ids = ["rbac-guide"]\nsource = "RBAC guide, preset',
             r"is malformed: preset org_owner: evidence must be one of documented, observed, "
-            r"inferred$",
+            r"inferred, contested$",
+        ),
+        (
+            "[rules.key_rights_need_project_role.alternative]",
+            "[rules.key_rights_need_project_role.elsewise]",
+            r"is malformed: rule key_rights_need_project_role: a contested rule, and only one, "
+            r"names an \[alternative\]$",
+        ),
+        (
+            'value = ["org_owner", "org_reader", "org_custom_roles"]',
+            'value = "org_reader"',
+            r"is malformed: rule request_rights_need_project_role: alternative needs a value of "
+            r"the rule's own type$",
+        ),
+        (
+            'path = "/v1/models"\nrequires = ["api.model.read"]',
+            'path = "/v1/models"\nrequires = "perhaps"',
+            r'is malformed: endpoint /v1/models: requires must be a list or "unknown"$',
+        ),
+        (
+            'path = "/v1/models"\nrequires = ["api.model.read"]',
+            'path = "/v1/models"\nrequires = [[]]',
+            r"is malformed: endpoint /v1/models: each requirement is a scope or a list of scopes$",
+        ),
+        (
+            'evidence_ids = ["rbac-guide"]\nsource = "RBAC guide, preset',
+            'evidence_ids = "rbac-guide"\nsource = "RBAC guide, preset',
+            r"is malformed: preset org_owner: evidence_ids must be a list of section ids$",
         ),
         (
             'grants = { models = "read", assistants',

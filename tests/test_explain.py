@@ -456,7 +456,11 @@ def test_pasted_error_against_a_key(demo_analysis: Analysis) -> None:
     assert explanation.key.required == ("api.responses.read", "api.responses.write")
     assert explanation.key.missing_in_key == ("api.responses.read",)
     assert explanation.decision == explanation.key.decision == DENIED
-    assert any("Responses API to Write" in fix.action for fix in explanation.key.advice)
+    # Responses Write does not grant read (docs/evidence.md#forum-1292912): Read is the
+    # setting that does, and it would drop the write scope the key holds.
+    fix = next(f.action for f in explanation.key.advice if "Responses API to Read" in f.action)
+    assert "does not grant api.responses.write" in fix
+    assert "no one Responses API setting grants both" in fix
 
 
 def test_pasted_error_against_a_user_in_a_project(demo_analysis: Analysis) -> None:
@@ -465,14 +469,20 @@ def test_pasted_error_against_a_user_in_a_project(demo_analysis: Analysis) -> No
     against = {"snapshot": a.snapshot, "model": a.model, "project": "Payments"}
     dave = explain_error(a.catalog, text, user="dave@example.com", **against)
     # For a key's requests only project roles count (rule request_rights_need_project_role):
-    # dave's viewer role grants neither scope.
-    assert dave.user == {
+    # dave's viewer role grants neither scope. The rule is contested: under its other
+    # reading his org reader role counts, and grants both.
+    assert dave.user is not None
+    assert {k: v for k, v in dave.user.items() if k != "contested"} == {
         "user": "dave@example.com",
         "project": "Payments",
         "decision": DENIED,
         "lacking": [KEYS_WRITE, "api.responses.write"],
     }
     assert dave.decision == DENIED
+    [contested] = dave.user["contested"]
+    assert contested["rule"] == "request_rights_need_project_role"
+    assert contested["decision_if_other"] == ALLOWED
+    assert "org roles count" in contested["other_reading"]
     erin = explain_error(a.catalog, text, user="erin@example.com", **against)
     assert erin.user is not None  # her group's custom role grants the key right only
     assert (erin.decision, erin.user["lacking"]) == (DENIED, ["api.responses.write"])
@@ -501,22 +511,32 @@ def test_least_scopes_for_endpoints(demo_analysis: Analysis, cli: dict[str, Run]
         "Responses API: Write",
         "Models: Read",
     }
-    assert plan.roles == ("Project owner", "Project member")
+    # The same rule as explain key: project roles, and the org owner (rule
+    # request_rights_need_project_role); the org reader only under its other reading.
+    assert plan.roles == ("Org owner", "Project owner", "Project member")
+    [contested] = plan.contested
+    assert contested.rule == "request_rights_need_project_role"
+    assert "Org reader" in contested.decision_if_other
     assert "Files" in plan.leave_at_none
     assert "Responses API" not in plan.leave_at_none
 
     payload = json_of(cli["scopes"])
     assert payload["scopes"] == list(plan.scopes)
     assert payload["settings"] == list(plan.settings)
-    assert payload["roles"] == ["Project owner", "Project member"]
+    assert payload["roles"] == ["Org owner", "Project owner", "Project member"]
 
 
-def test_unknown_endpoint_names_the_closest(demo_analysis: Analysis) -> None:
-    with pytest.raises(UsageError, match=r"no endpoint '/v1/respnses'; closest: .*/v1/responses"):
-        plan_scopes(demo_analysis.catalog, ["/v1/respnses"])
+def test_an_unknown_endpoint_is_unknown_and_names_the_closest(demo_analysis: Analysis) -> None:
+    plan = plan_scopes(demo_analysis.catalog, ["/v1/respnses", "GET /v1/models"])
+    assert plan.endpoints == ("GET /v1/models",)
+    [unknown] = plan.unknown
+    assert "the catalog has no rule for this endpoint; closest: " in unknown
+    assert "/v1/responses" in unknown
     a = demo_analysis
-    with pytest.raises(UsageError, match=r"closest: .*/v1/responses"):
-        explain_key(a.snapshot, a.model, a.catalog, "bob-laptop", "/v1/respnse")
+    verdict = explain_key(a.snapshot, a.model, a.catalog, "bob-laptop", "/v1/respnse")
+    assert verdict.decision == UNKNOWN
+    assert "closest: " in verdict.checks[0].note
+    assert "/v1/responses" in verdict.checks[0].note
 
 
 # -- names that do not exist, databases without snapshots -----------------------------------

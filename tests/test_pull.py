@@ -12,7 +12,7 @@ import pytest
 
 from orgaudit import sources, store
 from orgaudit.errors import AuthError, CollectError
-from orgaudit.pull import PROJECT_KEY_IN_ADMIN_LIST, pull
+from orgaudit.pull import pull
 from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import SimOrg
@@ -340,18 +340,14 @@ def test_resource_bounds_refuse_oversized_answers(
         pull(admin_key, fast_settings(sim, **overrides), PULL, db_path)
 
 
-def _as_admin_key(project_key: dict[str, object]) -> dict[str, object]:
-    """A project key as the admin-key list returns it: labelled an admin key
-    (cartography-cncf/cartography pull request 2511)."""
-    return {**project_key, "object": "organization.admin_api_key"}
-
-
 def test_project_keys_in_the_admin_key_list_are_not_admin_keys(
     demo: SimOrg, admin_key: AdminKey, db_path: Path
 ) -> None:
+    # The demo's admin-key list returns every project key too, as the real one does
+    # (cartography-cncf/cartography pull request 2511).
+    assert demo.admin_list_includes_project_keys
     project_keys = [key for keys in demo.project_api_keys.values() for key in keys]
     real_admin = {str(key["id"]) for key in demo.admin_api_keys}
-    demo.admin_api_keys.extend(_as_admin_key(key) for key in project_keys)
     with Simulator(demo, admin_key=ADMIN_KEY) as sim:
         result = pull(admin_key, fast_settings(sim), PULL, db_path)
 
@@ -360,18 +356,30 @@ def test_project_keys_in_the_admin_key_list_are_not_admin_keys(
     assert sorted(str(r["subject_id"]) for r in dropped) == sorted(
         str(k["id"]) for k in project_keys
     )
-    assert {r["problem"] for r in dropped} == {PROJECT_KEY_IN_ADMIN_LIST}
+    assert {r["problem"] for r in dropped} == {store.PROJECT_KEY_IN_ADMIN_LIST}
     coverage = {c.source: c for c in result.collected.coverage}["admin_api_keys"]
     assert coverage.status == "complete"
     assert f"{len(project_keys)} project key(s) the list also returned" in coverage.reason
     assert coverage.rows == len(real_admin)
 
 
+def test_an_admin_key_list_without_project_keys_drops_nothing(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    demo.admin_list_includes_project_keys = False
+    with Simulator(demo, admin_key=ADMIN_KEY) as sim:
+        result = pull(admin_key, fast_settings(sim), PULL, db_path)
+
+    assert len(_rows(db_path, "admin_api_keys")) == len(demo.admin_api_keys)
+    assert not [r for r in _rows(db_path, "anomalies") if r["table_name"] == "admin_api_keys"]
+    coverage = {c.source: c for c in result.collected.coverage}["admin_api_keys"]
+    assert "left out" not in coverage.reason
+
+
 def test_keys_of_a_project_whose_key_list_failed_are_named_in_the_coverage(
     demo: SimOrg, admin_key: AdminKey, db_path: Path
 ) -> None:
     project_id, keys = next((p, k) for p, k in demo.project_api_keys.items() if k)
-    demo.admin_api_keys.extend(_as_admin_key(key) for key in keys)
     fault = Fault("status", path=f"/organization/projects/{project_id}/api_keys", status=400)
     # The project key list is a core source: a failure there stops the pull, so the
     # stand-in for "not read" is an archived project's list, which the pull tolerates.
@@ -384,3 +392,20 @@ def test_keys_of_a_project_whose_key_list_failed_are_named_in_the_coverage(
     assert "the key lists of 1 project(s) were not read" in coverage.reason
     stored = {str(r["id"]) for r in _rows(db_path, "admin_api_keys")}
     assert {str(k["id"]) for k in keys} <= stored  # could not be told apart: kept, and said
+
+
+def test_a_bare_string_refusal_names_the_missing_permission_in_one_line(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    # Real 403s have been seen as {"error": "... Missing scopes: ..."} (a bare string;
+    # community.openai.com thread 1345041): the one-line error still names the scope.
+    fault = Fault.missing_scopes(path="^/organization/users$", scopes=("api.management.read",))
+    with (
+        Simulator(demo, admin_key=ADMIN_KEY, faults=[fault], error_style="string") as sim,
+        pytest.raises(AuthError) as failure,
+    ):
+        pull(admin_key, fast_settings(sim), PULL, db_path)
+
+    assert failure.value.missing_scopes == ("api.management.read",)
+    assert "lacks the permission api.management.read" in str(failure.value)
+    assert "\n" not in str(failure.value)

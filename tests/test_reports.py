@@ -45,7 +45,7 @@ def _ids(findings: tuple[Finding, ...], check_id: str) -> set[str]:
 # Each curated demo case and the finding that must name it.
 EXPECTED_DEMO_FINDINGS = {
     "user-cannot-create-keys": {"dave@example.com", "oscar@example.com"},
-    "user-no-project": {"frank@example.com", "peggy@example.com"},
+    "user-no-project": {"peggy@example.com"},  # frank is an org owner: owner rights everywhere
     "key-scope-trap": {"grace-responses"},
     "key-owner-without-access": {"heidi-old"},
     "key-unrestricted": {"bob-laptop", "payments-bot-prod", "legacy-batch"},
@@ -57,6 +57,9 @@ EXPECTED_DEMO_FINDINGS = {
     "invite-expired": {"judy@example.com"},
     "admin-key-no-expiry": {"audit-key"},
     "admin-key-unused": {"old-admin"},
+    "key-expiring": {"research-etl-rotating"},
+    "key-expired": {"carol-expired"},
+    "key-no-expiry-too-old": set(),  # off without a [policy]
 }
 
 
@@ -71,6 +74,7 @@ def test_the_worse_cases_are_escalated(demo_audit: Audited) -> None:
     assert severities[("key-unrestricted", "bob-laptop")] == "medium"
     assert severities[("invite-expired", "judy@example.com")] == "medium"  # an owner invite
     assert severities[("invite-pending", "kate@example.com")] == "info"
+    assert severities[("key-expiring", "research-etl-rotating")] == "high"  # SA, in use
 
 
 def test_a_complete_pull_leaves_no_unknown_finding(demo_audit: Audited) -> None:
@@ -239,6 +243,7 @@ def test_fail_on_and_suppressions_decide_the_exit_code(demo_audit: Audited, tmp_
                 ("key-scope-trap", "grace-*"),
                 ("key-owner-without-access", "heidi-old"),
                 ("key-unrestricted", "payments-bot-*"),
+                ("key-expiring", "research-etl-rotating"),
             ]
         )
     )
@@ -258,7 +263,7 @@ def test_fail_on_and_suppressions_decide_the_exit_code(demo_audit: Audited, tmp_
         cwd=tmp_path,
     )
     assert passing.returncode == 0, passing.stdout + passing.stderr
-    assert "3 suppressed" in passing.stdout
+    assert "4 suppressed" in passing.stdout
     markdown = (out / "orgaudit-snapshot-1.md").read_text()
     assert "accepted (owner alice@example.com, until 2026-12-31)" in markdown
 
@@ -289,6 +294,10 @@ def test_an_expired_suppression_no_longer_suppresses_and_says_so(demo_audit: Aud
         ('[[suppress]]\ncheck = "key-unused"\nsubject = "x"\n', "lacks expires, owner, reason"),
         ("[thresholds\n", "line 1"),
         ("[bogus]\n", "line 1: unknown section 'bogus'"),
+        ("[policy]\nmax_key_age = 30\n", "line 2: unknown policy 'max_key_age'"),
+        ("[policy]\nmax_key_age_days = 0\n", "line 2: max_key_age_days must be a whole number"),
+        ("[thresholds]\nexpiring_within_days = true\n", "line 2: expiring_within_days must be"),
+        ('policy = "strict"\n', "line 1: policy must be a [policy] table"),
     ],
 )
 def test_a_malformed_config_is_one_line_naming_the_line(

@@ -12,13 +12,10 @@ import json
 import statistics
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from email.message import Message
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,59 +23,7 @@ from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.demo import DEMO_CASES, KEYS_WRITE, demo_org
 from orgaudit.simulator.generate import OrgShape, generate_org
 
-from support import ADMIN_KEY, NOW
-
-# Never go through a proxy from the environment: the simulator is on loopback.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-Query = Sequence[tuple[str, str]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Message
-    body: dict[str, Any]
-
-
-def call(
-    sim: Simulator,
-    path: str,
-    query: Query = (),
-    *,
-    key: str | None = ADMIN_KEY,
-    method: str = "GET",
-    data: bytes | None = None,
-) -> Answer:
-    """One request to the simulator; HTTP errors are answers too."""
-    url = sim.base_url + path + (f"?{urlencode(list(query))}" if query else "")
-    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with _OPENER.open(request, timeout=5) as response:
-            return Answer(response.status, response.headers, json.loads(response.read()))
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return Answer(exc.code, exc.headers, json.loads(exc.read()))
-
-
-def ok(sim: Simulator, path: str, query: Query = ()) -> dict[str, Any]:
-    """The body of a request that must succeed."""
-    answer = call(sim, path, query)
-    assert answer.status == 200, answer.body
-    return answer.body
-
-
-def assert_error(answer: Answer, status: int, code: str | None = None) -> None:
-    """An OpenAI-shaped error body: {"error": {message, type, param, code}}."""
-    assert answer.status == status, answer.body
-    assert set(answer.body) == {"error"}
-    error = answer.body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
-    assert error["type"] == "invalid_request_error"
-    if code is not None:
-        assert error["code"] == code
+from support import ADMIN_KEY, NOW, Answer, Query, assert_error, call, ok
 
 
 def names(page: dict[str, Any]) -> list[str]:
@@ -761,6 +706,44 @@ def _check_admin_key_unused(org: SimOrg) -> None:
     assert _admin_key(org, "old-admin")["last_used_at"] is None
 
 
+DAY = 86400
+
+
+def _check_key_expiring_in_use(org: SimOrg) -> None:
+    pid, key = _key(org, "research-etl-rotating")
+    assert pid == "proj_research"
+    assert key["owner"]["type"] == "service_account"
+    assert key["owner"]["service_account"]["name"] == "research-etl"
+    assert key["expires_at"] == NOW + 3 * DAY
+    assert NOW - key["last_used_at"] < DAY
+
+
+def _check_key_expired_listed(org: SimOrg) -> None:
+    pid, key = _key(org, "carol-expired")
+    assert pid == "proj_research"
+    assert key["owner"]["type"] == "user"
+    assert key["expires_at"] == NOW - 10 * DAY
+    assert key["owner_project_access"] == "active"  # listed by default, not hidden
+    assert key["last_used_at"] < key["expires_at"]
+
+
+def _check_key_expiring_later(org: SimOrg) -> None:
+    _, key = _key(org, "grace-quarterly")
+    assert key["expires_at"] == NOW + 60 * DAY
+    expiring = {
+        k["name"] for keys in org.project_api_keys.values() for k in keys if k["expires_at"]
+    }
+    assert expiring == {"research-etl-rotating", "carol-expired", "grace-quarterly"}
+
+
+def _check_admin_list_has_project_keys(org: SimOrg) -> None:
+    assert org.admin_list_includes_project_keys
+    listed = {k["id"] for k in org.admin_key_list()}
+    project = {k["id"] for keys in org.project_api_keys.values() for k in keys}
+    assert project <= listed
+    assert listed - project == {k["id"] for k in org.admin_api_keys}
+
+
 DEMO_CHECKS: dict[str, Callable[[SimOrg], None]] = {
     "reader-not-in-payments": _check_reader_not_in_payments,
     "project-viewer": _check_project_viewer,
@@ -780,6 +763,10 @@ DEMO_CHECKS: dict[str, Callable[[SimOrg], None]] = {
     "scopes-unknown": _check_scopes_unknown,
     "admin-key-no-expiry": _check_admin_key_no_expiry,
     "admin-key-unused": _check_admin_key_unused,
+    "key-expiring-in-use": _check_key_expiring_in_use,
+    "key-expired-listed": _check_key_expired_listed,
+    "key-expiring-later": _check_key_expiring_later,
+    "admin-list-has-project-keys": _check_admin_list_has_project_keys,
 }
 
 
@@ -802,3 +789,8 @@ def test_demo_cases_are_served_as_the_client_sees_them(served: Simulator) -> Non
     assert {a["name"]: a["role"] for a in accounts}["payments-bot"] == "owner"
     admin_keys = {k["name"]: k for k in ok(served, "/organization/admin_api_keys")["data"]}
     assert admin_keys["audit-key"]["expires_at"] is None
+    assert admin_keys["bob-laptop"]["object"] == "organization.admin_api_key"  # the quirk
+    research = ok(served, "/organization/projects/proj_research/api_keys")["data"]
+    expiries = {k["name"]: k["expires_at"] for k in research}
+    assert expiries["carol-expired"] < NOW < expiries["research-etl-rotating"]
+    assert expiries["carol-notebook"] is None

@@ -2,13 +2,16 @@
 
 Every request a demo pull makes is checked against the spec's paths and query parameters,
 and one page of every list endpoint the client uses is validated against the operation's
-200 response schema (JSON Schema 2020-12, as OpenAPI 3.1 defines it).
+200 response schema (JSON Schema 2020-12, as OpenAPI 3.1 defines it). The excerpt itself
+is checked too: it names its source, holds every path the pull reads, and every ``$ref``
+in it resolves.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -21,9 +24,11 @@ import yaml
 
 from orgaudit.pull import pull
 from orgaudit.settings import AdminKey
-from orgaudit.simulator import Simulator
+from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import demo_org
+from orgaudit.simulator.org import project_key_as_admin_key
 from orgaudit.simulator.server import RequestRecord
+from orgaudit.sources import ALL_SOURCES
 
 from support import ADMIN_KEY, NOW, PULL, fast_settings
 
@@ -209,16 +214,27 @@ def get_json(base_url: str, path: str, query: tuple[tuple[str, str], ...]) -> An
 
 
 def response_validator(template: str) -> Any:
+    ref = spec()["paths"][template]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
+    return validator(ref)
+
+
+def validator(schema: dict[str, Any]) -> Any:
+    """A JSON Schema 2020-12 validator for ``schema``, whose ``$ref`` point into the spec."""
     jsonschema = pytest.importorskip("jsonschema")
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
-    ref = spec()["paths"][template]["get"]["responses"]["200"]["content"]["application/json"][
-        "schema"
-    ]
     registry = Registry().with_resource(SPEC_URI, Resource.from_contents(spec(), DRAFT202012))
-    schema = {"$ref": SPEC_URI + ref["$ref"]} if "$ref" in ref else ref
+    if "$ref" in schema:
+        schema = {"$ref": SPEC_URI + schema["$ref"]}
     return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def component(name: str) -> Any:
+    """A validator for one of the spec's component schemas."""
+    return validator({"$ref": f"#/components/schemas/{name}"})
 
 
 def test_pull_uses_exactly_these_list_endpoints(
@@ -251,3 +267,114 @@ def test_list_page_matches_response_schema(
 def test_response_validator_rejects_a_malformed_page() -> None:
     validator = response_validator("/organization/users")
     assert not validator.is_valid({"object": "list", "data": [{"id": 1}], "has_more": "no"})
+
+
+# -- (c) the excerpt itself ---------------------------------------------------------------------
+
+
+def test_excerpt_names_its_source_repository_path_commit_and_date() -> None:
+    header = []
+    with SPEC_PATH.open(encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            header.append(line)
+    text = "".join(header)
+    assert "https://github.com/openai/openai-openapi" in text
+    assert re.search(r"^# Path: +openapi\.yaml", text, re.MULTILINE)
+    commit = re.search(r"^# Commit: +([0-9a-f]{40})$", text, re.MULTILINE)
+    assert commit is not None
+    assert re.search(r"^# Date: +\d{4}-\d{2}-\d{2}T", text, re.MULTILINE)
+    assert commit[1] in spec()["x-excerpt-note"]
+
+
+def test_excerpt_holds_a_get_for_every_path_the_pull_reads() -> None:
+    paths = spec()["paths"]
+    missing = [s.endpoint.path for s in ALL_SOURCES if "get" not in paths.get(s.endpoint.path, {})]
+    assert missing == []
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_every_ref_in_the_excerpt_resolves() -> None:
+    unresolved = []
+    for ref in sorted(set(_refs(spec()))):
+        try:
+            resolve({"$ref": ref})
+        except KeyError:
+            unresolved.append(ref)
+    assert unresolved == []
+
+
+def test_excerpt_documents_service_account_key_creation_with_scopes() -> None:
+    operation = spec()["paths"][
+        "/organization/projects/{project_id}/service_accounts/{service_account_id}/api_keys"
+    ]["post"]
+    body = resolve(operation["requestBody"]["content"]["application/json"]["schema"])
+    assert {"name", "scopes"} <= set(body["properties"])
+
+
+def test_the_excerpts_known_gaps_are_still_gaps() -> None:
+    """What the API reference documents but the excerpt's commit lacks (see its header).
+
+    When a refreshed excerpt fails here, the spec has caught up: update the header's list
+    of gaps and this test.
+    """
+    key = spec()["components"]["schemas"]["ProjectApiKey"]
+    assert "expires_at" not in key["properties"]
+    assert key.get("additionalProperties", True) is not False  # so `expires_at` validates
+    update = spec()["paths"]["/organization/projects/{project_id}/api_keys/{api_key_id}"]
+    assert "post" not in update
+    create = spec()["components"]["schemas"]["CreateProjectServiceAccountApiKeyBody"]
+    assert "expires_in_seconds" not in create["properties"]
+
+
+# -- (d) the simulator's quirks against the spec -------------------------------------------------
+
+
+def test_project_keys_shown_as_admin_keys_match_the_admin_key_schema() -> None:
+    org = demo_org(NOW)
+    check = component("AdminApiKey")
+    shown = [project_key_as_admin_key(k) for keys in org.project_api_keys.values() for k in keys]
+    assert shown
+    assert [e.message for item in shown for e in check.iter_errors(item)] == []
+
+
+def _error_json(sim: Simulator, path: str, key: str = ADMIN_KEY) -> Any:
+    """The JSON body of a GET that must fail."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(
+        sim.base_url + path, headers={"Authorization": f"Bearer {key}"}
+    )
+    try:
+        opener.open(request, timeout=5).close()
+    except urllib.error.HTTPError as error:
+        with error:
+            return json.loads(error.read())
+    raise AssertionError(f"GET {path} succeeded")
+
+
+def test_spec_shaped_error_bodies_match_error_response() -> None:
+    check = component("ErrorResponse")
+    fault = Fault.missing_scopes("^/organization/projects$")
+    with Simulator(demo_org(NOW), admin_key=ADMIN_KEY, faults=[fault]) as sim:
+        bodies = [
+            _error_json(sim, "/organization/projects"),  # 403, missing scopes
+            _error_json(sim, "/organization/nowhere"),  # 404
+            _error_json(sim, "/organization/users", key="sk-wrong-000000000000"),  # 401
+        ]
+        sim.error_style = "string"
+        bare = _error_json(sim, "/organization/projects")
+    assert [e.message for body in bodies for e in check.iter_errors(body)] == []
+    # The bare-string shape real answers have shown is outside the spec, on purpose.
+    assert not check.is_valid(bare)

@@ -423,6 +423,9 @@ def test_a_version_3_database_gains_the_key_expiry_column_and_keeps_its_rows(
     with store.connect(db_path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
         keys = store.read_table(conn, "project_api_keys", 1)
+        for table, columns in store.DERIVED_TABLES.items():  # in the order rows are written
+            have = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+            assert have == ["snapshot_id", *columns], table
     assert keys["id"].tolist() == ["key_old"]
     assert keys["expires_at"].isna().all()
     assert str(keys["expires_at"].dtype) == "Int64"

@@ -216,7 +216,12 @@ def test_the_matrix_is_coloured_and_explains_every_cell_that_does_not_allow_keys
     for row in sheet.iter_rows(min_row=2, min_col=2):
         for cell in row:
             mark = str(cell.value).rsplit(": ", 1)[-1]
+            contested = mark.endswith(" (contested)")
+            mark = mark.removesuffix(" (contested)")
             marks.add(mark)
+            if contested:  # a verdict resting on a contested catalog rule says so
+                assert cell.comment is not None
+                assert "contested: rests on rule" in cell.comment.text
             assert cell.fill.fgColor.rgb == "00" + MATRIX_COLOURS[mark]
             if mark == "can create keys":
                 assert cell.comment is None
@@ -243,7 +248,11 @@ def test_past_the_comment_limit_only_denials_with_a_role_keep_their_reason(
     commented = {
         cell.value for row in sheet.iter_rows(min_row=2, min_col=2) for cell in row if cell.comment
     }
-    assert commented == {"viewer: cannot", "Responses caller, viewer: cannot"}
+    # Both are org readers who are project viewers: contested (key_rights_need_project_role).
+    assert commented == {
+        "viewer: cannot (contested)",
+        "Responses caller, viewer: cannot (contested)",
+    }
     values = [cell.value for row in sheet.iter_rows(min_row=2, min_col=2) for cell in row]
     denied = sum(not str(value).endswith("can create keys") for value in values)
     assert f"2 of the {denied} cells that do not allow keys" in sheet["A1"].comment.text

@@ -4,11 +4,11 @@ Pure functions over a :class:`~orgaudit.snapshot.Snapshot` and a
 :class:`~orgaudit.catalog.Catalog`. A *binding* is one role a principal holds, and how:
 their org role, their project role, a custom role assigned directly, or a role a group
 they belong to holds, at org or project level. Effective permissions are the union of
-the bindings that apply (RBAC guide, reference §5.1). A principal's access level for keys
-in a project is ``manage_all``, ``create_own``, ``read`` or ``none``; the *verdict* on
-creating keys is ``allowed``, ``denied``, or ``unknown`` when a source it needed was not
-read (a union only grows, so a missing source can turn a denial into a grant, never the
-reverse: an ``allowed`` stands whatever is missing).
+the bindings that apply (RBAC guide; docs/evidence.md#rbac-guide). A principal's
+access level for keys in a project is ``manage_all``, ``create_own``, ``read`` or
+``none``; the *verdict* on creating keys is ``allowed``, ``denied``, or ``unknown`` when
+a source it needed was not read (a union only grows, so a missing source can turn a
+denial into a grant, never the reverse: an ``allowed`` stands whatever is missing).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog
+from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog, Preset
 from orgaudit.snapshot import Snapshot
 
 ORG_ROLE = "org role"
@@ -76,13 +76,29 @@ class PermissionSet:
     evidence: str
 
 
+# The catalog rules the access levels rest on. Where one is contested, the levels are
+# also worked out under its other reading, and a verdict that differs says so.
+LEVEL_RULES = (
+    "org_roles_apply_in_every_project",
+    "key_rights_need_project_role",
+    "service_accounts_create_keys",
+    "archived_projects_allow_no_keys",
+    "predefined_permissions_from_catalog",
+)
+REQUEST_RULE = "request_rights_need_project_role"
+# In the request rule's list: every custom org role (one that is no built-in preset).
+ORG_CUSTOM_ROLES = "org_custom_roles"
+
+
 @dataclass(frozen=True)
 class AccessModel:
     """Bindings (one row per role held) and access levels (one row per principal/project).
 
     ``levels`` holds a row for every (principal, project) where the principal has a
     project binding, and one row with ``project_id`` missing per principal for "every
-    other project", where only their org bindings apply.
+    other project", where only their org bindings apply. Its ``verdict_other`` is the
+    verdict under the other reading of the contested level rules, and ``contested``
+    names those rules where the two verdicts differ (empty where they agree).
     """
 
     bindings: pd.DataFrame
@@ -103,29 +119,75 @@ class AccessModel:
         complete = elsewhere["complete"].astype(bool) & ~incomplete
         allowed = level.isin(["create_own", "manage_all"])
         verdict = np.select([allowed, complete], [ALLOWED, DENIED], UNKNOWN)
-        return elsewhere.assign(level=level, complete=complete, archived=archived, verdict=verdict)
+        other_allowed = (elsewhere["verdict_other"] == ALLOWED) & ~archived
+        other = np.select([other_allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+        contested = elsewhere["contested"].where(verdict != other, "")
+        return elsewhere.assign(
+            level=level,
+            complete=complete,
+            archived=archived,
+            verdict=verdict,
+            verdict_other=other,
+            contested=contested,
+        )
 
 
 def compute_access(snapshot: Snapshot, catalog: Catalog) -> AccessModel:
-    """Every binding and every access level of a snapshot, under a catalog."""
-    raw = _raw_bindings(snapshot, catalog)
-    permission_sets = _permission_sets(raw["permission_key"].unique(), catalog)
+    """Every binding and every access level of a snapshot, under a catalog.
+
+    Where a rule the levels rest on is contested, the levels are worked out under its
+    other reading too (from the same bindings), and each verdict carries both.
+    """
+    raw = _raw_bindings(snapshot)
+    bindings, permission_sets = _weighed_bindings(raw, catalog)
+    levels = _levels(bindings, snapshot, catalog)
+    contested = catalog.contested_rules(LEVEL_RULES)
+    if contested:
+        other_catalog = catalog.under_other_reading(LEVEL_RULES)
+        other_bindings, _ = _weighed_bindings(raw, other_catalog)
+        other = _levels(other_bindings, snapshot, other_catalog)
+        levels = _with_other_reading(levels, other, ", ".join(r.name for r in contested))
+    else:
+        levels = levels.assign(verdict_other=levels["verdict"], contested="")
+    projects = snapshot["projects"]
+    archived = frozenset(projects.loc[projects["status"] == "archived", "id"])
+    return AccessModel(
+        bindings,
+        levels,
+        permission_sets,
+        incomplete_projects=frozenset(_project_gaps(snapshot)),
+        archived_projects=archived,
+    )
+
+
+def _weighed_bindings(
+    raw: pd.DataFrame, catalog: Catalog
+) -> tuple[pd.DataFrame, dict[str, PermissionSet]]:
+    """Raw bindings with their permission sets and what each grants on keys."""
+    keyed = _with_permission_keys(raw, catalog)
+    permission_sets = _permission_sets(keyed["permission_key"].unique(), catalog)
     flags = _flags(permission_sets, catalog)
-    bindings = raw.merge(flags, on="permission_key", how="left", validate="many_to_one")
+    bindings = keyed.merge(flags, on="permission_key", how="left", validate="many_to_one")
     conditional_presets = set(catalog.rule("key_rights_need_project_role").value)
     bindings = bindings.assign(
         conditional=(bindings["scope"] == ORGANIZATION)
         & bindings["preset_id"].isin(conditional_presets)
     )
-    projects = snapshot["projects"]
-    archived = frozenset(projects.loc[projects["status"] == "archived", "id"])
-    return AccessModel(
-        bindings,
-        _levels(bindings, snapshot, catalog),
-        permission_sets,
-        incomplete_projects=frozenset(_project_gaps(snapshot)),
-        archived_projects=archived,
+    return bindings, permission_sets
+
+
+def _with_other_reading(levels: pd.DataFrame, other: pd.DataFrame, rules: str) -> pd.DataFrame:
+    """Levels with ``verdict_other`` (the verdict under the other reading) and
+    ``contested`` (the rules, where the two verdicts differ)."""
+    keys = ["principal_type", "principal_id", "project_id"]
+    merged = levels.merge(
+        other[[*keys, "verdict"]].rename(columns={"verdict": "verdict_other"}),
+        on=keys,
+        how="left",
+        validate="one_to_one",
     )
+    differs = merged["verdict"] != merged["verdict_other"]
+    return merged.assign(contested=np.where(differs, rules, ""))
 
 
 def _binding_gaps(snapshot: Snapshot) -> pd.DataFrame:
@@ -155,7 +217,7 @@ def _project_gaps(snapshot: Snapshot) -> set[str]:
     return set(gaps.loc[gaps["user_id"].isna(), "project_id"].dropna())
 
 
-def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
+def _raw_bindings(snapshot: Snapshot) -> pd.DataFrame:
     users = snapshot["users"]
     assignments = snapshot["role_assignments"]
     group_users = snapshot["group_users"][["group_id", "user_id"]]
@@ -251,8 +313,7 @@ def _raw_bindings(snapshot: Snapshot, catalog: Catalog) -> pd.DataFrame:
         present = [pd.DataFrame(columns=[*BINDING_COLUMNS[:-2], "predefined", "permission_list"])]
     # A role field the API left empty is still a binding whose rights are unknown; it
     # needs a name to be shown and weighed by (check unrecognized-value reports it).
-    combined = pd.concat(present, ignore_index=True).fillna({"role_name": MISSING_ROLE_NAME})
-    return _with_permission_keys(combined, catalog)
+    return pd.concat(present, ignore_index=True).fillna({"role_name": MISSING_ROLE_NAME})
 
 
 def _from_assignments(rows: pd.DataFrame, kind: str, principal_type: str) -> pd.DataFrame:
@@ -469,6 +530,7 @@ def levels_for_pairs(model: AccessModel, pairs: pd.DataFrame) -> pd.DataFrame:
         pairs.loc[~has_row.to_numpy(), keys]
         .merge(elsewhere, on="principal_id", how="left", validate="many_to_one")
         .fillna({"level": "none", "complete": False, "verdict": UNKNOWN})
+        .fillna({"verdict_other": UNKNOWN, "contested": ""})
     )
     fallen = model.fallback(placed.assign(complete=placed["complete"].astype(bool)))
     return pd.concat([here[has_row.to_numpy()], fallen], ignore_index=True)
@@ -511,10 +573,19 @@ def request_bindings(bindings: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """The bindings that count for a key's requests (rule request_rights_need_project_role).
 
     A key's request passes only where the owner has "some project role" granting each
-    scope: project bindings, direct or through a group, and the org presets the rule lists.
+    scope: project bindings, direct or through a group, the org presets the rule lists,
+    and every custom org role where it lists ``org_custom_roles``.
     """
-    kept = set(catalog.rule("request_rights_need_project_role").value)
-    return bindings[(bindings["scope"] == PROJECT) | bindings["preset_id"].isin(kept)]
+    kept = set(catalog.rule(REQUEST_RULE).value)
+    custom_org = bindings["preset_id"].isna() & (ORG_CUSTOM_ROLES in kept)
+    return bindings[(bindings["scope"] == PROJECT) | bindings["preset_id"].isin(kept) | custom_org]
+
+
+def request_presets(catalog: Catalog) -> tuple[Preset, ...]:
+    """The built-in roles whose rights count for a key's requests: every project preset,
+    and the org presets rule request_rights_need_project_role keeps."""
+    kept = set(catalog.rule(REQUEST_RULE).value)
+    return tuple(p for p in catalog.presets.values() if p.resource == PROJECT or p.id in kept)
 
 
 def grants_scope(permissions: frozenset[str], scope: str) -> bool:

@@ -31,7 +31,8 @@ from orgaudit.settings import AdminKey, ClientSettings
 JsonObject = dict[str, Any]
 QueryParams = Sequence[tuple[str, str]]
 
-# Retried statuses follow the official Python SDK (reference §1): 408, 409, 429 and 5xx.
+# Retried statuses follow the official Python SDK (openai/openai-python,
+# src/openai/_base_client.py): 408, 409, 429 and 5xx.
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
 
@@ -41,7 +42,7 @@ class ReadOnlyViolation(OrgauditError):
 
 
 class PageStyle(Enum):
-    """The two cursor styles of the Admin API (reference §2)."""
+    """The two cursor styles of the Admin API (the OpenAPI document; docs/evidence.md)."""
 
     LAST_ID = "last_id"  # users, projects, keys, audit logs, ...: `last_id` + `has_more`
     NEXT = "next"  # RBAC lists (roles, groups, role assignments): `next` + `has_more`
@@ -75,7 +76,8 @@ def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
     """The delay a 429 or 5xx asks for, or None when it names none.
 
     ``Retry-After-Ms`` first, then ``Retry-After`` as seconds or an HTTP date, as the
-    official Terraform provider and Python SDK read them (reference §1).
+    official Terraform provider and Python SDK read them (openai/terraform-provider-openai,
+    openaiapi/client.go; openai/openai-python, src/openai/_base_client.py).
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -409,9 +411,9 @@ def _error_message(body: bytes, scrub: Callable[[str], str]) -> str:
     """The message of an API error body, scrubbed, on one line, cut to 300 characters.
 
     Two shapes are read: the spec's ``{"error": {"message": ...}}`` and a bare string,
-    ``{"error": "... Missing scopes: api.management.read ..."}``, which real 401 and 403
-    answers have been seen to carry (community.openai.com threads 1345041 and 1368874;
-    docs/evidence.md). Scrubbing comes first: cutting first could split the key so it is
+    ``{"error": "... Missing scopes: api.model.read ..."}``, which a real answer has been
+    seen to carry (community.openai.com thread 1345041; docs/evidence.md#forum-bare-error).
+    Scrubbing comes first: cutting first could split the key so it is
     no longer found.
     """
     try:
@@ -441,7 +443,7 @@ def _read_page(
         cursor = body.get("next")
     else:
         # Style A names the cursor `last_id`; the SDK's admin-keys page reads data[-1].id
-        # instead, so fall back to it when last_id is absent (reference §2).
+        # instead, so fall back to it when last_id is absent (openai/openai-python).
         cursor = body.get("last_id")
         if cursor is None and data:
             cursor = data[-1].get("id")

@@ -5,6 +5,10 @@ Example::
     [thresholds]
     stale_days = 90
     max_owners = 3
+    expiring_within_days = 14         # keys expiring this soon are flagged
+
+    [policy]
+    max_key_age_days = 365            # keys without expiry older than this are flagged
 
     [severity]
     "key-unused" = "info"
@@ -31,8 +35,9 @@ from typing import Any
 from orgaudit.errors import ConfigError
 from orgaudit.findings import SEVERITIES, AuditSettings, Suppression
 
-_TOP_LEVEL = {"thresholds", "severity", "suppress"}
-_THRESHOLDS = {"stale_days", "max_owners"}
+_TOP_LEVEL = {"thresholds", "policy", "severity", "suppress"}
+_THRESHOLDS = {"stale_days", "max_owners", "expiring_within_days"}
+_POLICIES = {"max_key_age_days"}
 _SUPPRESSION_KEYS = {"check", "subject", "reason", "owner", "expires"}
 
 
@@ -68,11 +73,16 @@ def load_settings(
             shape = "a list of [[suppress]] tables" if key == "suppress" else f"a [{key}] table"
             raise fail(f"{key} must be {shape}", key)
     thresholds = data.get("thresholds", {})
-    for key, value in thresholds.items():
-        if key not in _THRESHOLDS:
-            raise fail(f"unknown threshold {key!r}", key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise fail(f"{key} must be a whole number of at least 1", key)
+    policy = data.get("policy", {})
+    for section, values, allowed in (
+        ("threshold", thresholds, _THRESHOLDS),
+        ("policy", policy, _POLICIES),
+    ):
+        for key, value in values.items():
+            if key not in allowed:
+                raise fail(f"unknown {section} {key!r}", key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise fail(f"{key} must be a whole number of at least 1", key)
     severities = {}
     for check_id, severity in data.get("severity", {}).items():
         if check_id not in check_ids:
@@ -87,6 +97,8 @@ def load_settings(
     return AuditSettings(
         stale_days=stale_days if stale_days is not None else thresholds.get("stale_days", 90),
         max_owners=max_owners if max_owners is not None else thresholds.get("max_owners", 3),
+        expiring_within_days=thresholds.get("expiring_within_days", 14),
+        max_key_age_days=policy.get("max_key_age_days"),
         severities=severities,
         suppressions=suppressions,
     )

@@ -21,6 +21,7 @@ from orgaudit.access import (
     ALLOWED,
     DENIED,
     READ_ONLY,
+    REQUEST_RULE,
     SERVICE_ACCOUNT,
     UNKNOWN,
     UNRESTRICTED,
@@ -31,10 +32,21 @@ from orgaudit.access import (
     missing_binding_sources,
     recorded_key_scopes,
     request_permissions,
+    request_presets,
     scope_kind,
     scopes_unknown_reasons,
 )
-from orgaudit.catalog import ORGANIZATION, Catalog, DashboardSetting
+from orgaudit.catalog import (
+    EVIDENCE_DOC,
+    ORGANIZATION,
+    Catalog,
+    DashboardSetting,
+    EndpointRule,
+    Requirement,
+    Rule,
+    requirement_text,
+    split_endpoint,
+)
 from orgaudit.errors import UsageError
 from orgaudit.scopes import parse_missing_scopes
 from orgaudit.snapshot import Snapshot
@@ -63,6 +75,40 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Contested:
+    """A verdict that rests on a contested catalog rule, and what the other reading says."""
+
+    rule: str
+    reading: str
+    other_reading: str
+    decision_if_other: str
+    evidence: str
+
+    @property
+    def text(self) -> str:
+        """One sentence for the terminal and the reports."""
+        return (
+            f"contested: rests on rule {self.rule} ({self.reading}); under the other "
+            f"reading ({self.other_reading}): {self.decision_if_other}"
+        )
+
+
+def contested_by(catalog: Catalog, names: str, decision_if_other: str) -> tuple[Contested, ...]:
+    """The contested notes for comma-separated rule names (empty where there are none)."""
+    return tuple(
+        _contested(catalog.rule(name.strip()), decision_if_other)
+        for name in names.split(",")
+        if name.strip()
+    )
+
+
+def _contested(rule: Rule, decision_if_other: str) -> Contested:
+    other = rule.alternative.says if rule.alternative is not None else ""
+    ids = ", ".join(rule.evidence.ids)
+    return Contested(rule.name, rule.says, other, decision_if_other, f"{EVIDENCE_DOC}: {ids}")
+
+
+@dataclass(frozen=True)
 class UserVerdict:
     """Whether a user may create keys in a project, and why."""
 
@@ -75,6 +121,7 @@ class UserVerdict:
     fixes: tuple[Fix, ...]
     missing_sources: tuple[str, ...]
     summary: str
+    contested: tuple[Contested, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``decision``, ``permission``, ``bindings``, ``fixes``, ...)."""
@@ -82,8 +129,25 @@ class UserVerdict:
 
 
 @dataclass(frozen=True)
+class EndpointCheck:
+    """One endpoint (or set of scopes) weighed against a key and its owner."""
+
+    target: str
+    decision: str
+    required: tuple[str, ...]
+    missing_in_key: tuple[str, ...]
+    missing_in_owner: tuple[str, ...]
+    note: str
+    evidence: str
+
+
+@dataclass(frozen=True)
 class KeyVerdict:
-    """Whether a key's requests (to an endpoint, or at all) would pass, and why."""
+    """Whether a key's requests (to an endpoint, or at all) would pass, and why.
+
+    Without an endpoint, every endpoint the key's scopes are evidently meant for is
+    weighed (``checks``); ``required`` and the ``missing_*`` fields are their union.
+    """
 
     decision: str
     key: dict[str, str]
@@ -98,6 +162,8 @@ class KeyVerdict:
     owner_permissions: tuple[str, ...]
     advice: tuple[Fix, ...]
     summary: str
+    checks: tuple[EndpointCheck, ...] = ()
+    contested: tuple[Contested, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -113,6 +179,7 @@ class ScopeAdvice:
     areas: tuple[str, ...]
     roles: tuple[str, ...]
     evidence: str
+    contested: tuple[Contested, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +208,9 @@ class ScopesPlan:
     leave_at_none: tuple[str, ...]
     roles: tuple[str, ...]
     evidence: tuple[str, ...]
+    unknown: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    contested: tuple[Contested, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -283,6 +353,7 @@ def _user_in_project(
         UNKNOWN: f"cannot tell whether {who} can create API keys in {where}: "
         + (f"{', '.join(missing)} not read" if missing else "a role unknown to the catalog"),
     }[decision]
+    contested = contested_by(catalog, _text(row["contested"]), _text(row["verdict_other"]))
     return UserVerdict(
         decision=decision,
         permission=permission,
@@ -293,6 +364,7 @@ def _user_in_project(
         fixes=_user_fixes(model, catalog, user, project, weighed, decision, archived, missing),
         missing_sources=missing,
         summary=summary,
+        contested=() if archived else contested,
     )
 
 
@@ -437,36 +509,53 @@ def explain_key(
     endpoint: str | None = None,
     required_scopes: tuple[str, ...] | None = None,
 ) -> KeyVerdict:
-    """Whether a key's requests would pass: its scopes, its owner's roles, an endpoint."""
+    """Whether a key's requests would pass: its scopes, its owner's roles, an endpoint.
+
+    With ``endpoint`` that endpoint is weighed, with ``required_scopes`` those scopes;
+    with neither, every endpoint the key's scopes are evidently meant for (a key holding
+    Responses Write is meant for ``POST /v1/responses``, and fails there without
+    model.request), else its recorded scopes as they are.
+    """
     found = find_key(snapshot, key)
-    rule = None
-    if endpoint is not None:
-        rule = catalog.endpoint(endpoint)
-        if rule is None:
-            known = [r.label for r in catalog.endpoints]
-            raise UsageError(f"the catalog has no endpoint {endpoint!r}{_closest(endpoint, known)}")
-        required_scopes = rule.requires
     project = find_project(snapshot, str(found["project_id"]))
+    project_id = str(project["id"])
     owner_id = _text(found["owner_id"])
     owner_type = _text(found["owner_type"], "unknown owner type")
-    owner_permissions = request_permissions(model, catalog, owner_id, str(project["id"]))
-    owner_row = level_for(model, owner_id, str(project["id"]))
+    owner_row = level_for(model, owner_id, project_id)
     # An owner the snapshot cannot name, or of a type the catalog does not know (when it
-    # lists the types at all), has rights
-    # nobody can tell: its key's requests are unknown, never passed nor denied on its
-    # account (the key's own scopes can still deny them).
+    # lists the types at all), has rights nobody can tell: its key's requests are
+    # unknown, never passed nor denied on its account (the key's own scopes can still
+    # deny them).
     owner_types = catalog.known_values_of("project_api_keys.owner_type")
     owner_recognized = bool(owner_id) and (not owner_types or owner_type in owner_types)
     owner_known = bool(owner_row["complete"]) and owner_recognized
     scopes, kind, note = _key_scopes(snapshot, catalog, found)
-    holds = _scope_test(kind, scopes)
-    asked = tuple(required_scopes) if required_scopes is not None else tuple(sorted(scopes or ()))
-    missing_in_key = tuple(s for s in asked if not holds(s)) if kind != "unknown" else ()
-    missing_in_owner = tuple(s for s in asked if not grants_scope(owner_permissions, s))
+    targets = _key_targets(catalog, endpoint, required_scopes, scopes, kind)
     access = str(found["owner_project_access"])
-    advice = _key_advice(catalog, scopes or frozenset(), missing_in_key, missing_in_owner, access)
     archived_rule = catalog.rule("archived_projects_allow_no_keys")
     archived = project["status"] == "archived" and bool(archived_rule.value)
+    blocked = archived or access != "active"
+    other_catalog = catalog.under_other_reading((REQUEST_RULE,))
+
+    def weigh(rules_catalog: Catalog) -> tuple[EndpointCheck, ...]:
+        owner_permissions = request_permissions(model, rules_catalog, owner_id, project_id)
+        return tuple(
+            _endpoint_check(
+                target, needs, note_or_evidence, kind, scopes, owner_permissions, owner_known
+            )
+            for target, needs, note_or_evidence in targets
+        )
+
+    checks = weigh(catalog)
+    decision = _key_decision(checks, blocked, owner_recognized)
+    contested: tuple[Contested, ...] = ()
+    if catalog.rule(REQUEST_RULE).contested:
+        other = _key_decision(weigh(other_catalog), blocked, owner_recognized)
+        if other != decision:
+            contested = (_contested(catalog.rule(REQUEST_RULE), other),)
+    missing_in_key = _union(c.missing_in_key for c in checks)
+    missing_in_owner = _union(c.missing_in_owner for c in checks)
+    advice = _key_advice(catalog, scopes or frozenset(), missing_in_key, missing_in_owner, access)
     if archived:
         advice = (
             Fix(
@@ -475,30 +564,20 @@ def explain_key(
             ),
             *advice,
         )
-    if archived or access != "active" or missing_in_key or (missing_in_owner and owner_known):
-        decision = DENIED
-    elif kind == "unknown" or missing_in_owner or not owner_recognized:
-        decision = UNKNOWN
-    else:
-        decision = ALLOWED
-    if rule is not None:
-        target = rule.label
-    elif required_scopes is not None:
-        target = "the scopes asked for"
-    else:
-        target = "its recorded scopes"
+    target = ", ".join(c.target for c in checks)
     summary = {
         ALLOWED: f"requests with key {found['name']} to {target} would pass",
         DENIED: f"requests with key {found['name']} to {target} would fail",
         UNKNOWN: f"cannot tell whether requests with key {found['name']} to {target} pass",
     }[decision]
+    owner_permissions = request_permissions(model, catalog, owner_id, project_id)
     return KeyVerdict(
         decision=decision,
         key={
             "id": str(found["id"]),
             "name": _text(found["name"]),
-            "project_id": str(project["id"]),
-            "project": _text(project["name"], str(project["id"])),
+            "project_id": project_id,
+            "project": _text(project["name"], project_id),
             "owner_project_access": access,
         },
         owner={
@@ -511,14 +590,98 @@ def explain_key(
         scopes=None if scopes is None else tuple(sorted(scopes)),
         scopes_kind=kind,
         scopes_note=note,
-        endpoint=rule.label if rule else None,
-        required=asked,
+        endpoint=checks[0].target if endpoint is not None else None,
+        required=_union(c.required for c in checks),
         missing_in_key=missing_in_key,
         missing_in_owner=missing_in_owner,
         owner_permissions=tuple(sorted(owner_permissions)),
         advice=advice,
         summary=summary,
+        checks=checks,
+        contested=contested,
     )
+
+
+# What one check weighs: its label, its requirements (None: unknown), and a note (why
+# unknown) or the evidence of the rule.
+_Target = tuple[str, tuple[Requirement, ...] | None, str]
+
+
+def _key_targets(
+    catalog: Catalog,
+    endpoint: str | None,
+    required_scopes: tuple[str, ...] | None,
+    scopes: frozenset[str] | None,
+    kind: str,
+) -> list[_Target]:
+    if endpoint is not None:
+        return [_endpoint_target(catalog, endpoint)]
+    if required_scopes is not None:
+        return [("the scopes asked for", tuple((s,) for s in required_scopes), "")]
+    meant = catalog.endpoints_meant_for(scopes or frozenset()) if kind == "restricted" else ()
+    if meant:
+        return [(rule.label, rule.requires, str(rule.evidence)) for rule in meant]
+    return [("its recorded scopes", tuple((s,) for s in sorted(scopes or ())), "")]
+
+
+def _endpoint_target(catalog: Catalog, endpoint: str) -> _Target:
+    """An endpoint to weigh; one the catalog does not know, or knows no scopes of, is
+    weighed as unknown, with the gap in the evidence named."""
+    rule = catalog.endpoint(endpoint)
+    if rule is None:
+        method, path = split_endpoint(endpoint)
+        known = [r.label for r in catalog.endpoints]
+        gap = "the catalog has no rule for this endpoint" + _closest(endpoint, known)
+        return (f"{method or 'POST'} {path}", None, gap)
+    if rule.requires is None:
+        ids = ", ".join(rule.evidence.ids)
+        return (
+            rule.label,
+            None,
+            f"no public source names the scopes it needs ({EVIDENCE_DOC}: {ids})",
+        )
+    return (rule.label, rule.requires, str(rule.evidence))
+
+
+def _endpoint_check(
+    target: str,
+    needs: tuple[Requirement, ...] | None,
+    note: str,
+    kind: str,
+    scopes: frozenset[str] | None,
+    owner_permissions: frozenset[str],
+    owner_known: bool,
+) -> EndpointCheck:
+    if needs is None:
+        return EndpointCheck(target, UNKNOWN, (), (), (), note, "unknown")
+    # A requirement not met is named by its first (narrowest) scope, which the advice
+    # then shows how to grant; ``required`` shows the alternatives.
+    holds = _scope_test(kind, scopes)
+    in_key = tuple(r[0] for r in needs if kind != "unknown" and not any(map(holds, r)))
+    in_owner = tuple(r[0] for r in needs if not any(grants_scope(owner_permissions, s) for s in r))
+    if in_key or (in_owner and owner_known):
+        decision = DENIED
+    elif kind == "unknown" or in_owner:
+        decision = UNKNOWN
+    else:
+        decision = ALLOWED
+    required = tuple(requirement_text(r) for r in needs)
+    return EndpointCheck(target, decision, required, in_key, in_owner, "", note)
+
+
+def _key_decision(checks: tuple[EndpointCheck, ...], blocked: bool, owner_recognized: bool) -> str:
+    """Denied if the key cannot be used at all or any check fails; unknown if any cannot
+    be told (or its owner cannot); else allowed."""
+    decisions = {c.decision for c in checks}
+    if blocked or DENIED in decisions:
+        return DENIED
+    if UNKNOWN in decisions or not owner_recognized:
+        return UNKNOWN
+    return ALLOWED
+
+
+def _union(parts: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for part in parts for item in part))
 
 
 def _key_scopes(
@@ -548,7 +711,8 @@ def _key_scopes(
 
 def _scope_test(kind: str, scopes: frozenset[str] | None) -> Callable[[str], bool]:
     """Whether the key holds a scope: an "All" key holds every one, a "Read only" key
-    every ``.read`` scope (reference §6.1), a restricted key those recorded."""
+    every ``.read`` scope (help center 8867743; docs/evidence.md#help-8867743), a
+    restricted key those recorded."""
     if kind == UNRESTRICTED:
         return lambda scope: True
     if kind == READ_ONLY:
@@ -591,6 +755,21 @@ def _key_advice(
         for trap in catalog.traps:
             if trap.umbrella in setting.scopes and trap.springs(scopes):
                 text += f"; {trap.advice}"
+        # A group's settings are exclusive: what the key held through another setting of
+        # the same group (Write, when Read is chosen) would be lost.
+        lost = sorted(
+            held
+            for other in catalog.dashboard
+            if other.group == setting.group and other != setting
+            for held in other.scopes & scopes
+            if held not in setting.scopes
+        )
+        if lost:
+            text += (
+                f"; but that setting does not grant {', '.join(lost)}, which the key holds "
+                f"now: no one {setting.group} setting grants both, so use a second key for "
+                "one of them, or an All key"
+            )
         advice.append(Fix(text, setting.evidence.level))
     for scope in missing_in_owner:
         areas = catalog.areas_granting(scope)
@@ -608,18 +787,42 @@ def _key_advice(
 # -- pasted errors -------------------------------------------------------------------------
 
 
+def roles_granting(catalog: Catalog, scopes: Iterable[Requirement]) -> tuple[str, ...]:
+    """The built-in roles whose holder's keys may make requests needing ``scopes``: the
+    same rule (request_rights_need_project_role) ``explain key`` and the checks apply."""
+    needs = tuple(scopes)
+    return tuple(
+        preset.label
+        for preset in request_presets(catalog)
+        if all(any(grants_scope(preset.permissions, s) for s in r) for r in needs)
+    )
+
+
+def _roles_contested(catalog: Catalog, needs: tuple[Requirement, ...]) -> tuple[Contested, ...]:
+    """A note where the other reading of the request rule lets other roles grant it."""
+    rule = catalog.rule(REQUEST_RULE)
+    if not rule.contested:
+        return ()
+    ours = roles_granting(catalog, needs)
+    other = roles_granting(catalog.under_other_reading((REQUEST_RULE,)), needs)
+    extra = [label for label in other if label not in ours]
+    if not extra:
+        return ()
+    return (_contested(rule, ", ".join(extra) + " also"),)
+
+
 def scope_advice(catalog: Catalog, scope: str) -> ScopeAdvice:
     """Which dashboard settings, RBAC areas and built-in roles grant one scope."""
     settings = catalog.settings_granting(scope)
     areas = catalog.areas_granting(scope)
-    roles = tuple(p.label for p in catalog.presets.values() if scope in p.permissions)
     levels = [s.evidence.level for s in settings] + [a.evidence.level for a, _ in areas]
     return ScopeAdvice(
         scope=scope,
         dashboard=tuple(s.label for s in settings),
         areas=tuple(f"{a.name}: {level}" for a, level in areas),
-        roles=roles,
+        roles=roles_granting(catalog, [(scope,)]),
         evidence=_weakest(levels) if levels else "unknown to the catalog",
+        contested=_roles_contested(catalog, ((scope,),)),
     )
 
 
@@ -655,15 +858,29 @@ def explain_error(
             raise UsageError("--user needs --project")
         found = find_user(snapshot, user)
         where = find_project(snapshot, project)
-        held = request_permissions(model, catalog, str(found["id"]), str(where["id"]))
-        lacking = tuple(s for s in scopes if not grants_scope(held, s))
-        complete = bool(level_for(model, str(found["id"]), str(where["id"]))["complete"])
-        decision = ALLOWED if not lacking else (DENIED if complete else UNKNOWN)
+        uid, pid = str(found["id"]), str(where["id"])
+        complete = bool(level_for(model, uid, pid)["complete"])
+
+        def lacking_under(rules: Catalog) -> tuple[str, ...]:
+            held = request_permissions(model, rules, uid, pid)
+            return tuple(s for s in scopes if not grants_scope(held, s))
+
+        def verdict(lacking: tuple[str, ...]) -> str:
+            return ALLOWED if not lacking else (DENIED if complete else UNKNOWN)
+
+        lacking = lacking_under(catalog)
+        decision = verdict(lacking)
+        contested: tuple[Contested, ...] = ()
+        if catalog.rule(REQUEST_RULE).contested:
+            other = verdict(lacking_under(catalog.under_other_reading((REQUEST_RULE,))))
+            if other != decision:
+                contested = (_contested(catalog.rule(REQUEST_RULE), other),)
         user_check = {
-            "user": _text(found["email"], str(found["id"])),
-            "project": _text(where["name"], str(where["id"])),
+            "user": _text(found["email"], uid),
+            "project": _text(where["name"], pid),
             "decision": decision,
             "lacking": list(lacking),
+            "contested": [asdict(c) for c in contested],
         }
     return ErrorExplanation(decision, scopes, advice, checks, key_verdict, user_check)
 
@@ -672,47 +889,76 @@ def explain_error(
 
 
 def plan_scopes(catalog: Catalog, endpoints: Iterable[str]) -> ScopesPlan:
-    """The least dashboard settings and scopes a key needs for the given endpoints."""
-    rules = []
+    """The least dashboard settings and scopes a key needs for the given endpoints.
+
+    Each requirement is met by its narrowest scope. An endpoint the catalog does not
+    know, or knows no scopes of, is listed as unknown rather than refused; a group whose
+    settings grant its scopes only one at a time (Read or Write) is named as a conflict.
+    """
+    rules: list[EndpointRule] = []
+    unknown: list[str] = []
     for spec in endpoints:
-        rule = catalog.endpoint(spec)
-        if rule is None:
-            known = [r.label for r in catalog.endpoints]
-            raise UsageError(f"the catalog has no endpoint {spec!r}{_closest(spec, known)}")
-        rules.append(rule)
-    scopes = sorted({s for rule in rules for s in rule.requires})
-    chosen: dict[str, DashboardSetting] = {}
-    for scope in scopes:
-        settings = catalog.settings_granting(scope)
-        if not settings:
+        label, needs, note = _endpoint_target(catalog, spec)
+        if needs is None:
+            unknown.append(f"{label}: {note}")
             continue
-        setting = settings[0]
-        current = chosen.get(setting.group)
-        if current is None or len(setting.scopes) > len(current.scopes):
-            chosen[setting.group] = setting
-    groups = []
-    for setting in catalog.dashboard:
-        if " > " not in setting.group and setting.group not in groups:
-            groups.append(setting.group)
-    leave = tuple(g for g in groups if g not in chosen)
-    roles = tuple(
-        p.label
-        for p in catalog.presets.values()
-        if p.resource == "project" and set(scopes) <= p.permissions
+        rule = catalog.endpoint(spec)
+        assert rule is not None
+        rules.append(rule)
+    needs_all = tuple(dict.fromkeys(r for rule in rules for r in rule.requires or ()))
+    scopes = sorted(_least_scopes(needs_all))
+    by_group: dict[str, list[DashboardSetting]] = {}
+    for scope in scopes:
+        narrowest = catalog.settings_granting(scope)[:1]
+        for setting in narrowest:
+            if setting not in by_group.setdefault(setting.group, []):
+                by_group[setting.group].append(setting)
+    chosen: list[DashboardSetting] = []
+    conflicts: list[str] = []
+    for group, picked in by_group.items():
+        wanted = frozenset(s for setting in picked for s in setting.scopes)
+        whole = [d for d in catalog.dashboard if d.group == group and wanted <= d.scopes]
+        if whole or len(picked) == 1:
+            chosen.append(min(whole, key=lambda d: len(d.scopes)) if whole else picked[0])
+            continue
+        chosen.append(max(picked, key=lambda d: len(d.scopes)))
+        granted = "; ".join(f"{d.setting} grants {', '.join(sorted(d.scopes))}" for d in picked)
+        conflicts.append(
+            f"{group}: no one setting grants {', '.join(sorted(wanted))} ({granted}); "
+            "a restricted key holds one setting per group: use two keys, or an All key"
+        )
+    groups = list(dict.fromkeys(d.group for d in catalog.dashboard if " > " not in d.group))
+    used = {d.group for d in chosen}
+    leave = tuple(
+        g for g in groups if g not in used and not any(u.startswith(g + " > ") for u in used)
     )
     evidence = tuple(f"{rule.label}: {rule.evidence}" for rule in rules)
     return ScopesPlan(
         endpoints=tuple(rule.label for rule in rules),
         scopes=tuple(scopes),
-        settings=tuple(s.label for s in chosen.values()),
+        settings=tuple(d.label for d in chosen),
         leave_at_none=leave,
-        roles=roles,
+        roles=roles_granting(catalog, needs_all),
         evidence=evidence,
+        unknown=tuple(unknown),
+        conflicts=tuple(conflicts),
+        contested=_roles_contested(catalog, needs_all),
     )
 
 
+def _least_scopes(needs: tuple[Requirement, ...]) -> set[str]:
+    """One scope per requirement: the only one where there is no choice, else one already
+    taken for another requirement (model.request, taken for POST /v1/responses, also
+    serves /v1/audio), else the narrowest."""
+    taken = {r[0] for r in needs if len(r) == 1}
+    for requirement in needs:
+        if not taken & set(requirement):
+            taken.add(requirement[0])
+    return taken
+
+
 def _weakest(levels: list[str]) -> str:
-    order = ("inferred", "observed", "documented")
+    order = ("contested", "inferred", "observed", "documented")
     return min(levels, key=order.index)
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from orgaudit.explain import ErrorExplanation, Fix, KeyVerdict, ScopesPlan, UserVerdict
+from orgaudit.explain import (
+    Contested,
+    ErrorExplanation,
+    Fix,
+    KeyVerdict,
+    ScopesPlan,
+    UserVerdict,
+)
 
 _MARK = {"allowed": "ALLOWED", "denied": "DENIED", "unknown": "UNKNOWN"}
 
@@ -13,12 +20,17 @@ def _fixes(title: str, fixes: tuple[Fix, ...]) -> list[str]:
     return [title, *(f"  - {fix.action}  [{fix.evidence}]" for fix in fixes)]
 
 
+def _contested(notes: tuple[Contested, ...]) -> list[str]:
+    return [f"{note.text}  [{note.evidence}]" for note in notes]
+
+
 def user_text(verdicts: tuple[UserVerdict, ...]) -> str:
     """One block per (user, project): verdict, bindings weighed, fixes."""
     blocks = []
     for v in verdicts:
         lines = [
             f"{_MARK[v.decision]}: {v.summary}",
+            *_contested(v.contested),
             f"permission checked: {v.permission} (create their own keys in the project)",
             "bindings weighed (> marks the deciding ones):",
         ]
@@ -47,13 +59,24 @@ def key_text(v: KeyVerdict) -> str:
         scopes = f"{v.scopes_kind}: {', '.join(v.scopes) or '(none listed)'} ({v.scopes_note})"
     lines = [
         f"{_MARK[v.decision]}: {v.summary}",
+        *_contested(v.contested),
         f"key: {v.key['name']} ({v.key['id']}) in {v.key['project']}; "
         f"owner access to the project: {v.key['owner_project_access']}",
         f"owner: {owner} ({v.owner['type']}); the owner's access to keys there: {v.owner['level']}",
         f"scopes: {scopes}",
     ]
-    if v.endpoint:
-        lines.append(f"endpoint: {v.endpoint} needs {', '.join(v.required)}")
+    for check in v.checks:
+        if not (check.required or check.note):  # nothing to weigh: the scopes are unknown
+            continue
+        needs = ", ".join(check.required) or "unknown"
+        gaps = [f"missing from the key: {', '.join(check.missing_in_key)}"] * bool(
+            check.missing_in_key
+        )
+        gaps += [f"not granted by the owner: {', '.join(check.missing_in_owner)}"] * bool(
+            check.missing_in_owner
+        )
+        said = "; ".join(filter(None, [*gaps, check.note])) or "nothing missing"
+        lines.append(f"  {_MARK[check.decision]} {check.target} needs {needs}: {said}")
     if v.missing_in_key:
         lines.append(f"missing from the key: {', '.join(v.missing_in_key)}")
     if v.missing_in_owner:
@@ -69,7 +92,15 @@ def error_text(e: ErrorExplanation) -> str:
         lines.append(f"- {a.scope}  [{a.evidence}]")
         lines.append(f"    dashboard (restricted key): {' or '.join(a.dashboard) or 'unknown'}")
         lines.append(f"    role permission area: {', '.join(a.areas) or 'unknown'}")
-        lines.append(f"    built-in roles granting it: {', '.join(a.roles) or 'none known'}")
+        lines.append(
+            f"    built-in roles whose keys it lets through: {', '.join(a.roles) or 'none known'}"
+        )
+        lines += [
+            f"    under the other reading of rule {c.rule}: {c.decision_if_other}"
+            for c in a.contested
+        ]
+    notes = {c.rule: c for a in e.advice for c in a.contested}
+    lines += _contested(tuple(notes.values()))
     lines.append("checks:")
     lines += [f"  - {check}" for check in e.checks]
     if e.key is not None:
@@ -80,6 +111,11 @@ def error_text(e: ErrorExplanation) -> str:
             "",
             f"{_MARK[e.user['decision']]}: {e.user['user']} in {e.user['project']} "
             f"lacks: {lacking}",
+            *(
+                f"contested: rests on rule {c['rule']}; under its other reading "
+                f"({c['other_reading']}): {c['decision_if_other']}"
+                for c in e.user["contested"]
+            ),
         ]
     return "\n".join(lines)
 
@@ -91,8 +127,12 @@ def scopes_text(plan: ScopesPlan) -> str:
         "dashboard settings (restricted key):",
         *(f"  - {setting}" for setting in plan.settings),
         f"  - leave at None: {', '.join(plan.leave_at_none) or 'nothing else'}",
+        *(f"  ! {conflict}" for conflict in plan.conflicts),
         f"scopes: {', '.join(plan.scopes)}",
-        f"project roles that can own such a key: {', '.join(plan.roles) or 'none known'}",
+        *(f"unknown: {line}" for line in plan.unknown),
+        "roles whose holder's keys may make these requests: "
+        + (", ".join(plan.roles) or "none known"),
+        *_contested(plan.contested),
         "evidence:",
         *(f"  - {line}" for line in plan.evidence),
     ]

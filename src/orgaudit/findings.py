@@ -23,7 +23,9 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 OPEN, UNKNOWN = "open", "unknown"
 
 # Columns a check's result has. ``status`` defaults to open; ``escalate`` (default False)
-# raises a row one severity above the check's, for "worse when ..." cases.
+# raises a row one severity above the check's, for "worse when ..." cases; ``contested``
+# names the contested catalog rules the row rests on (its answer differs under their
+# other reading).
 FLAG_COLUMNS = [
     "subject_type",
     "subject_id",
@@ -33,6 +35,7 @@ FLAG_COLUMNS = [
     "message",
     "status",
     "escalate",
+    "contested",
 ]
 
 
@@ -73,12 +76,22 @@ class AuditSettings:
     max_owners: int = 3
     severities: Mapping[str, str] = field(default_factory=dict)
     suppressions: tuple[Suppression, ...] = ()
+    # Keys expiring within this many days are flagged (check key-expiring); a key used
+    # within the same many days counts as in use.
+    expiring_within_days: int = 14
+    # Policy: keys without an expiry older than this are flagged (check
+    # key-no-expiry-too-old); None, the default, leaves the policy off.
+    max_key_age_days: int | None = None
 
     def __post_init__(self) -> None:
         if self.stale_days < 1:
             raise UsageError("--stale-days must be at least 1")
         if self.max_owners < 1:
             raise UsageError("--max-owners must be at least 1")
+        if self.expiring_within_days < 1:
+            raise UsageError("expiring_within_days must be at least 1")
+        if self.max_key_age_days is not None and self.max_key_age_days < 1:
+            raise UsageError("max_key_age_days must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,7 @@ class Finding:
     evidence: str
     suppressed: bool = False
     suppression: str = ""
+    contested: str = ""
 
     @property
     def counts(self) -> bool:
@@ -246,6 +260,7 @@ def _findings(
                 evidence=check.evidence,
                 suppressed=active,
                 suppression=note,
+                contested="" if row.contested is None else str(row.contested),
             )
         )
     return findings

@@ -33,9 +33,10 @@ _ORG_DERIVED_REASON = (
     "not asked per user: the org defines no custom org role, so users hold only the "
     "built-in org role their user record names"
 )
-# Inferred (reference §3.11-3.12): a project-level assignment names a role of that
-# project's own role list, so where the list holds only built-in roles the member list's
-# `role` already says everything. `pull --ask-every-role-list` turns this off.
+# Inferred (the OpenAPI document lists role assignments per project): a project-level
+# assignment names a role of that project's own role list, so where the list holds only
+# built-in roles the member list's `role` already says everything.
+# `pull --ask-every-role-list` turns this off.
 _PROJECT_DERIVED_REASON = (
     "not asked per member: the project's role list holds no custom role, so its members "
     "hold only the built-in project role the member list names"
@@ -187,10 +188,6 @@ async def collect(
     )
 
 
-PROJECT_KEY_IN_ADMIN_LIST = (
-    "is a project API key the admin-key list also returned (its id is in a project's key "
-    "list); not stored as an admin key"
-)
 Items = dict[str, tuple[tuple[Scope, JsonObject], ...]]
 
 
@@ -208,7 +205,7 @@ def without_project_keys(items: Items) -> tuple[Items, tuple[store.Anomaly, ...]
     if len(kept) == len(admin):
         return items, ()
     dropped = tuple(
-        (src.ADMIN_API_KEYS.table, None, str(item["id"]), None, PROJECT_KEY_IN_ADMIN_LIST)
+        (src.ADMIN_API_KEYS.table, None, str(item["id"]), None, store.PROJECT_KEY_IN_ADMIN_LIST)
         for _scope, item in admin
         if item.get("id") in project_keys
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-# "... Missing scopes: api.responses.read, api.responses.write. Check that ..." (reference §6.4)
+# "... Missing scopes: api.responses.read, api.responses.write. Check that ..."
+# (docs/evidence.md#forum-1374480)
 _MISSING_SCOPES = re.compile(r"missing scopes?:\s*([a-z0-9_.*,\s]+?)(?:\.\s|\.$|$)", re.IGNORECASE)
 
 

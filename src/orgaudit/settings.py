@@ -94,7 +94,8 @@ class RetryPolicy:
     """How the client retries: capped exponential backoff with full jitter.
 
     ``max_retry_after`` follows the official Python SDK, which gives up rather than
-    wait longer than the server asks for beyond two minutes (reference §1).
+    wait longer than the server asks for beyond two minutes (openai/openai-python,
+    MAX_RETRY_AFTER_DELAY).
     """
 
     max_attempts: int = 6

@@ -1,9 +1,9 @@
 """What a pull reads: every list source, its endpoint, its family and its table.
 
 This is the request plan as data. Page sizes are the largest each endpoint allows
-(reference §3; the spec's ``limit`` maxima). Sources in an optional family (RBAC, audit
-logs, admin keys) may be missing from an org or unreadable by a key; their 403/404 is
-recorded as coverage and the pull goes on.
+(the OpenAPI document, docs/evidence.md#openapi-spec; its ``limit`` maxima). Sources in
+an optional family (RBAC, audit logs, admin keys) may be missing from an org or
+unreadable by a key; their 403/404 is recorded as coverage and the pull goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from orgaudit.client import ListEndpoint, PageStyle
 
 A, B = PageStyle.LAST_ID, PageStyle.NEXT
 
-# Scope-carrying audit-log events (reference §6.3): created carries data.scopes,
+# Scope-carrying audit-log events (the OpenAPI document's AuditLog; docs/evidence.md):
+# created carries data.scopes,
 # updated carries changes_requested.scopes (or data.scopes in the spec's own example).
 KEY_EVENT_TYPES = ("api_key.created", "api_key.updated", "api_key.deleted")
 
@@ -127,7 +128,7 @@ PROJECT_GROUPS = _source(
     Family.RBAC,
     "project_groups",
 )
-# Project RBAC lives under /v1/projects, not /v1/organization/projects (reference §3.11).
+# Project RBAC lives under /v1/projects, not /v1/organization/projects (the OpenAPI document).
 PROJECT_ROLES = _source(
     "project_roles", "/projects/{project_id}/roles", B, 1000, Family.RBAC, "roles"
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,19 +17,26 @@ from typing import Any
 from orgaudit.errors import ConfigError
 from orgaudit.store import TABLES
 
-EVIDENCE_LEVELS = ("documented", "observed", "inferred")
+# documented: official docs or the published OpenAPI document say so; observed: real API
+# behaviour (errors, third-party code that called the API); inferred: our reading where
+# no source is clear; contested: sources read two ways (the rule names the other reading).
+EVIDENCE_LEVELS = ("documented", "observed", "inferred", "contested")
+CONTESTED = "contested"
+EVIDENCE_DOC = "docs/evidence.md"
 ORGANIZATION, PROJECT = "organization", "project"
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """How sure an entry is, and where it comes from."""
+    """How sure an entry is, where it comes from, and its sections of docs/evidence.md."""
 
     level: str
     source: str
+    ids: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.level}: {self.source}"
+        where = f" ({EVIDENCE_DOC}: {', '.join(self.ids)})" if self.ids else ""
+        return f"{self.level}: {self.source}{where}"
 
 
 @dataclass(frozen=True)
@@ -79,19 +86,39 @@ class DashboardSetting:
         return f"{self.group}: {self.setting}"
 
 
+# One scope a request needs, as the alternatives that satisfy it, preferred first: a key
+# with model.request passes where the narrower api.model.audio.request is asked for.
+Requirement = tuple[str, ...]
+
+
+def requirement_text(requirement: Requirement) -> str:
+    """``a`` or ``a (or b)``."""
+    first, *others = requirement
+    return first + (f" (or {', '.join(others)})" if others else "")
+
+
 @dataclass(frozen=True)
 class EndpointRule:
-    """The scopes a request to an endpoint needs."""
+    """The scopes a request to an endpoint needs; ``None`` where no source says."""
 
     method: str
     path: str
-    requires: tuple[str, ...]
+    requires: tuple[Requirement, ...] | None
     evidence: Evidence
+    # Scopes whose presence on a key shows it is meant for this endpoint: ``meant_by`` in
+    # the catalog, else the scopes its requirements name that no other path's do (an
+    # umbrella such as model.request, which many endpoints take, shows nothing).
+    meant_by: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
         """``METHOD /path``."""
         return f"{self.method} {self.path}"
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """Every scope any requirement names (empty where the needs are unknown)."""
+        return frozenset(s for requirement in self.requires or () for s in requirement)
 
 
 @dataclass(frozen=True)
@@ -111,12 +138,31 @@ class ScopeTrap:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """The other reading of a contested rule: its value, in words, and its sources."""
+
+    value: Any
+    says: str
+
+
+@dataclass(frozen=True)
 class Rule:
-    """A rule the sources leave open, settled as a labelled default."""
+    """A rule the sources leave open, settled as a labelled default.
+
+    A ``contested`` rule also names the reading it follows (``says``) and the other one
+    (``alternative``), so a verdict that rests on it can say what the other would answer.
+    """
 
     name: str
     value: Any
     evidence: Evidence
+    says: str = ""
+    alternative: Reading | None = None
+
+    @property
+    def contested(self) -> bool:
+        """Whether the sources read this rule two ways."""
+        return self.alternative is not None
 
 
 @dataclass(frozen=True)
@@ -176,6 +222,19 @@ class Catalog:
         """A rule by name; a catalog without it is refused at load time."""
         return self.rules[name]
 
+    def contested_rules(self, names: tuple[str, ...]) -> tuple[Rule, ...]:
+        """Those of the named rules that are contested."""
+        return tuple(self.rules[name] for name in names if self.rules[name].contested)
+
+    def under_other_reading(self, names: tuple[str, ...]) -> Catalog:
+        """This catalog with each named contested rule set to its other reading."""
+        flipped = {
+            rule.name: Rule(rule.name, rule.alternative.value, rule.evidence)
+            for rule in self.contested_rules(names)
+            if rule.alternative is not None
+        }
+        return replace(self, rules={**self.rules, **flipped})
+
     def preset_for(self, resource: str, name: str) -> Preset | None:
         """The built-in role defined at ``resource`` (organization/project) with ``name``."""
         for preset in self.presets.values():
@@ -189,10 +248,7 @@ class Catalog:
         Without a method, POST is preferred where the endpoint has one (the request that
         does the work), else GET.
         """
-        method, _, path = spec.strip().rpartition(" ")
-        path = "/" + path.strip().lstrip("/")
-        if not path.startswith("/v1/"):
-            path = "/v1" + path
+        method, path = split_endpoint(spec)
         candidates = [
             rule
             for rule in self.endpoints
@@ -205,6 +261,10 @@ class Catalog:
         longest = max(len(rule.path) for rule in candidates)
         best = [rule for rule in candidates if len(rule.path) == longest]
         return next((rule for rule in best if rule.method == "POST"), best[0])
+
+    def endpoints_meant_for(self, scopes: frozenset[str]) -> tuple[EndpointRule, ...]:
+        """The endpoints a restricted key with these scopes is evidently meant for."""
+        return tuple(rule for rule in self.endpoints if rule.meant_by & scopes)
 
     def settings_granting(self, scope: str) -> tuple[DashboardSetting, ...]:
         """The dashboard settings whose scopes include ``scope``, narrowest first."""
@@ -232,6 +292,15 @@ REQUIRED_RULES = (
     "unrestricted_key_scopes",
     "read_only_key_scope",
 )
+
+
+def split_endpoint(spec: str) -> tuple[str, str]:
+    """``"[METHOD] path"`` as an upper-case method (empty if none) and a ``/v1/...`` path."""
+    method, _, path = spec.strip().rpartition(" ")
+    path = "/" + path.strip().lstrip("/")
+    if not path.startswith("/v1/"):
+        path = "/v1" + path
+    return method.strip().upper(), path
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
@@ -268,7 +337,51 @@ def _evidence(entry: Mapping[str, Any], what: str) -> Evidence:
     source = entry["source"]
     if not isinstance(source, str) or not source.strip():
         raise ValueError(f"{what}: every entry needs a source")
-    return Evidence(level, " ".join(source.split()))
+    ids = entry.get("evidence_ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise ValueError(f"{what}: evidence_ids must be a list of section ids")
+    return Evidence(level, " ".join(source.split()), tuple(ids))
+
+
+def _rule(name: str, entry: Mapping[str, Any]) -> Rule:
+    """A rule; a contested one must name its reading and the other, and only it may."""
+    what = f"rule {name}"
+    evidence = _evidence(entry, what)
+    other = entry.get("alternative")
+    if (evidence.level == CONTESTED) != (other is not None):
+        raise ValueError(f"{what}: a contested rule, and only one, names an [alternative]")
+    if other is None:
+        return Rule(name, entry["value"], evidence)
+    if not isinstance(other, Mapping) or type(other["value"]) is not type(entry["value"]):
+        raise ValueError(f"{what}: alternative needs a value of the rule's own type")
+    says = " ".join(str(entry["says"]).split())
+    return Rule(
+        name,
+        entry["value"],
+        evidence,
+        says,
+        Reading(other["value"], " ".join(str(other["says"]).split())),
+    )
+
+
+def _requirements(value: Any, what: str) -> tuple[Requirement, ...] | None:
+    """An endpoint's ``requires``: scopes, each a string or a list of alternatives; or
+    ``"unknown"`` where no source names them."""
+    if value == "unknown":
+        return None
+    if not isinstance(value, list):
+        raise ValueError(f'{what}: requires must be a list or "unknown"')
+    requirements = []
+    for item in value:
+        options = [item] if isinstance(item, str) else item
+        if (
+            not options
+            or not isinstance(options, list)
+            or not all(isinstance(o, str) and o for o in options)
+        ):
+            raise ValueError(f"{what}: each requirement is a scope or a list of scopes")
+        requirements.append(tuple(options))
+    return tuple(sorted(requirements))
 
 
 def _strings(value: Any, what: str) -> frozenset[str]:
@@ -285,10 +398,7 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         keys_entry["manage_all"],
         _evidence(keys_entry, "keys"),
     )
-    rules = {
-        name: Rule(name, entry["value"], _evidence(entry, f"rule {name}"))
-        for name, entry in data["rules"].items()
-    }
+    rules = {name: _rule(name, entry) for name, entry in data["rules"].items()}
     missing = [name for name in REQUIRED_RULES if name not in rules]
     if missing:
         raise ValueError(f"rules missing: {', '.join(missing)}")
@@ -328,15 +438,7 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         )
         for entry in data["dashboard"]
     )
-    endpoints = tuple(
-        EndpointRule(
-            str(entry["method"]).upper(),
-            entry["path"],
-            tuple(sorted(_strings(entry["requires"], f"endpoint {entry.get('path')}"))),
-            _evidence(entry, f"endpoint {entry.get('path')}"),
-        )
-        for entry in data["endpoints"]
-    )
+    endpoints = _endpoints(data["endpoints"])
     traps = tuple(
         ScopeTrap(
             entry["id"],
@@ -360,6 +462,31 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         endpoints,
         traps,
         known_values,
+    )
+
+
+def _endpoints(entries: list[Mapping[str, Any]]) -> tuple[EndpointRule, ...]:
+    rules = [
+        EndpointRule(
+            str(entry["method"]).upper(),
+            entry["path"],
+            _requirements(entry["requires"], f"endpoint {entry.get('path')}"),
+            _evidence(entry, f"endpoint {entry.get('path')}"),
+        )
+        for entry in entries
+    ]
+    paths_taking: dict[str, set[str]] = {}
+    for rule in rules:
+        for scope in rule.scopes:
+            paths_taking.setdefault(scope, set()).add(rule.path)
+    return tuple(
+        replace(
+            rule,
+            meant_by=_strings(entry["meant_by"], f"endpoint {rule.path}")
+            if "meant_by" in entry
+            else frozenset(s for s in rule.scopes if paths_taking[s] == {rule.path}),
+        )
+        for rule, entry in zip(rules, entries, strict=True)
     )
 
 

@@ -33,7 +33,8 @@ CHECKS: tuple[Check, ...] = (
         "user-no-project",
         "User in no project",
         "low",
-        "an org user who holds no role in any project, directly or through a group",
+        "an org user who holds no role in any project, directly or through a group, and whose "
+        "org roles give them none either (an org owner holds owner rights everywhere)",
         "they have nowhere to create keys; often a sign of an unfinished onboarding or a leaver",
         "add them to the project they need, or remove them from the organization",
         "inferred",
@@ -44,7 +45,7 @@ CHECKS: tuple[Check, ...] = (
         "key-scope-trap",
         "Restricted key without the umbrella scope it needs",
         "high",
-        "a restricted key holding sub-permissions (Responses write, chat completions, ...) "
+        "a restricted key holding Responses write or the Chat completions sub-option "
         "without model.request",
         "its calls fail with 'Missing scopes: model.request' although every box looks ticked "
         "(the dashboard shows 'Mixed')",
@@ -99,6 +100,41 @@ CHECKS: tuple[Check, ...] = (
         "documented",
         _KEYS,
         keys.key_unused,
+    ),
+    Check(
+        "key-expiring",
+        "Key about to expire",
+        "medium",
+        "a key that expires within expiring_within_days (default 14; worse when a service "
+        "account owns it or it was used within the same window)",
+        "when it expires, whatever calls with it stops working: a production outage",
+        "create its replacement and move the caller to it before the date, then delete it",
+        "documented",
+        _KEYS,
+        keys.key_expiring,
+    ),
+    Check(
+        "key-expired",
+        "Expired key still listed",
+        "low",
+        "a key past its expiry date that the project still lists",
+        "it can no longer be used; it is clutter that hides the keys that matter",
+        "delete it",
+        "documented",
+        _KEYS,
+        keys.key_expired,
+    ),
+    Check(
+        "key-no-expiry-too-old",
+        "Key without expiry older than policy",
+        "medium",
+        "a key with no expiry created more than max_key_age_days ago (a [policy] in "
+        "orgaudit.toml; off without it)",
+        "a key that never expires outlives its purpose and its owner's memory of it",
+        "rotate it to a key with an expiry (keys can now be given one)",
+        "documented",
+        _KEYS,
+        keys.key_no_expiry_too_old,
     ),
     Check(
         "key-scopes-unknown",

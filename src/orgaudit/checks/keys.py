@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from orgaudit.access import (
+    REQUEST_RULE,
     SERVICE_ACCOUNT,
     levels_for_pairs,
     request_bindings,
     scopes_unknown_reasons,
     with_scope_kinds,
 )
-from orgaudit.catalog import ORGANIZATION, PROJECT
+from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog
 from orgaudit.findings import UNKNOWN, AuditContext
 
 KEY_COLUMNS = ["id", "name", "project_id", "project_name", "owner_type", "owner_id"]
@@ -66,10 +67,30 @@ def key_scope_trap(context: AuditContext) -> pd.DataFrame:
 
 
 def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
-    """Restricted keys whose scopes ask for more than the owner's roles grant there."""
-    model = context.analysis.model
+    """Restricted keys whose scopes ask for more than the owner's roles grant there.
+
+    Which of the owner's roles count is rule request_rights_need_project_role; where it
+    is contested, a key its other reading would let pass is marked so.
+    """
     catalog = context.analysis.catalog
-    keys = with_scope_kinds(context.keys, context.analysis.catalog)
+    flagged = _keys_beyond_owner(context, catalog)
+    if flagged.empty or not catalog.rule(REQUEST_RULE).contested:
+        return flagged
+    other = _keys_beyond_owner(context, catalog.under_other_reading((REQUEST_RULE,)))
+    passes_there = ~flagged["subject_id"].isin(set(other.get("subject_id", ())))
+    contested = passes_there.map({True: REQUEST_RULE, False: ""})
+    message = flagged["message"].where(
+        ~passes_there,
+        flagged["message"] + " (contested: rule " + REQUEST_RULE + "; under its other reading "
+        "the owner's org roles grant it)",
+    )
+    return flagged.assign(message=message, contested=contested)
+
+
+def _keys_beyond_owner(context: AuditContext, catalog: Catalog) -> pd.DataFrame:
+    """key-exceeds-owner's rows under one reading of the catalog's rules."""
+    model = context.analysis.model
+    keys = with_scope_kinds(context.keys, catalog)
     # Keys whose owner lost access fail whatever they ask: key-owner-without-access says so.
     restricted = keys[
         (keys["scope_kind"] == "restricted") & (keys["owner_project_access"] == "active")
@@ -227,6 +248,69 @@ def key_unused(context: AuditContext) -> pd.DataFrame:
         + " days ago",
     )
     return _key_rows(flagged, message)
+
+
+def _days(delta: pd.Series) -> pd.Series:
+    """Whole days of a time difference, as text."""
+    days: pd.Series = delta.dt.days.astype("Int64").astype(str)
+    return days
+
+
+def key_expired(context: AuditContext) -> pd.DataFrame:
+    """Keys past their expiry that the project still lists."""
+    keys = context.keys
+    expired = keys[keys["expires_at"].notna() & (keys["expires_at"] < context.as_of)]
+    message = (
+        "key expired on "
+        + expired["expires_at"].dt.strftime("%Y-%m-%d")
+        + " ("
+        + _days(context.as_of - expired["expires_at"])
+        + " days ago) but is still listed; owned by "
+        + _owner(expired)
+    )
+    return _key_rows(expired, message)
+
+
+def key_expiring(context: AuditContext) -> pd.DataFrame:
+    """Keys that expire within ``expiring_within_days``; worse for a service account's
+    key (usually a production caller) and for a key used within the same window."""
+    keys = context.keys
+    window = pd.Timedelta(days=context.settings.expiring_within_days)
+    left = keys["expires_at"] - context.as_of
+    soon = keys[keys["expires_at"].notna() & (left >= pd.Timedelta(0)) & (left <= window)]
+    idle = context.as_of - soon["last_used_at"]
+    in_use = soon["last_used_at"].notna() & (idle <= window)
+    ago = (_days(idle) + " days ago").where(idle >= pd.Timedelta(days=1), "within the last day")
+    use = ("; last used " + ago).where(in_use, "")
+    message = (
+        "key expires on "
+        + soon["expires_at"].dt.strftime("%Y-%m-%d")
+        + " (in "
+        + _days(soon["expires_at"] - context.as_of)
+        + " days); owned by "
+        + _owner(soon)
+        + use.fillna("")
+    )
+    escalate = (soon["owner_type"] == SERVICE_ACCOUNT) | in_use
+    return _key_rows(soon, message).assign(escalate=escalate.to_numpy())
+
+
+def key_no_expiry_too_old(context: AuditContext) -> pd.DataFrame:
+    """Keys without an expiry older than the policy's ``max_key_age_days`` (off unless
+    the configuration sets the policy)."""
+    limit = context.settings.max_key_age_days
+    if limit is None:
+        return pd.DataFrame()
+    keys = context.keys
+    age = context.as_of - keys["created_at"]
+    old = keys[keys["expires_at"].isna() & (age > pd.Timedelta(days=limit))]
+    message = (
+        "key has no expiry and was created "
+        + _days(age[old.index])
+        + f" days ago (policy: at most {limit} days); owned by "
+        + _owner(old)
+    )
+    return _key_rows(old, message)
 
 
 def key_scopes_unknown(context: AuditContext) -> pd.DataFrame:

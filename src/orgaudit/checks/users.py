@@ -68,6 +68,11 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
         )
     )
     message = message.where(rows["verdict"] != UNKNOWN, message + why_unknown)
+    contested = rows["contested"].fillna("").astype(str)
+    message = message.where(
+        contested == "",
+        message + " (contested: rule " + contested + "; under its other reading they can)",
+    )
     return pd.DataFrame(
         {
             "subject_type": "user",
@@ -77,29 +82,31 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
             "project_name": rows["project_name"],
             "message": message,
             "status": rows["verdict"].map({UNKNOWN: UNKNOWN}),
+            "contested": contested,
         }
     )
 
 
 def user_no_project(context: AuditContext) -> pd.DataFrame:
-    """Org users who hold no role in any project."""
+    """Org users who hold no role in any project and whose org roles give them no project
+    either (an org owner holds owner rights in every project: not flagged)."""
     levels = context.analysis.model.levels
     users = context.analysis.snapshot["users"]
     in_a_project = set(levels.loc[levels["project_id"].notna(), "principal_id"])
-    elsewhere = levels[levels["project_id"].isna()][["principal_id", "complete", "level"]]
-    if users["id"].isin(in_a_project).all():
-        return pd.DataFrame()
+    elsewhere = levels[levels["project_id"].isna()][
+        ["principal_id", "complete", "level", "contested"]
+    ]
     lonely = (
         users[~users["id"].isin(in_a_project)]
         .rename(columns={"id": "principal_id"})
         .merge(elsewhere, on="principal_id", how="left", validate="one_to_one")
         .merge(context.user_names, on="principal_id", how="left", validate="one_to_one")
     )
-    allowed_anyway = lonely["level"].isin(["create_own", "manage_all"])
-    reason = pd.Series(", so has no project to create keys in", index=lonely.index).where(
-        ~allowed_anyway, "; their org role still lets them create keys in every project"
-    )
+    lonely = lonely[~lonely["level"].isin(["create_own", "manage_all"])]
+    if lonely.empty:
+        return pd.DataFrame()
     incomplete = bool(context.analysis.model.incomplete_projects)
+    contested = lonely["contested"].fillna("").astype(str)
     return pd.DataFrame(
         {
             "subject_type": "user",
@@ -107,12 +114,23 @@ def user_no_project(context: AuditContext) -> pd.DataFrame:
             "subject_name": lonely["subject_name"],
             "project_id": None,
             "project_name": None,
-            "message": lonely["subject_name"] + " (org " + lonely["role"].fillna("?") + ") holds "
-            "no role in any project" + reason,
+            "message": lonely["subject_name"]
+            + " (org "
+            + lonely["role"].fillna("?")
+            + ") holds no role in any project, so has no project to create keys in"
+            + contested.map(
+                lambda rule: (
+                    f" (contested: rule {rule}; under its other reading their org "
+                    "role lets them create keys in every project)"
+                    if rule
+                    else ""
+                )
+            ),
             # A project whose role lists were not all read could hold a role for them.
             "status": (~lonely["complete"].fillna(False).astype(bool) | incomplete).map(
                 {True: UNKNOWN}
             ),
+            "contested": contested,
         }
     )
 

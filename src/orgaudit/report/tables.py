@@ -39,6 +39,7 @@ FINDING_COLUMNS = {
     "evidence": "Evidence",
     "suppressed": "Suppressed",
     "suppression": "Suppression",
+    "contested": "Contested rule",
 }
 
 
@@ -396,6 +397,9 @@ def _access_review(analysis: Analysis) -> pd.DataFrame:
             "Roles": table["Roles"].fillna(""),
             "Key access": table["level"],
             "Can create keys": table["verdict"],
+            # A verdict resting on a contested catalog rule, and its other reading's answer.
+            "Contested rule": table["contested"],
+            "Under the other reading": table["verdict_other"].where(table["contested"] != "", ""),
             "Decision": "",
             "Reviewer": "",
             "Comment": "",
@@ -438,6 +442,9 @@ def _org_wide_review(analysis: Analysis) -> pd.DataFrame:
             "Roles": table["Roles"].fillna(""),
             "Key access": table["level"],
             "Can create keys": table["verdict"],
+            # A verdict resting on a contested catalog rule, and its other reading's answer.
+            "Contested rule": table["contested"],
+            "Under the other reading": table["verdict_other"].where(table["contested"] != "", ""),
             "Decision": "",
             "Reviewer": "",
             "Comment": "",
@@ -474,7 +481,12 @@ def _access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFram
     )
     verdict = full["verdict"]
     mark = verdict.map({ALLOWED: "can create keys", "denied": "cannot", UNKNOWN: "unknown"})
-    text = full["Roles"].fillna("(org role only)") + ": " + mark
+    contested = full["contested"].fillna("").astype(str) != ""
+    text = (
+        full["Roles"].fillna("(org role only)")
+        + ": "
+        + mark.where(~contested, mark + " (contested)")
+    )
     explain = (
         "; see `orgaudit explain user "
         + full["principal_id"]
@@ -486,6 +498,14 @@ def _access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFram
         ("key access " + full["level"] + explain)
         .where(~full["archived"].astype(bool), "the project is archived: no keys can be created")
         .where(verdict != ALLOWED, "")
+    )
+    reason = reason.where(
+        ~contested,
+        (reason + "; ").where(reason != "", "")
+        + "contested: rests on rule "
+        + full["contested"].astype(str)
+        + "; under its other reading: "
+        + full["verdict_other"].astype(str),
     )
     user_labels = _unique_labels(users["id"], users["email"].fillna(users["name"]))
     project_labels = _unique_labels(projects["id"], projects["name"])

@@ -284,8 +284,9 @@ def _decision_dropdown(sheet: Sheet, frame: pd.DataFrame) -> None:
 
 
 def _mark(text: object) -> str:
-    """The verdict a matrix cell ends with ("owner: can create keys" -> "can create keys")."""
-    return str(text).rsplit(": ", 1)[-1]
+    """The verdict a matrix cell ends with ("owner: can create keys" -> "can create keys";
+    "viewer: cannot (contested)" -> "cannot")."""
+    return str(text).rsplit(": ", 1)[-1].removesuffix(" (contested)")
 
 
 def _matrix_cell(sheet: Sheet, text: object, reason: object) -> object:

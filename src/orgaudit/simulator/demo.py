@@ -10,20 +10,26 @@ from orgaudit.simulator.org import OrgBuilder, SimOrg, project_role_id
 
 DEMO_ORG_ID = "org_demo"
 
-# Permission strings from the RBAC guide and the spec's examples (reference §5.4, §6.2).
+# Permission strings from the OpenAPI document's role examples ("API Project Key Manager",
+# openai/openai-openapi openapi.yaml) and https://developers.openai.com/api/docs/guides/rbac
 KEYS_WRITE = "api.organization.projects.api_keys.write"
 KEYS_READ = "api.organization.projects.api_keys.read"
 
 # What each curated case is, and the ids that carry it.
 DEMO_CASES: dict[str, str] = {
     "reader-not-in-payments": "user_carol: org reader, member of Research only, not of Payments",
-    "project-viewer": "user_dave: viewer in Payments",
+    "project-viewer": (
+        "user_dave: org reader, viewer in Payments (denied; contested: "
+        "key_rights_need_project_role)"
+    ),
     "group-grants-key-write": (
         "user_erin: viewer in Payments, but group 'Payments Key Managers' holds the custom "
         "project role 'Key Manager' (api_keys.write) there"
     ),
     "group-only-member": "user_ivan: in Research only through group 'Data Science' (member)",
-    "owner-in-no-project": "user_frank: org owner with no project",
+    "owner-in-no-project": (
+        "user_frank: org owner with no project (not user-no-project: owner rights everywhere)"
+    ),
     "reader-in-no-project": "user_peggy: org reader with no project",
     "custom-role-without-key-write": (
         "user_oscar: viewer in Research plus custom role 'Responses caller' (no api_keys.write)"
@@ -42,6 +48,18 @@ DEMO_CASES: dict[str, str] = {
     "scopes-unknown": "key 'alice-ci' in Research: created before the audit-log window",
     "admin-key-no-expiry": "admin key 'audit-key' has no expiry",
     "admin-key-unused": "admin key 'old-admin' was never used",
+    "key-expiring-in-use": (
+        "key 'research-etl-rotating' (service account research-etl) expires in 3 days and "
+        "was used 6 hours ago"
+    ),
+    "key-expired-listed": "key 'carol-expired' in Research expired 10 days ago, still listed",
+    "key-expiring-later": (
+        "key 'grace-quarterly' in Payments expires in 60 days; every other project key "
+        "has no expiry"
+    ),
+    "admin-list-has-project-keys": (
+        "the admin-key list also returns every project key, as organization.admin_api_key"
+    ),
 }
 
 
@@ -161,4 +179,35 @@ def demo_builder(now: int) -> OrgBuilder:
 
     b.admin_key(alice, "audit-key", expires_in_days=None, last_used_days_ago=0)
     b.admin_key(frank, "old-admin", expires_in_days=30, last_used_days_ago=None)
+
+    # Keys with an expiry come last, so the ids of everything above stay as they were.
+    b.key(
+        research,
+        etl,
+        "research-etl-rotating",
+        scopes=["api.files.read", "api.files.write"],
+        created_days_ago=87,
+        last_used_days_ago=0.25,
+        expires_in_days=3,
+    )
+    b.key(
+        research,
+        carol,
+        "carol-expired",
+        scopes=["model.request", "api.model.request"],
+        created_days_ago=100,
+        last_used_days_ago=12,
+        expires_in_days=-10,
+    )
+    b.key(
+        payments,
+        grace,
+        "grace-quarterly",
+        scopes=["model.request", "api.model.request"],
+        created_days_ago=30,
+        last_used_days_ago=1,
+        expires_in_days=60,
+    )
+    # What the real admin-key list does (see SimOrg.admin_list_includes_project_keys).
+    b.org.admin_list_includes_project_keys = True
     return b

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 
 from orgaudit.simulator.org import OrgBuilder, SimOrg, project_role_id
 
-# Scope sets a generated key draws from: unrestricted, the "Mixed" trap, a sound restricted
-# key, and a read-only key (reference §6.2).
+# Scope sets a generated key draws from: unrestricted; the "Mixed" trap (responses and chat
+# without the model.request they also need; forum thread
+# https://community.openai.com/t/restricted-api-key-and-scopes-for-responses-api/1143672);
+# a sound restricted key; and a read-only key ("Use ["api.all.read"] for read-only
+# access", the API reference on updating a key, as generated in
+# https://docs.rs/crate/openai-client-base/0.16.0/source/src/models/update_project_api_key_body.rs).
 _SCOPE_CHOICES: tuple[list[str], ...] = (
     [],
     ["api.responses.write", "api.model.chat_completions.request"],
@@ -25,7 +29,10 @@ _CUSTOM_PERMISSIONS = (
 
 @dataclass(frozen=True)
 class OrgShape:
-    """How big a generated org is; every count is a total or a per-project average."""
+    """How big a generated org is; every count is a total or a per-project average.
+
+    ``expiring_share`` is the share of project keys given an ``expires_at``.
+    """
 
     users: int = 50
     projects: int = 5
@@ -37,11 +44,27 @@ class OrgShape:
     owners: int = 2
     archived_share: float = 0.05
     extra_audit_events: int = 0
+    expiring_share: float = 0.2
+
+
+def _expiry(rng: random.Random, share: float, created_days_ago: float) -> float | None:
+    """Days from now to a key's expiry (negative: expired), or None for no expiry.
+
+    A key lives 1 to 365 days from its creation: ``expires_in_seconds`` is at most
+    31536000, a year (openai/openai-openapi openapi.yaml, POST /organization/admin_api_keys;
+    the API reference gives project keys the same range).
+    """
+    if rng.random() >= share:
+        return None
+    return rng.uniform(1, 365) - created_days_ago
 
 
 def generate_org(shape: OrgShape, *, seed: int, now: int) -> SimOrg:
     """A random but reproducible org of the given shape."""
     rng = random.Random(seed)
+    # Expiries draw from their own generator, so an org of a given seed is otherwise what
+    # it was before keys had expiries (but for the last use of an expired key).
+    expiry_rng = random.Random(f"{seed}:expiry")
     b = OrgBuilder("org_generated", now)
     user_ids = [
         b.user(
@@ -83,14 +106,22 @@ def generate_org(shape: OrgShape, *, seed: int, now: int) -> SimOrg:
         ]
         owners = members + accounts
         for j in range(shape.keys_per_project if owners else 0):
+            owner = rng.choice(owners)
+            scopes = list(rng.choice(_SCOPE_CHOICES))
+            created = rng.uniform(1, 400)
+            last_used = None if rng.random() < 0.1 else rng.uniform(0, 200)
+            expires = _expiry(expiry_rng, shape.expiring_share, created)
+            if expires is not None and expires < 0 and last_used is not None:
+                last_used = max(last_used, -expires)  # an expired key was last used before
             b.key(
                 project_id,
-                rng.choice(owners),
+                owner,
                 f"key-{project_id}-{j}",
-                scopes=list(rng.choice(_SCOPE_CHOICES)),
-                created_days_ago=rng.uniform(1, 400),
-                last_used_days_ago=None if rng.random() < 0.1 else rng.uniform(0, 200),
+                scopes=scopes,
+                created_days_ago=created,
+                last_used_days_ago=last_used,
                 audit_recorded=rng.random() > 0.1,
+                expires_in_days=expires,
             )
         if group_ids and rng.random() < 0.3:
             b.group_in_project(project_id, rng.choice(group_ids), project_role_id("member"))

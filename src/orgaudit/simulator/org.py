@@ -1,9 +1,10 @@
 """The simulated org: spec-shaped API objects, and a builder that keeps them consistent.
 
-Objects are the dicts the API returns (reference §4), so the server only filters and
-pages them. :class:`OrgBuilder` is how the demo org, the generator and the tests make
-orgs: it adds the role assignment that goes with a membership, the audit-log event that
-records a key's scopes, and the ``owner_project_access`` a key's owner implies.
+Objects are the dicts the API returns (the schemas of the OpenAPI document, excerpted in
+tests/data/openai-admin-openapi-excerpt.yaml), so the server only filters and pages them.
+:class:`OrgBuilder` is how the demo org, the generator and the tests make orgs: it adds
+the role assignment that goes with a membership, the audit-log event that records a
+key's scopes, and the ``owner_project_access`` a key's owner implies.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ PROJECT_ROLE_NAMES = ("owner", "member", "viewer")
 
 
 def org_role_id(name: str, org_id: str) -> str:
-    """Org built-in role ids in the long form the community provider documents (§5.3)."""
+    """Org built-in role ids in the long form the community provider builds (repository
+    jianyuan/terraform-provider-openai, internal/provider/function_predefined_role_id.go)."""
     return f"role-api-organization-{name}__api-organization__{org_id}"
 
 
 def project_role_id(name: str) -> str:
-    """Project built-in role ids in the short form the official provider uses (§5.3)."""
+    """Project built-in role ids in the short form the official provider uses (repository
+    openai/terraform-provider-openai, examples/resources/openai_project_group/resource.tf)."""
     return f"role-api-project-{name}"
 
 
@@ -66,6 +69,15 @@ class SimOrg:
         default_factory=lambda: defaultdict(list)
     )
     audit_logs: list[JsonObject] = field(default_factory=list)
+    # The admin-key list also returns every project key, labelled as an admin key: the API
+    # reference titles GET /organization/admin_api_keys "List all organization and project
+    # API keys" (https://developers.openai.com/api/docs/api-reference/admin-api-keys), and
+    # cartography-cncf/cartography pull request 2511 (merged 2026-03-17), "fix(openai):
+    # filter project keys from admin API keys endpoint", reports that it "returns all API
+    # keys (including project-scoped keys) mislabeled as `organization.admin_api_key`":
+    # https://github.com/cartography-cncf/cartography/pull/2511
+    # Off unless an org asks; the demo org turns it on.
+    admin_list_includes_project_keys: bool = False
     _memo: dict[tuple[object, ...], tuple[list[JsonObject], int, object]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -92,6 +104,18 @@ class SimOrg:
         )
         return result
 
+    def admin_key_list(self) -> list[JsonObject]:
+        """What ``GET /organization/admin_api_keys`` lists: the admin keys, then (if
+        :attr:`admin_list_includes_project_keys`) every project key, project by project,
+        in the admin-key shape."""
+        if not self.admin_list_includes_project_keys:
+            return self.admin_api_keys
+        # Built per request, not memoized: keys change in place between pulls (use_key).
+        project_keys = [
+            project_key_as_admin_key(key) for keys in self.project_api_keys.values() for key in keys
+        ]
+        return [*self.admin_api_keys, *project_keys]
+
     def role(self, role_id: str, project_id: str | None = None) -> JsonObject | None:
         """A role object by id, looked up in the project's roles, then the org's."""
         pools = [self.project_roles.get(project_id, [])] if project_id else []
@@ -103,13 +127,46 @@ class SimOrg:
         return None
 
 
+def project_key_as_admin_key(key: JsonObject) -> JsonObject:
+    """A project key as the admin-key list shows it (same id, name, dates and owner).
+
+    The owner takes the admin-key owner's flat shape. A service account's is the spec's
+    own list example for the operation (``"type": "service_account"``, ``"object":
+    "organization.service_account"``; openai/openai-openapi openapi.yaml, GET
+    /organization/admin_api_keys); how the real list spells a project key's owner is not
+    documented, so this is inferred.
+    """
+    owner = key["owner"]
+    kind = owner["type"]
+    person = owner.get(kind) or {}
+    return {
+        "object": "organization.admin_api_key",
+        "id": key["id"],
+        "name": key["name"],
+        "redacted_value": key["redacted_value"],
+        "created_at": key["created_at"],
+        "expires_at": key.get("expires_at"),
+        "last_used_at": key["last_used_at"],
+        "owner": {
+            "type": kind,
+            "object": "organization.service_account"
+            if kind == "service_account"
+            else "organization.user",
+            "id": person.get("id"),
+            "name": person.get("name"),
+            "created_at": person.get("created_at"),
+            "role": person.get("role"),
+        },
+    }
+
+
 class OrgBuilder:
     """Adds people, projects, roles and keys to a :class:`SimOrg`, consistently.
 
     ``now`` is the org's present (unix seconds); ages are given in days before it.
     ``predefined_permissions`` lists what built-in roles report as their permissions:
-    the API may return them empty (reference §5.3, unconfirmed), which is the default here
-    so that the catalog's fallback is exercised.
+    the API may return them empty (no public source says either way), which is the
+    default here so that the catalog's fallback is exercised.
     """
 
     def __init__(self, org_id: str, now: int, *, predefined_permissions: tuple[str, ...] = ()):
@@ -270,8 +327,9 @@ class OrgBuilder:
     def assign_project_role(self, project_id: str, user_id: str, role_id: str) -> None:
         """Give a user a (custom) project role directly.
 
-        The role must be one of the project's own (inferred, reference §3.11-3.12: project
-        assignments name roles of ``GET /projects/{id}/roles``); the pull relies on it.
+        The role must be one of the project's own (inferred from the OpenAPI document,
+        which lists project role assignments beside ``GET /projects/{id}/roles``); the pull
+        relies on it.
         """
         if all(role["id"] != role_id for role in self.org.project_roles[project_id]):
             raise ValueError(f"{role_id} is not a role of project {project_id}")
@@ -347,12 +405,17 @@ class OrgBuilder:
         last_used_days_ago: float | None = 1,
         owner_has_access: bool = True,
         audit_recorded: bool = True,
+        expires_in_days: float | None = None,
     ) -> str:
         """Add a project API key owned by a user or a service account.
 
-        ``scopes=[]`` is an unrestricted ("All") key; the API's representation of that is
-        unconfirmed (reference §6.3), and the catalog decides how to read it.
+        ``scopes=[]`` is an unrestricted ("All") key: "An empty array removes key
+        restrictions (All permissions)" says the API reference for updating a key (as in
+        https://docs.rs/crate/openai-client-base/0.16.0/source/src/models/update_project_api_key_body.rs);
+        how an audit-log event records it is not documented, and the catalog decides.
         ``audit_recorded=False`` leaves no audit-log record of its scopes.
+        ``expires_in_days`` sets ``expires_at`` that many days after the org's present
+        (negative: already expired); ``None`` is a key that never expires (``null``).
         """
         kid = self._next("key_")
         accounts = self.org.project_service_accounts[project_id]
@@ -395,6 +458,10 @@ class OrgBuilder:
                 "id": kid,
                 "owner_project_access": "active" if owner_has_access else "inactive",
                 "owner": owner,
+                # Integer or null in the API reference's project key object, though not in
+                # openai/openai-openapi at f85dbe2; as generated from the reference in
+                # https://docs.rs/crate/openai-client-base/0.16.0/source/src/models/project_api_key.rs
+                "expires_at": None if expires_in_days is None else self.days_ago(-expires_in_days),
             }
         )
         if audit_recorded and scopes is not None:

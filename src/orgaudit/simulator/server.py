@@ -4,7 +4,10 @@ It serves what the client reads with the documented shapes and both cursor style
 caps page sizes as the spec does, applies the ``owner_project_access`` rule (left out,
 keys whose owner lost access are hidden), answers 401 to a wrong key and 405 to any
 method but GET, and injects latency, a cap on requests in flight (429 beyond it) and
-faults. The standard library's threading server is enough: every request is small.
+faults. Two quirks of the real API can be switched on: the admin-key list that also
+returns project keys (:attr:`SimOrg.admin_list_includes_project_keys`) and error bodies
+whose ``error`` is a bare string (``Simulator(error_style="string")``). The standard
+library's threading server is enough: every request is small.
 """
 
 from __future__ import annotations
@@ -15,16 +18,36 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import SHUT_RDWR, socket
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlsplit
 
 from orgaudit.simulator.org import JsonObject, SimOrg
 
 API_PREFIX = "/v1"
+
+# How an error answer spells its body. "object" is the spec's ErrorResponse,
+# {"error": {"message", "type", "param", "code"}}; "string" is {"error": "<message>"},
+# which a real 401 "Missing scopes" answer has been seen to carry:
+# https://community.openai.com/t/admin-keys-not-working-missing-scopes-despite-all-permissions/1345041
+ErrorStyle = Literal["object", "string"]
+ERROR_STYLES: tuple[ErrorStyle, ...] = get_args(ErrorStyle)
+# The statuses whose bodies take the "string" style: those of a denied key.
+_STYLED_STATUSES = (401, 403)
+
+
+def missing_scopes_message(scopes: Sequence[str]) -> str:
+    """The API's text for a key that lacks ``scopes``, as quoted in community.openai.com
+    thread 1368874 ("Admin API Key doesn't work unless explicit permissions are given")."""
+    return (
+        "You have insufficient permissions for this operation. "
+        f"Missing scopes: {', '.join(scopes)}. Check that you have the correct role in your "
+        "organization, and if you're using a restricted API key, that it has the necessary "
+        "scopes."
+    )
 
 
 @dataclass
@@ -41,7 +64,8 @@ class Fault:
     own first item, so the next page repeats all but one of its items), ``body`` (answer
     ``status`` with ``body`` as it is, for tests that feed the client arbitrary bytes).
     It hits requests whose path (after ``/v1``) matches ``path``, skipping the first
-    ``after`` of them, ``times`` times (-1: for ever).
+    ``after`` of them, ``times`` times (-1: for ever). The error bodies of ``status``
+    and ``echo_key`` take the simulator's ``error_style``.
     """
 
     kind: str
@@ -82,6 +106,24 @@ class Fault:
         if self.times > 0:
             self.times -= 1
         return True
+
+    @classmethod
+    def missing_scopes(
+        cls,
+        path: str = ".*",
+        scopes: Sequence[str] = ("api.management.read",),
+        *,
+        status: int = 403,
+        times: int = -1,
+    ) -> Fault:
+        """A ``status`` fault that answers as the API does to a key without ``scopes``.
+
+        Thread 1345041 (above) reports it as a 401; 403, HTTP's status for a known
+        caller without the right, is the default here and either can be asked.
+        """
+        return cls(
+            "status", path, times=times, status=status, message=missing_scopes_message(scopes)
+        )
 
 
 @dataclass(frozen=True)
@@ -161,7 +203,7 @@ def _invites(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
 
 
 def _admin_keys(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
-    return org.admin_api_keys
+    return org.admin_key_list()
 
 
 def _org_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
@@ -264,8 +306,8 @@ def _route(path: str, style: str, max_limit: int, default: int, items: ItemsFunc
 
 
 _ID = r"[^/]+"
-# Page-size maxima are the spec's: 100 for the last_id lists and project groups, 1000 for
-# the other RBAC lists (reference §3).
+# Page-size maxima are the spec's (the `limit` parameters in the OpenAPI document): 100 for
+# the last_id lists and project groups, 1000 for the other RBAC lists.
 ROUTES: tuple[_Route, ...] = (
     _route("/organization/users", "A", 100, 20, _users),
     _route("/organization/invites", "A", 100, 20, _invites),
@@ -357,7 +399,10 @@ class Simulator:
     """The Admin API on loopback for one org. Use as a context manager, or start/stop.
 
     ``requests`` records every request received; ``max_in_flight_seen`` the peak of
-    concurrent requests. ``org`` may be changed between pulls.
+    concurrent requests. ``org`` may be changed between pulls. ``error_style`` spells
+    the bodies of 401 and 403 answers and of ``status`` faults: ``"object"`` (the spec's,
+    the default) or ``"string"`` (``{"error": "<message>"}``, as real answers have been
+    seen); other errors always take the spec's shape. It may be changed while serving.
     """
 
     def __init__(
@@ -369,10 +414,14 @@ class Simulator:
         max_in_flight: int | None = None,
         throttle_headers: dict[str, str] | None = None,
         faults: Iterable[Fault] = (),
+        error_style: ErrorStyle = "object",
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        if error_style not in ERROR_STYLES:
+            raise ValueError(f"unknown error style {error_style!r}")
         self.org = org
+        self.error_style: ErrorStyle = error_style
         self.latency = latency
         self.max_in_flight = max_in_flight
         self.throttle_headers = throttle_headers or {"Retry-After": "1"}
@@ -463,6 +512,20 @@ class Simulator:
         with self._lock:
             self._in_flight -= 1
 
+    def _error(
+        self,
+        status: int,
+        message: str,
+        code: str | None,
+        headers: dict[str, str] | None = None,
+        *,
+        styled: bool = False,
+    ) -> _Response:
+        """An error answer: in ``error_style`` for a 401 or 403 (or if ``styled``),
+        otherwise in the spec's shape."""
+        style = self.error_style if styled or status in _STYLED_STATUSES else "object"
+        return _json_response(status, _error_body(message, code, style), headers)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -507,10 +570,8 @@ class _Handler(BaseHTTPRequestHandler):
         pairs = tuple(parse_qsl(parts.query, keep_blank_values=True))
         path = parts.path[len(API_PREFIX) :] if parts.path.startswith(API_PREFIX) else parts.path
         if not sim._enter():
-            response = _json_response(
-                429,
-                _error_body("Too many requests in flight.", "rate_limit_exceeded"),
-                sim.throttle_headers,
+            response = sim._error(
+                429, "Too many requests in flight.", "rate_limit_exceeded", sim.throttle_headers
             )
         else:
             try:
@@ -532,17 +593,15 @@ class _Handler(BaseHTTPRequestHandler):
         presented = auth.removeprefix("Bearer ").strip()
         if presented != sim._admin_key:
             masked = presented[:6] + "*" * 8 + presented[-4:] if len(presented) > 10 else "***"
-            return _json_response(
+            return sim._error(
                 401,
-                _error_body(
-                    f"Incorrect API key provided: {masked}. You can find your API key at "
-                    "https://platform.openai.com/account/api-keys.",
-                    "invalid_api_key",
-                ),
+                f"Incorrect API key provided: {masked}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_api_key",
             )
         fault = sim._claim_fault(path)
         if fault is not None:
-            faulty = _fault_response(fault, presented)
+            faulty = _fault_response(sim, fault, presented)
             if faulty is not None:
                 return faulty
         query: dict[str, list[str]] = {}
@@ -559,7 +618,7 @@ class _Handler(BaseHTTPRequestHandler):
                 items = route.items(sim.org, match.groupdict(), query)
                 page = _page(route, items, query, everything)
             except _ApiError as exc:
-                return _json_response(exc.status, _error_body(exc.message, exc.code))
+                return sim._error(exc.status, exc.message, exc.code)
             if fault is not None and fault.kind == "repeat_cursor":
                 page["has_more"] = True
                 page["next" if route.style == "B" else "last_id"] = "cursor_stuck"
@@ -571,7 +630,7 @@ class _Handler(BaseHTTPRequestHandler):
                     first = page["data"][0]
                     page["last_id"] = first.get("id", first.get("group_id"))
             return _json_response(200, page)
-        return _json_response(404, _error_body(f"Invalid URL (GET {API_PREFIX}{path})", None))
+        return sim._error(404, f"Invalid URL (GET {API_PREFIX}{path})", None)
 
     def _send(self, response: _Response) -> None:
         try:
@@ -598,12 +657,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         self._record(self.command, path, tuple(parse_qsl(parts.query)), 405)
         self._send(
-            _json_response(
+            self.server.simulator._error(
                 405,
-                _error_body(
-                    f"{self.command} is not served: the simulator is read-only",
-                    "method_not_allowed",
-                ),
+                f"{self.command} is not served: the simulator is read-only",
+                "method_not_allowed",
                 {"Allow": "GET"},
             )
         )
@@ -630,12 +687,12 @@ def _json_response(
     return _Response(status, json.dumps(body).encode(), dict(headers or {}))
 
 
-def _fault_response(fault: Fault, presented_key: str) -> _Response | None:
+def _fault_response(sim: Simulator, fault: Fault, presented_key: str) -> _Response | None:
     """The answer a fault gives instead of the real one, or None to answer normally."""
     if fault.kind == "status":
-        return _json_response(fault.status, _error_body(fault.message, None), fault.headers)
+        return sim._error(fault.status, fault.message, None, fault.headers, styled=True)
     if fault.kind == "echo_key":
-        return _json_response(401, _error_body(f"Key {presented_key} was revoked.", None))
+        return sim._error(401, f"Key {presented_key} was revoked.", None)
     if fault.kind == "stall":
         time.sleep(fault.seconds)
         return None
@@ -650,7 +707,9 @@ def _fault_response(fault: Fault, presented_key: str) -> _Response | None:
     return None  # repeat_cursor: answered by the route, with a stuck cursor
 
 
-def _error_body(message: str, code: str | None) -> JsonObject:
+def _error_body(message: str, code: str | None, style: ErrorStyle = "object") -> JsonObject:
+    if style == "string":
+        return {"error": message}
     return {
         "error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}
     }
