@@ -319,6 +319,7 @@ def _api_keys(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
             "Owner access": keys["owner_project_access"],
             "Scopes": keys["scopes"].fillna("(not recorded)"),
             "Created": keys["created_at"],
+            "Expires": keys["expires_at"],
             "Last used": keys["last_used_at"],
         }
     )
