@@ -46,6 +46,11 @@ def _org() -> OrgBuilder:
     b.key(app, max_, "max-expired", scopes=["model.request"], expires_in_days=-5)
     b.key(app, max_, "max-ancient", scopes=["model.request"], created_days_ago=400)
     b.key(app, max_, "max-later", scopes=["model.request"], expires_in_days=60)
+    b.key(app, rita, "rita-models", scopes=["api.model.read", "model.read", "model.request"])
+    b.key(app, olga, "olga-read-only", scopes=["api.all.read"])
+    archive = b.project("Old", project_id="proj_old", archived_days_ago=10)
+    b.member(archive, max_, "member")
+    b.key(archive, max_, "old-expiring", scopes=["model.request"], expires_in_days=2)
     b.admin_key(olga, "audit-key", expires_in_days=None, last_used_days_ago=0)
     return b
 
@@ -115,6 +120,38 @@ def test_explain_error_names_the_roles_the_request_rule_lets_through(
     assert note.rule == REQUEST_RULE and "Org reader" in note.decision_if_other
 
 
+def test_explain_scopes_names_both_settings_where_no_one_setting_grants_all() -> None:
+    plan = plan_scopes(load_catalog(), ["GET /v1/files", "POST /v1/files"])
+    assert plan.settings == ("Files: Read or Write (not both: see below)",)
+    assert plan.scopes == ("api.files.read", "api.files.write")
+
+
+def test_explain_scopes_for_unknown_endpoints_only_advises_nothing() -> None:
+    plan = plan_scopes(load_catalog(), ["/v1/batches"])
+    assert (plan.settings, plan.roles, plan.leave_at_none, plan.contested) == ((), (), (), ())
+    assert len(plan.unknown) == 1
+
+
+def test_a_catalog_without_contested_rules_flags_nothing(tmp_path: Path) -> None:
+    text = (ROOT / "src/orgaudit/catalog/default.toml").read_text(encoding="utf-8")
+    settled = re.sub(
+        r"\n\[rules\.\w+\.alternative\]\nvalue = [^\n]*\nsays = \"\"\"[^\"]*\"\"\"\n", "\n", text
+    )
+    settled = settled.replace('evidence = "contested"', 'evidence = "inferred"')
+    catalog_path = tmp_path / "settled.toml"
+    catalog_path.write_text(settled, encoding="utf-8")
+    assert not [r for r in load_catalog(catalog_path).rules.values() if r.contested]
+    db = tmp_path / "truth.db"
+    pull_fixed(_org().org, db)
+    result = run_audit(
+        AuditOptions(
+            db_path=db, out_dir=tmp_path / "out", formats=("json",), catalog_path=catalog_path
+        )
+    )
+    assert [f for f in result.findings if f.contested] == []
+    assert any(f.subject_name == "rita@example.com" for f in result.findings)
+
+
 def test_every_contested_rule_names_its_reading_and_the_other() -> None:
     catalog = load_catalog()
     contested = [rule for rule in catalog.rules.values() if rule.contested]
@@ -138,9 +175,51 @@ def test_a_key_without_an_endpoint_is_weighed_on_what_its_scopes_are_for(
     # It holds Responses Write, so it is meant for POST /v1/responses, which also needs
     # model.request: before, this said ALLOWED ("its recorded scopes would pass").
     assert verdict.decision == DENIED
-    assert [c.target for c in verdict.checks] == ["POST /v1/responses"]
+    assert [c.target for c in verdict.checks] == ["POST /v1/responses", "its recorded scopes"]
+    assert [c.decision for c in verdict.checks] == [DENIED, ALLOWED]
     assert verdict.missing_in_key == ("model.request",)
     assert any("Model capabilities to Request" in fix.action for fix in verdict.advice)
+
+
+def test_explain_key_and_key_exceeds_owner_agree(
+    truth: tuple[Analysis, AuditResult, Path],
+) -> None:
+    analysis, result, _ = truth
+    # Its scopes show only GET /v1/models as what it is for, which a viewer may call;
+    # but its owner's viewer role does not grant model.request, which it also holds.
+    verdict = explain_key(analysis.snapshot, analysis.model, analysis.catalog, "rita-models")
+    finding = _findings(result, "key-exceeds-owner")["rita-models"]
+    assert verdict.decision == DENIED
+    assert "model.request" in verdict.missing_in_owner
+    assert "model.request" in finding.message
+    # Both rest on the request rule: under its other reading the org reader role counts.
+    assert [c.rule for c in verdict.contested] == [REQUEST_RULE] == [finding.contested]
+
+
+def test_a_read_only_key_of_an_org_owner_passes(
+    truth: tuple[Analysis, AuditResult, Path],
+) -> None:
+    analysis, _, _ = truth
+    # Before, its one recorded scope (api.all.read) was weighed as a permission its owner
+    # must hold, and the org owner was said to lack it.
+    verdict = explain_key(analysis.snapshot, analysis.model, analysis.catalog, "olga-read-only")
+    assert (verdict.decision, verdict.scopes_kind) == (ALLOWED, "read_only")
+
+
+def test_an_empty_org_audits_to_no_findings(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    pull_fixed(OrgBuilder("org_empty", int(FIXED.timestamp())).org, db)
+    result = run_audit(AuditOptions(db_path=db, out_dir=tmp_path / "out", formats=("json",)))
+    assert result.findings == ()
+
+
+def test_an_expired_key_is_denied_by_explain_key(
+    truth: tuple[Analysis, AuditResult, Path],
+) -> None:
+    analysis, _, _ = truth
+    verdict = explain_key(analysis.snapshot, analysis.model, analysis.catalog, "max-expired")
+    assert verdict.decision == DENIED
+    assert verdict.advice[0].action.startswith("the key expired on ")
 
 
 @pytest.mark.parametrize(
@@ -183,9 +262,11 @@ def test_an_endpoint_no_source_describes_is_unknown_not_refused(
 def test_expiring_expired_and_too_old_keys(truth: tuple[Analysis, AuditResult, Path]) -> None:
     _, result, _ = truth
     expiring = _findings(result, "key-expiring")
-    assert set(expiring) == {"bot-expiring"}  # max-later expires in 60 days: not yet
+    # max-later expires in 60 days: not yet; old-expiring sits in an archived project,
+    # where no key can be used anyway.
+    assert set(expiring) == {"bot-expiring"}
     assert expiring["bot-expiring"].severity == "high"  # a service account's key
-    assert "in 3 days" in expiring["bot-expiring"].message
+    assert "(in 3 days); owned by app-bot (service_account)" in expiring["bot-expiring"].message
     assert set(_findings(result, "key-expired")) == {"max-expired"}
     old = _findings(result, "key-no-expiry-too-old")
     assert set(old) == {"max-ancient"}

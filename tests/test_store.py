@@ -398,11 +398,10 @@ def test_coverage_with_archived_and_unavailable_and_one_read_is_partial() -> Non
     assert coverage.reason == "1 of 2 lists unavailable: HTTP 403"
 
 
-def test_a_version_3_database_gains_the_key_expiry_column_and_keeps_its_rows(
-    db_path: Path,
-) -> None:
+def test_a_version_3_database_is_mended_as_a_pull_would_write_it_today(db_path: Path) -> None:
     # A database written by the orgaudit before schema version 4 (project keys had no
-    # expires_at column): built here from the shipped migrations 1 to 3 as they are.
+    # expires_at column, and the admin-key list's project keys were stored as admin
+    # keys): built here from the shipped migrations 1 to 3 as they are.
     raw = sqlite3.connect(db_path, isolation_level=None)
     for script in store.MIGRATIONS[:3]:
         raw.executescript(script)
@@ -411,21 +410,32 @@ def test_a_version_3_database_gains_the_key_expiry_column_and_keeps_its_rows(
         "INSERT INTO snapshots VALUES (1, '2026-01-01T00:00:00+00:00', "
         "'2026-01-01T00:00:01+00:00', 0, 0, 'https://x', '0.0', 1, 0, 0)"
     )
-    columns = [c[1] for c in raw.execute("PRAGMA table_info(project_api_keys)")]
-    assert "expires_at" not in columns
-    values = ", ".join("?" * len(columns))
-    raw.execute(
-        f"INSERT INTO project_api_keys VALUES ({values})",
-        [1, "proj_1", "key_old", *[None] * (len(columns) - 4), "{}"],
-    )
+
+    def insert(table: str, key_id: str, raw_json: str) -> None:
+        columns = [c[1] for c in raw.execute(f"PRAGMA table_info({table})")]
+        assert "expires_at" not in columns or table == "admin_api_keys"
+        row = {"snapshot_id": 1, "id": key_id, "raw": raw_json}
+        values = [row.get(c) for c in columns]
+        raw.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})", values)
+
+    insert("project_api_keys", "key_expiring", '{"id": "key_expiring", "expires_at": 1764000000}')
+    insert("project_api_keys", "key_forever", '{"id": "key_forever", "expires_at": null}')
+    insert("admin_api_keys", "key_expiring", '{"id": "key_expiring"}')  # a project key
+    insert("admin_api_keys", "key_admin", '{"id": "key_admin"}')
     raw.close()
 
     with store.connect(db_path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
-        keys = store.read_table(conn, "project_api_keys", 1)
+        keys = store.read_table(conn, "project_api_keys", 1).set_index("id")
+        admin = store.read_table(conn, "admin_api_keys", 1)
+        anomalies = store.read_table(conn, "anomalies", 1)
         for table, columns in store.DERIVED_TABLES.items():  # in the order rows are written
             have = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
             assert have == ["snapshot_id", *columns], table
-    assert keys["id"].tolist() == ["key_old"]
-    assert keys["expires_at"].isna().all()
+    assert keys.loc["key_expiring", "expires_at"] == 1764000000
+    assert pd.isna(keys.loc["key_forever", "expires_at"])
     assert str(keys["expires_at"].dtype) == "Int64"
+    assert admin["id"].tolist() == ["key_admin"]
+    assert anomalies[["table_name", "subject_id", "problem"]].values.tolist() == [
+        ["admin_api_keys", "key_expiring", store.PROJECT_KEY_IN_ADMIN_LIST]
+    ]

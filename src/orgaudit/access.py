@@ -150,7 +150,12 @@ def compute_access(snapshot: Snapshot, catalog: Catalog) -> AccessModel:
     else:
         levels = levels.assign(verdict_other=levels["verdict"], contested="")
     projects = snapshot["projects"]
-    archived = frozenset(projects.loc[projects["status"] == "archived", "id"])
+    # Projects where no key can be created (rule archived_projects_allow_no_keys).
+    archived = (
+        frozenset(projects.loc[projects["status"] == "archived", "id"])
+        if catalog.rule("archived_projects_allow_no_keys").value
+        else frozenset()
+    )
     return AccessModel(
         bindings,
         levels,
@@ -310,7 +315,7 @@ def _raw_bindings(snapshot: Snapshot) -> pd.DataFrame:
     frames.append(account_roles)
     present = [f for f in frames if len(f)]
     if not present:  # an org with no roles at all
-        present = [pd.DataFrame(columns=[*BINDING_COLUMNS[:-2], "predefined", "permission_list"])]
+        present = [pd.DataFrame(columns=list(org_roles.columns))]
     # A role field the API left empty is still a binding whose rights are unknown; it
     # needs a name to be shown and weighed by (check unrecognized-value reports it).
     return pd.concat(present, ignore_index=True).fillna({"role_name": MISSING_ROLE_NAME})

@@ -534,7 +534,9 @@ def explain_key(
     access = str(found["owner_project_access"])
     archived_rule = catalog.rule("archived_projects_allow_no_keys")
     archived = project["status"] == "archived" and bool(archived_rule.value)
-    blocked = archived or access != "active"
+    expires_at = found["expires_at"] if "expires_at" in found.index else None
+    expired = pd.notna(expires_at) and expires_at < snapshot.as_of
+    blocked = archived or access != "active" or expired
     other_catalog = catalog.under_other_reading((REQUEST_RULE,))
 
     def weigh(rules_catalog: Catalog) -> tuple[EndpointCheck, ...]:
@@ -556,6 +558,15 @@ def explain_key(
     missing_in_key = _union(c.missing_in_key for c in checks)
     missing_in_owner = _union(c.missing_in_owner for c in checks)
     advice = _key_advice(catalog, scopes or frozenset(), missing_in_key, missing_in_owner, access)
+    if expired:
+        advice = (
+            Fix(
+                f"the key expired on {expires_at:%Y-%m-%d}: requests with it fail; create a "
+                "replacement and delete it",
+                "documented",
+            ),
+            *advice,
+        )
     if archived:
         advice = (
             Fix(
@@ -618,10 +629,18 @@ def _key_targets(
         return [_endpoint_target(catalog, endpoint)]
     if required_scopes is not None:
         return [("the scopes asked for", tuple((s,) for s in required_scopes), "")]
-    meant = catalog.endpoints_meant_for(scopes or frozenset()) if kind == "restricted" else ()
-    if meant:
-        return [(rule.label, rule.requires, str(rule.evidence)) for rule in meant]
-    return [("its recorded scopes", tuple((s,) for s in sorted(scopes or ())), "")]
+    if kind != "restricted":
+        # An "All" or "Read only" key is meant for nothing in particular: what it may do
+        # is its owner's rights, weighed with its owner, not a list of scopes.
+        return [("any request", (), "")]
+    held = scopes or frozenset()
+    meant = [
+        (rule.label, rule.requires, str(rule.evidence))
+        for rule in catalog.endpoints_meant_for(held)
+    ]
+    # Every recorded scope must also be granted by the owner's roles (key-exceeds-owner),
+    # whether or not an endpoint shows what the key is for.
+    return [*meant, ("its recorded scopes", tuple((s,) for s in sorted(held)), "")]
 
 
 def _endpoint_target(catalog: Catalog, endpoint: str) -> _Target:
@@ -913,30 +932,36 @@ def plan_scopes(catalog: Catalog, endpoints: Iterable[str]) -> ScopesPlan:
         for setting in narrowest:
             if setting not in by_group.setdefault(setting.group, []):
                 by_group[setting.group].append(setting)
-    chosen: list[DashboardSetting] = []
+    settings: list[str] = []
     conflicts: list[str] = []
     for group, picked in by_group.items():
         wanted = frozenset(s for setting in picked for s in setting.scopes)
         whole = [d for d in catalog.dashboard if d.group == group and wanted <= d.scopes]
         if whole or len(picked) == 1:
-            chosen.append(min(whole, key=lambda d: len(d.scopes)) if whole else picked[0])
+            settings.append(
+                min(whole, key=lambda d: len(d.scopes)).label if whole else picked[0].label
+            )
             continue
-        chosen.append(max(picked, key=lambda d: len(d.scopes)))
+        # No one setting of the group grants all it needs: both are named, never one
+        # picked at random that would contradict the scopes listed.
+        settings.append(f"{group}: {' or '.join(d.setting for d in picked)} (not both: see below)")
         granted = "; ".join(f"{d.setting} grants {', '.join(sorted(d.scopes))}" for d in picked)
         conflicts.append(
             f"{group}: no one setting grants {', '.join(sorted(wanted))} ({granted}); "
             "a restricted key holds one setting per group: use two keys, or an All key"
         )
     groups = list(dict.fromkeys(d.group for d in catalog.dashboard if " > " not in d.group))
-    used = {d.group for d in chosen}
+    used = set(by_group)
     leave = tuple(
         g for g in groups if g not in used and not any(u.startswith(g + " > ") for u in used)
     )
     evidence = tuple(f"{rule.label}: {rule.evidence}" for rule in rules)
+    if not rules:  # only endpoints nobody knows the scopes of: nothing to advise
+        return ScopesPlan((), (), (), (), (), (), unknown=tuple(unknown))
     return ScopesPlan(
         endpoints=tuple(rule.label for rule in rules),
         scopes=tuple(scopes),
-        settings=tuple(d.label for d in chosen),
+        settings=tuple(settings),
         leave_at_none=leave,
         roles=roles_granting(catalog, needs_all),
         evidence=evidence,

@@ -39,6 +39,16 @@ FLAG_COLUMNS = [
 ]
 
 
+def contested_note(rules: pd.Series, other_answer: str) -> pd.Series:
+    """The note a finding resting on contested rules ends with (empty where ``rules`` is):
+    " (contested: rule R; under its other reading <other_answer>)"."""
+    text = rules.fillna("").astype(str)
+    note: pd.Series = (
+        " (contested: rule " + text + f"; under its other reading {other_answer})"
+    ).where(text != "", "")
+    return note
+
+
 def severity_rank(severity: str) -> int:
     """Order of severities, ``info`` lowest; a clear error for an unknown one."""
     try:

@@ -13,7 +13,7 @@ from orgaudit.access import (
     with_scope_kinds,
 )
 from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog
-from orgaudit.findings import UNKNOWN, AuditContext
+from orgaudit.findings import UNKNOWN, AuditContext, contested_note
 
 KEY_COLUMNS = ["id", "name", "project_id", "project_name", "owner_type", "owner_id"]
 
@@ -79,12 +79,8 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
     other = _keys_beyond_owner(context, catalog.under_other_reading((REQUEST_RULE,)))
     passes_there = ~flagged["subject_id"].isin(set(other.get("subject_id", ())))
     contested = passes_there.map({True: REQUEST_RULE, False: ""})
-    message = flagged["message"].where(
-        ~passes_there,
-        flagged["message"] + " (contested: rule " + REQUEST_RULE + "; under its other reading "
-        "the owner's org roles grant it)",
-    )
-    return flagged.assign(message=message, contested=contested)
+    note = contested_note(contested, "the owner's org roles grant it")
+    return flagged.assign(message=flagged["message"] + note, contested=contested)
 
 
 def _keys_beyond_owner(context: AuditContext, catalog: Catalog) -> pd.DataFrame:
@@ -228,32 +224,25 @@ def key_unrestricted(context: AuditContext) -> pd.DataFrame:
     return _key_rows(loose, message).assign(escalate=loose["owner_type"] == SERVICE_ACCOUNT)
 
 
+def _days(delta: pd.Series) -> pd.Series:
+    """Whole days of a time difference, as text: "1 day", "3 days"."""
+    count = delta.dt.days.astype("Int64")
+    days: pd.Series = count.astype(str) + count.map({1: " day"}).fillna(" days")
+    return days
+
+
 def key_unused(context: AuditContext) -> pd.DataFrame:
     """Keys never used, or unused for longer than ``stale_days``."""
     keys = context.keys
     stale = context.settings.stale_days
-    idle_days = (context.as_of - keys["last_used_at"]).dt.days
-    age_days = (context.as_of - keys["created_at"]).dt.days
+    idle = context.as_of - keys["last_used_at"]
     never = keys["last_used_at"].isna()
-    flagged = keys[never | (idle_days > stale)]
-    message = pd.Series(
-        "not used for "
-        + idle_days[flagged.index].astype("Int64").astype(str)
-        + f" days (threshold {stale})",
-        index=flagged.index,
-    ).where(
+    flagged = keys[never | (idle.dt.days > stale)]
+    message = ("not used for " + _days(idle[flagged.index]) + f" (threshold {stale})").where(
         ~never[flagged.index],
-        "never used since it was created "
-        + age_days[flagged.index].astype("Int64").astype(str)
-        + " days ago",
+        "never used since it was created " + _days(context.as_of - flagged["created_at"]) + " ago",
     )
     return _key_rows(flagged, message)
-
-
-def _days(delta: pd.Series) -> pd.Series:
-    """Whole days of a time difference, as text."""
-    days: pd.Series = delta.dt.days.astype("Int64").astype(str)
-    return days
 
 
 def key_expired(context: AuditContext) -> pd.DataFrame:
@@ -265,7 +254,7 @@ def key_expired(context: AuditContext) -> pd.DataFrame:
         + expired["expires_at"].dt.strftime("%Y-%m-%d")
         + " ("
         + _days(context.as_of - expired["expires_at"])
-        + " days ago) but is still listed; owned by "
+        + " ago) but is still listed; owned by "
         + _owner(expired)
     )
     return _key_rows(expired, message)
@@ -275,19 +264,22 @@ def key_expiring(context: AuditContext) -> pd.DataFrame:
     """Keys that expire within ``expiring_within_days``; worse for a service account's
     key (usually a production caller) and for a key used within the same window."""
     keys = context.keys
+    # A key of an archived project, or whose owner lost access, is already unusable (and
+    # flagged so): its expiry breaks nothing.
+    usable = (keys["project_status"] != "archived") & (keys["owner_project_access"] == "active")
     window = pd.Timedelta(days=context.settings.expiring_within_days)
     left = keys["expires_at"] - context.as_of
-    soon = keys[keys["expires_at"].notna() & (left >= pd.Timedelta(0)) & (left <= window)]
+    soon = keys[usable & keys["expires_at"].notna() & (left >= pd.Timedelta(0)) & (left <= window)]
     idle = context.as_of - soon["last_used_at"]
     in_use = soon["last_used_at"].notna() & (idle <= window)
-    ago = (_days(idle) + " days ago").where(idle >= pd.Timedelta(days=1), "within the last day")
+    ago = (_days(idle) + " ago").where(idle >= pd.Timedelta(days=1), "within the last day")
     use = ("; last used " + ago).where(in_use, "")
     message = (
         "key expires on "
         + soon["expires_at"].dt.strftime("%Y-%m-%d")
         + " (in "
         + _days(soon["expires_at"] - context.as_of)
-        + " days); owned by "
+        + "); owned by "
         + _owner(soon)
         + use.fillna("")
     )
@@ -307,7 +299,7 @@ def key_no_expiry_too_old(context: AuditContext) -> pd.DataFrame:
     message = (
         "key has no expiry and was created "
         + _days(age[old.index])
-        + f" days ago (policy: at most {limit} days); owned by "
+        + f" ago (policy: at most {limit} days); owned by "
         + _owner(old)
     )
     return _key_rows(old, message)

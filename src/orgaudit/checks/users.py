@@ -6,7 +6,7 @@ import pandas as pd
 
 from orgaudit.access import DENIED, UNKNOWN, USER
 from orgaudit.catalog import ORGANIZATION, PROJECT
-from orgaudit.findings import AuditContext
+from orgaudit.findings import AuditContext, contested_note
 
 _LEVEL_TEXT = {
     "none": "no rights on keys",
@@ -69,10 +69,7 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
     )
     message = message.where(rows["verdict"] != UNKNOWN, message + why_unknown)
     contested = rows["contested"].fillna("").astype(str)
-    message = message.where(
-        contested == "",
-        message + " (contested: rule " + contested + "; under its other reading they can)",
-    )
+    message = message + contested_note(contested, "they can")
     return pd.DataFrame(
         {
             "subject_type": "user",
@@ -118,14 +115,7 @@ def user_no_project(context: AuditContext) -> pd.DataFrame:
             + " (org "
             + lonely["role"].fillna("?")
             + ") holds no role in any project, so has no project to create keys in"
-            + contested.map(
-                lambda rule: (
-                    f" (contested: rule {rule}; under its other reading their org "
-                    "role lets them create keys in every project)"
-                    if rule
-                    else ""
-                )
-            ),
+            + contested_note(contested, "their org role lets them create keys in every project"),
             # A project whose role lists were not all read could hold a role for them.
             "status": (~lonely["complete"].fillna(False).astype(bool) | incomplete).map(
                 {True: UNKNOWN}
