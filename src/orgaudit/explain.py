@@ -575,11 +575,14 @@ def explain_key(
             ),
             *advice,
         )
-    target = ", ".join(c.target for c in checks)
+    # The summary names the endpoints weighed; the owner's grant of each recorded scope,
+    # or a key weighed as a whole, goes without saying.
+    named = [c.target for c in checks if c.target not in (RECORDED_SCOPES, ANY_REQUEST)]
+    target = f" to {', '.join(named)}" if named else ""
     summary = {
-        ALLOWED: f"requests with key {found['name']} to {target} would pass",
-        DENIED: f"requests with key {found['name']} to {target} would fail",
-        UNKNOWN: f"cannot tell whether requests with key {found['name']} to {target} pass",
+        ALLOWED: f"requests with key {found['name']}{target} would pass",
+        DENIED: f"requests with key {found['name']}{target} would fail",
+        UNKNOWN: f"cannot tell whether requests with key {found['name']}{target} pass",
     }[decision]
     owner_permissions = request_permissions(model, catalog, owner_id, project_id)
     return KeyVerdict(
@@ -616,6 +619,8 @@ def explain_key(
 # What one check weighs: its label, its requirements (None: unknown), and a note (why
 # unknown) or the evidence of the rule.
 _Target = tuple[str, tuple[Requirement, ...] | None, str]
+RECORDED_SCOPES = "its recorded scopes"  # each must be granted by the owner's roles
+ANY_REQUEST = "any request"  # an "All", "Read only" or unknown key, weighed as a whole
 
 
 def _key_targets(
@@ -632,7 +637,7 @@ def _key_targets(
     if kind != "restricted":
         # An "All" or "Read only" key is meant for nothing in particular: what it may do
         # is its owner's rights, weighed with its owner, not a list of scopes.
-        return [("any request", (), "")]
+        return [(ANY_REQUEST, (), "")]
     held = scopes or frozenset()
     meant = [
         (rule.label, rule.requires, str(rule.evidence))
@@ -640,7 +645,7 @@ def _key_targets(
     ]
     # Every recorded scope must also be granted by the owner's roles (key-exceeds-owner),
     # whether or not an endpoint shows what the key is for.
-    return [*meant, ("its recorded scopes", tuple((s,) for s in sorted(held)), "")]
+    return [*meant, (RECORDED_SCOPES, tuple((s,) for s in sorted(held)), "")]
 
 
 def _endpoint_target(catalog: Catalog, endpoint: str) -> _Target:

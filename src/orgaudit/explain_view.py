@@ -76,7 +76,7 @@ def key_text(v: KeyVerdict) -> str:
             check.missing_in_owner
         )
         said = "; ".join(filter(None, [*gaps, check.note])) or "nothing missing"
-        lines.append(f"  {_MARK[check.decision]} {check.target} needs {needs}: {said}")
+        lines.append(f"  {_MARK[check.decision]} {check.target} ({needs}): {said}")
     if v.missing_in_key:
         lines.append(f"missing from the key: {', '.join(v.missing_in_key)}")
     if v.missing_in_owner:
