@@ -1,9 +1,11 @@
 -- title: Users who cannot create keys, and why
--- answers: Which org users hold a role in a project that does not let them create API keys there, what roles they hold, and their key access level?
+-- answers: Which org users hold a role in a project that does not let them create API keys there, what roles they hold, their key access level, and whether the verdict rests on a contested catalog rule?
 SELECT u.email AS user,
        p.name AS project,
        l.level AS key_access,
        l.verdict,
+       nullif(l.contested, '') AS contested_rule,
+       CASE WHEN l.contested != '' THEN l.verdict_other END AS under_other_reading,
        (SELECT group_concat(b.role_name || coalesce(' via ' || b.via_group_name, ''), ', ')
           FROM access_bindings b
          WHERE b.snapshot_id = l.snapshot_id AND b.principal_id = l.principal_id

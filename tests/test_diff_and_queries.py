@@ -160,7 +160,10 @@ def test_diff_needs_two_snapshots(tmp_path: Path) -> None:
 
 # Every query of the pack: the columns it must return and one row it must hold on the demo.
 EXPECTED = {
-    "users-cannot-create-keys": ("user", ("dave@example.com", "Payments")),
+    "users-cannot-create-keys": (
+        "under_other_reading",
+        ("dave@example.com", "Payments", "key_rights_need_project_role", "allowed"),
+    ),
     "org-owners": ("user", ("alice@example.com",)),
     "keys-per-owner": ("owner", ("bob@example.com",)),
     "keys-owner-left": ("key", ("Payments", "heidi-old")),
@@ -173,8 +176,13 @@ EXPECTED = {
     "admin-keys": ("key", ("audit-key",)),
     "keys-unused-for-days": ("key", ("Legacy", "legacy-batch")),
     "project-members": ("user", ("erin@example.com",)),
+    "keys-expiring": ("key", ("Research", "research-etl-rotating", "service_account")),
 }
-PARAMS = {"keys-unused-for-days": {"days": "90"}, "project-members": {"project": "Payments"}}
+PARAMS = {
+    "keys-unused-for-days": {"days": "90"},
+    "project-members": {"project": "Payments"},
+    "keys-expiring": {"days": "14"},
+}
 
 
 @pytest.fixture(scope="module")
