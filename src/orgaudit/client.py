@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
 import random
+import ssl
 import time
+import urllib.request
+import zlib
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -20,11 +24,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote, urlsplit
 
+import certifi
 import httpx
 
 from orgaudit import __version__
-from orgaudit.errors import ApiError, AuthError, MalformedResponseError, OrgauditError
+from orgaudit.errors import ApiError, AuthError, MalformedResponseError, OrgauditError, UsageError
 from orgaudit.scopes import parse_missing_scopes
 from orgaudit.settings import AdminKey, ClientSettings
 
@@ -35,6 +41,12 @@ QueryParams = Sequence[tuple[str, str]]
 # src/openai/_base_client.py): 408, 409, 429 and 5xx.
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
+# The Admin API's objects nest a handful of levels (a key's owner's user, an event's
+# payload); an answer nested deeper than this is refused, not walked.
+MAX_JSON_DEPTH = 64
+# Decompressed output is produced at most this much at a time, so a small compressed body
+# that expands to gigabytes is refused at the size bound, never held whole.
+_DECODE_STEP = 1 << 20
 
 
 class ReadOnlyViolation(OrgauditError):
@@ -58,8 +70,11 @@ class ListEndpoint:
     params: tuple[tuple[str, str], ...] = ()
 
     def format(self, **path_args: str) -> str:
-        """The concrete path, with ``{project_id}`` and the like filled in."""
-        return self.path.format(**path_args)
+        """The concrete path, with ``{project_id}`` and the like filled in, each escaped:
+        an id from the API holding ``/`` or ``?`` stays one path segment."""
+        return self.path.format(
+            **{name: quote(value, safe="") for name, value in path_args.items()}
+        )
 
 
 @dataclass
@@ -218,6 +233,8 @@ class AdminClient:
                 "Authorization": f"Bearer {key.reveal()}",
                 "User-Agent": f"orgaudit/{__version__}",
                 "Accept": "application/json",
+                # Only what the client decodes itself, with a bound (see _send).
+                "Accept-Encoding": "gzip",
             },
             timeout=httpx.Timeout(settings.timeout),
             transport=GetOnlyTransport(
@@ -225,10 +242,13 @@ class AdminClient:
                     limits=httpx.Limits(
                         max_connections=settings.concurrency,
                         max_keepalive_connections=settings.concurrency,
-                    )
+                    ),
+                    verify=tls_context(settings.trust_env),
+                    proxy=proxy_for(settings.base_url) if settings.trust_env else None,
                 )
             ),
             follow_redirects=False,
+            trust_env=False,  # proxies and CA files are read above, once, explicitly
         )
 
     async def __aenter__(self) -> AdminClient:
@@ -303,28 +323,34 @@ class AdminClient:
             delay: float | None = None
             try:
                 async with self._slots.slot(next_page):
-                    status, headers, body = await self._send(path, params)
-            except httpx.TimeoutException:
+                    # The timeout bounds the whole response, not each read: a server
+                    # that trickles a byte at a time cannot hold a request for ever.
+                    async with asyncio.timeout(self._settings.timeout):
+                        status, headers, body = await self._send(path, params)
+            except (httpx.TimeoutException, TimeoutError):
                 last_problem = f"timed out after {self._settings.timeout:g} s"
-            except (httpx.TransportError, _BodyTooLarge) as exc:
-                if isinstance(exc, _BodyTooLarge):
-                    raise MalformedResponseError(
-                        f"GET {path}: the response is larger than "
-                        f"{self._settings.max_body_bytes} bytes (--max-body-mb); refused"
+            except _BodyTooLarge:
+                raise MalformedResponseError(
+                    f"GET {path}: the response is larger than "
+                    f"{self._settings.max_body_bytes} bytes (--max-body-mb); refused"
+                ) from None
+            except _BadEncoding as exc:
+                raise MalformedResponseError(f"GET {path}: {exc}; refused") from None
+            except httpx.TransportError as exc:
+                refused = _certificate_refusal(exc)
+                if refused is not None:  # not transient: retrying cannot help
+                    raise ApiError(
+                        f"GET {path}: the server's TLS certificate was refused ({refused}); "
+                        "if a proxy re-signs TLS, point SSL_CERT_FILE at its CA bundle"
                     ) from None
                 last_problem = f"connection failed ({type(exc).__name__})"
             else:
                 if status == 200:
-                    try:
-                        parsed = json.loads(body)
-                    except (UnicodeDecodeError, json.JSONDecodeError):
+                    parsed = _parse_json(body, path)
+                    if parsed is None:
                         last_problem = "the response is not JSON"
                     else:
                         self._slots.succeeded()
-                        if not isinstance(parsed, dict):
-                            raise MalformedResponseError(
-                                f"GET {path}: the response is JSON but not an object"
-                            )
                         return parsed
                 elif status in RETRYABLE_STATUSES:
                     if status == 429:
@@ -359,15 +385,19 @@ class AdminClient:
         )
 
     async def _send(self, path: str, params: QueryParams) -> tuple[int, httpx.Headers, bytes]:
-        """Send one GET and read its body, refusing bodies beyond ``max_body_bytes``."""
+        """Send one GET and read its body, refusing bodies beyond ``max_body_bytes``.
+
+        The body is decoded here, not by httpx, and counted as it is decoded: only
+        identity and one gzip are accepted, and decompression runs a bounded step at a
+        time, so neither a stacked coding nor a gzip bomb can be inflated past the bound.
+        """
         async with self._http.stream("GET", path, params=list(params)) as response:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self._settings.max_body_bytes:
-                    raise _BodyTooLarge
-                chunks.append(chunk)
+            body = _BoundedBody(
+                response.headers.get("content-encoding", ""), self._settings.max_body_bytes
+            )
+            async for chunk in response.aiter_raw():
+                body.feed(chunk)
+            chunks = body.finish()
         self.stats.requests += 1
         self.stats.statuses[response.status_code] += 1
         if self._on_response is not None:
@@ -405,6 +435,135 @@ class AdminClient:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class _BadEncoding(Exception):
+    pass
+
+
+class _BoundedBody:
+    """A response body decoded (identity or one gzip) and counted as it arrives."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        coding = content_encoding.strip().lower()
+        if coding not in ("", "identity", "gzip"):
+            raise _BadEncoding(f"the response's Content-Encoding {coding[:40]!r} is not accepted")
+        self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if coding == "gzip" else None
+        self._limit = limit
+        self._size = 0
+        self._chunks: list[bytes] = []
+
+    def _keep(self, piece: bytes) -> None:
+        self._size += len(piece)
+        if self._size > self._limit:
+            raise _BodyTooLarge
+        self._chunks.append(piece)
+
+    def feed(self, raw: bytes) -> None:
+        """Take the next raw bytes off the wire."""
+        if self._gzip is None:
+            self._keep(raw)
+            return
+        data = raw
+        while data:
+            try:
+                self._keep(self._gzip.decompress(data, _DECODE_STEP))
+            except zlib.error:
+                raise _BadEncoding("the response's gzip body is corrupt") from None
+            if self._gzip.eof and self._gzip.unused_data:
+                raise _BadEncoding("the response holds data after its gzip body")
+            data = self._gzip.unconsumed_tail
+
+    def finish(self) -> list[bytes]:
+        """The decoded body's chunks; a gzip body must have ended."""
+        if self._gzip is not None and not self._gzip.eof:
+            raise _BadEncoding("the response's gzip body is cut short")
+        return self._chunks
+
+
+def _parse_json(body: bytes, path: str) -> JsonObject | None:
+    """A page's JSON object; None if the body is not JSON (worth another try).
+
+    JSON nested beyond :data:`MAX_JSON_DEPTH`, or a number too long to convert, is a
+    hostile or broken answer, not a bug of ours: refused with one line, not retried.
+    """
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    except (RecursionError, ValueError):  # deep nesting; Python's limit on digits
+        raise MalformedResponseError(
+            f"GET {path}: the response is nested too deeply or holds a number too long to "
+            "read; refused"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise MalformedResponseError(f"GET {path}: the response is JSON but not an object")
+    if _depth_exceeds(parsed, MAX_JSON_DEPTH):
+        raise MalformedResponseError(
+            f"GET {path}: the response nests deeper than {MAX_JSON_DEPTH} levels; refused"
+        )
+    return parsed
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    """Whether JSON nests deeper than ``limit`` (walked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def tls_context(trust_env: bool) -> ssl.SSLContext:
+    """The certificates a TLS server is checked against: ``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` where set (a company's CA, a re-signing proxy), else certifi's."""
+    cafile = os.environ.get("SSL_CERT_FILE") if trust_env else None
+    capath = os.environ.get("SSL_CERT_DIR") if trust_env else None
+    try:
+        if cafile or capath:
+            return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+        return ssl.create_default_context(cafile=certifi.where())
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"cannot load the CA certificates named by SSL_CERT_FILE/SSL_CERT_DIR: {exc}"
+        ) from None
+
+
+def proxy_for(base_url: str) -> str | None:
+    """The proxy the standard variables name for ``base_url`` (``HTTPS_PROXY``,
+    ``HTTP_PROXY``, ``ALL_PROXY``, less the hosts ``NO_PROXY`` lists), or None."""
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    # The standard library's NO_PROXY matcher (documented in urllib.request's source,
+    # absent from its type stubs).
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxy or bypass(parts.hostname or "", proxies):
+        return None
+    return proxy
+
+
+def _certificate_refusal(exc: BaseException) -> str | None:
+    """Why a TLS certificate was refused, if that is what failed the connection."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for link in chain:
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return link.verify_message or "verification failed"
+    if any("CERTIFICATE_VERIFY_FAILED" in str(link) for link in chain):
+        return "certificate verify failed"
+    return None
 
 
 def _error_message(body: bytes, scrub: Callable[[str], str]) -> str:

@@ -45,7 +45,9 @@ def run_demo(
     with Simulator(demo_org(int(time.time())), admin_key=key.reveal()) as simulator:
         pulled = pull_and_analyze(
             key,
-            ClientSettings(base_url=simulator.base_url, concurrency=8, timeout=10.0),
+            ClientSettings(
+                base_url=simulator.base_url, concurrency=8, timeout=10.0, trust_env=False
+            ),
             PullSettings(),
             db_path,
             on_response=on_response,

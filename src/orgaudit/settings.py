@@ -121,6 +121,9 @@ class ClientSettings:
     # exhaust memory or keep a pull going for ever.
     max_body_bytes: int = 64 * 1024 * 1024
     max_pages: int = 10_000
+    # Honour the standard proxy variables and SSL_CERT_FILE/SSL_CERT_DIR. The built-in
+    # demo, which talks only to its own loopback simulator, turns it off.
+    trust_env: bool = True
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):

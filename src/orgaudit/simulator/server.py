@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import SHUT_RDWR, socket
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from orgaudit.simulator.org import JsonObject, SimOrg
 
@@ -615,7 +615,9 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             try:
                 everything = fault is not None and fault.kind == "ignore_limit"
-                items = route.items(sim.org, match.groupdict(), query)
+                # Path arguments arrive escaped (an id may hold "/" or "?").
+                args = {name: unquote(value) for name, value in match.groupdict().items()}
+                items = route.items(sim.org, args, query)
                 page = _page(route, items, query, everything)
             except _ApiError as exc:
                 return sim._error(exc.status, exc.message, exc.code)
