@@ -30,7 +30,9 @@ PULL = PullSettings()
 
 def fast_settings(sim: Simulator, **overrides: object) -> ClientSettings:
     """Client settings against ``sim`` that back off in milliseconds, not seconds."""
-    retry = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
+    retry = RetryPolicy(
+        max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=5.0, max_wait=10.0
+    )
     values: dict[str, object] = {
         "base_url": sim.base_url,
         "concurrency": 4,

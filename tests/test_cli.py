@@ -543,3 +543,17 @@ def test_a_database_path_with_brackets_is_printed_as_it_is(tmp_path: Path) -> No
 
     assert run.returncode == 0, run
     assert run.stdout.strip() == f"no snapshots in {db}; run `orgaudit pull` first"
+
+
+def test_pull_says_when_and_why_it_waits_on_rate_limits(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    # More 429s in a row than --max-attempts allows tries: waited out, not a failure.
+    simulator.add_fault(Fault("status", status=429, times=12, headers={"Retry-After-Ms": "50"}))
+    run = run_cli(
+        "pull", "--db", tmp_path / "db", "--base-url", simulator.base_url,
+        "--max-attempts", "2", cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert SUMMARY.match(run.stdout.strip().splitlines()[-1]), run.stdout
+    assert "rate limited (HTTP 429): waiting 0 s, 0 s waited so far" in run.stderr

@@ -27,7 +27,9 @@ from orgaudit.client import (
     AdminClient,
     ClientStats,
     ListEndpoint,
+    Progress,
     ReadOnlyViolation,
+    WaitBudget,
     parse_missing_scopes,
 )
 from orgaudit.errors import ApiError, AuthError, MalformedResponseError
@@ -81,14 +83,23 @@ class Run:
         self.settings = fast_settings(sim, **overrides)
         self.key = AdminKey(key)
         self.delays: list[float] = []
+        self.waits: list[str] = []
         self.stats = ClientStats()
+        self.now = 0.0  # the client's clock: it moves only when the client sleeps
 
     async def _sleep(self, delay: float) -> None:
         self.delays.append(delay)
+        self.now += delay
 
     def __call__(self, action: Callable[[AdminClient], Awaitable[T]]) -> T:
         async def main() -> T:
-            async with AdminClient(self.key, self.settings, sleep=self._sleep) as client:
+            async with AdminClient(
+                self.key,
+                self.settings,
+                progress=Progress(waiting=self.waits.append),
+                sleep=self._sleep,
+                clock=lambda: self.now,
+            ) as client:
                 self.stats = client.stats
                 return await action(client)
 
@@ -377,6 +388,64 @@ def test_exhausted_retries_on_network_failures_have_no_status(sim: Simulator) ->
     assert "connection failed" in message
     assert info.value.status is None
     assert len(_log(sim, 4)) == 4
+
+
+def test_a_rate_limit_window_longer_than_the_attempts_is_waited_out(sim: Simulator) -> None:
+    # Every request answers 429 for 15 s (60 answers asking for 250 ms each); the policy
+    # allows 4 attempts for failures, but a 429 is "slow down", waited out by time.
+    sim.add_fault(Fault("status", status=429, times=60, headers={"Retry-After-Ms": "250"}))
+    run = Run(sim, retry=RetryPolicy(max_attempts=4, max_wait=600.0))
+    users = run(_list_users)
+
+    assert len(users) == 3
+    assert run.delays == [0.25] * 60
+    assert run.stats.waited == pytest.approx(15.0)
+    assert run.stats.throttled == 60
+    assert run.waits[0] == "rate limited (HTTP 429): waiting 0 s, 0 s waited so far"
+    assert run.waits[-1] == "rate limited (HTTP 429): waiting 0 s, 15 s waited so far"
+
+
+def test_waiting_beyond_the_budget_ends_with_one_line(sim: Simulator) -> None:
+    sim.add_fault(Fault("status", status=429, times=-1, headers={"Retry-After": "1"}))
+    run = Run(sim, retry=RetryPolicy(max_attempts=4, max_wait=30.0))
+    with pytest.raises(ApiError) as info:
+        run(_list_users)
+
+    assert run.delays == [1.0] * 30
+    assert str(info.value) == (
+        f"GET {USERS_PATH}: still rate limited (HTTP 429) after 30 s of waiting in all "
+        "(--max-wait 30 s); try again later"
+    )
+    assert info.value.status == 429
+
+
+def test_overlapping_waits_are_counted_once() -> None:
+    # Eight requests told at the same moment to wait 2 s hold the pull back 2 s, not 16;
+    # a wait that starts later adds only what goes past the ones before it.
+    now = 0.0
+    budget = WaitBudget(5.0, clock=lambda: now)
+    assert all(budget.take(2.0) for _ in range(8))
+    assert budget.spent == 2.0
+    now = 1.0
+    assert budget.take(2.0)  # held until 3.0 now: one more second
+    assert budget.spent == 3.0
+    now = 10.0
+    assert budget.take(2.0) and budget.spent == 5.0
+    assert budget.take(1.0)  # inside a wait already counted (until 12.0): free
+    now = 20.0
+    assert not budget.take(0.5)  # past the budget
+    assert budget.spent == 5.0
+
+
+def test_a_503_naming_a_delay_is_waited_out_and_one_without_counts(sim: Simulator) -> None:
+    sim.add_fault(Fault("status", status=503, times=6, headers={"Retry-After": "1"}))
+    run = Run(sim, retry=RetryPolicy(max_attempts=2, max_wait=60.0))
+    assert len(run(_list_users)) == 3
+    assert run.delays == [1.0] * 6
+
+    sim.faults = [Fault("status", status=503, times=-1)]
+    with pytest.raises(ApiError, match="failed after 2 attempts: HTTP 503"):
+        Run(sim, retry=RetryPolicy(max_attempts=2, base_delay=0.01))(_list_users)
 
 
 def test_a_retry_after_beyond_the_policy_fails_at_once(sim: Simulator) -> None:

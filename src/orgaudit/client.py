@@ -32,7 +32,7 @@ import httpx
 from orgaudit import __version__
 from orgaudit.errors import ApiError, AuthError, MalformedResponseError, OrgauditError, UsageError
 from orgaudit.scopes import parse_missing_scopes
-from orgaudit.settings import AdminKey, ClientSettings
+from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 
 JsonObject = dict[str, Any]
 QueryParams = Sequence[tuple[str, str]]
@@ -85,6 +85,44 @@ class ClientStats:
     retries: int = 0
     throttled: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
+    waited: float = 0.0  # seconds spent held back by "slow down" answers
+
+
+def _ignore(*_args: object) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the client reports as it goes: each response, and each wait the server asks
+    for ("rate limited (HTTP 429): waiting 4 s, 37 s waited so far")."""
+
+    response: Callable[[], None] = _ignore
+    waiting: Callable[[str], None] = _ignore
+
+
+QUIET = Progress()  # reports nothing
+
+
+class WaitBudget:
+    """The time a pull may spend held back by the server, counted once however many
+    requests wait at the same moment (16 requests each told to wait 4 s cost 4 s)."""
+
+    def __init__(self, limit: float, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self.spent = 0.0
+        self._clock = clock
+        self._held_until = float("-inf")
+
+    def take(self, delay: float) -> bool:
+        """Charge a wait of ``delay`` seconds starting now; False if over the budget."""
+        now = self._clock()
+        extra = max(0.0, now + delay - max(now, self._held_until))
+        if self.spent + extra > self.limit:
+            return False
+        self.spent += extra
+        self._held_until = max(self._held_until, now + delay)
+        return True
 
 
 def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
@@ -218,14 +256,16 @@ class AdminClient:
         key: AdminKey,
         settings: ClientSettings,
         *,
-        on_response: Callable[[], None] | None = None,
+        progress: Progress = QUIET,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._key = key
         self._settings = settings
-        self._on_response = on_response
+        self._progress = progress
         self._sleep = sleep
         self._slots = AdaptiveLimit(settings.concurrency)
+        self._budget = WaitBudget(settings.retry.max_wait, clock)
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
@@ -319,8 +359,11 @@ class AdminClient:
         policy = self._settings.retry
         last_problem = "no attempt made"
         last_status: int | None = None
-        for attempt in range(1, policy.max_attempts + 1):
+        failures = 0  # answers that count against max_attempts ("slow down" does not)
+        slowed = 0
+        while True:
             delay: float | None = None
+            slow_down = False
             try:
                 async with self._slots.slot(next_page):
                     # The timeout bounds the whole response, not each read: a server
@@ -353,11 +396,13 @@ class AdminClient:
                         self._slots.succeeded()
                         return parsed
                 elif status in RETRYABLE_STATUSES:
+                    delay = retry_after_seconds(headers, time.time())
+                    # 429, or 503 naming a delay, means "slow down", not "broken".
+                    slow_down = status == 429 or (status == 503 and delay is not None)
                     if status == 429:
                         self.stats.throttled += 1
                         self._slots.throttled()
                     last_problem, last_status = f"HTTP {status}", status
-                    delay = retry_after_seconds(headers, time.time())
                     if delay is not None and delay > policy.max_retry_after:
                         raise ApiError(
                             f"GET {path}: HTTP {status} asks to wait {delay:.0f} s, longer than "
@@ -366,13 +411,29 @@ class AdminClient:
                         )
                 else:
                     raise self._status_error(path, status, body)
-            if attempt == policy.max_attempts:
-                break
-            self.stats.retries += 1
-            if delay is None:
-                delay = random.uniform(
-                    0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+            if slow_down:
+                slowed += 1
+                if delay is None:
+                    delay = _backoff(policy, slowed)
+                if not self._budget.take(delay):
+                    raise ApiError(
+                        f"GET {path}: still {_slow_down_text(last_status)} after "
+                        f"{self._budget.spent:.0f} s of waiting in all (--max-wait "
+                        f"{policy.max_wait:.0f} s); try again later",
+                        status=last_status,
+                    )
+                self.stats.waited = self._budget.spent
+                self._progress.waiting(
+                    f"{_slow_down_text(last_status)}: waiting {delay:.0f} s, "
+                    f"{self._budget.spent:.0f} s waited so far"
                 )
+            else:
+                failures += 1
+                if failures >= policy.max_attempts:
+                    break
+                if delay is None:
+                    delay = _backoff(policy, failures)
+            self.stats.retries += 1
             await self._sleep(delay)
         if last_problem == "the response is not JSON":
             raise MalformedResponseError(
@@ -400,8 +461,7 @@ class AdminClient:
             chunks = body.finish()
         self.stats.requests += 1
         self.stats.statuses[response.status_code] += 1
-        if self._on_response is not None:
-            self._on_response()
+        self._progress.response()
         return response.status_code, response.headers, b"".join(chunks)
 
     def _status_error(self, path: str, status: int, body: bytes) -> ApiError:
@@ -431,6 +491,15 @@ class AdminClient:
     def _scrub(self, text: str) -> str:
         """Remove the admin key from text that came from outside, before it is shown."""
         return text.replace(self._key.reveal(), self._key.redacted)
+
+
+def _backoff(policy: RetryPolicy, attempt: int) -> float:
+    """Capped exponential backoff with full jitter, for the ``attempt``-th retry."""
+    return random.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** min(attempt - 1, 30)))
+
+
+def _slow_down_text(status: int | None) -> str:
+    return "rate limited (HTTP 429)" if status == 429 else f"told to slow down (HTTP {status})"
 
 
 class _BodyTooLarge(Exception):

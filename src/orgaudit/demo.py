@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from orgaudit.audit import AuditOptions, AuditResult, run_audit
+from orgaudit.client import QUIET, Progress
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import PullResult
 from orgaudit.report import DEFAULT_FORMATS
@@ -32,7 +32,7 @@ def run_demo(
     db_path: Path | None,
     out_dir: Path | None = None,
     *,
-    on_response: Callable[[], None] | None = None,
+    progress: Progress = QUIET,
 ) -> DemoResult:
     """Serve the demo org on a free loopback port, pull it through real HTTP, audit it.
 
@@ -50,7 +50,7 @@ def run_demo(
             ),
             PullSettings(),
             db_path,
-            on_response=on_response,
+            progress=progress,
         )
     audited = run_audit(
         AuditOptions(

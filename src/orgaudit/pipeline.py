@@ -9,6 +9,7 @@ from pathlib import Path
 
 from orgaudit.analysis import analyze, store_derived
 from orgaudit.catalog import load_catalog
+from orgaudit.client import QUIET, Progress
 from orgaudit.pull import PullResult, pull
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.snapshot import load_snapshot
@@ -21,7 +22,7 @@ def pull_and_analyze(
     db_path: Path,
     *,
     catalog_path: Path | None = None,
-    on_response: Callable[[], None] | None = None,
+    progress: Progress = QUIET,
     clock: Callable[[], datetime] | None = None,
 ) -> PullResult:
     """Pull a new snapshot and store its access model as derived tables, in one
@@ -40,7 +41,7 @@ def pull_and_analyze(
         client_settings,
         pull_settings,
         db_path,
-        on_response=on_response,
+        progress=progress,
         then=store_analysis,
         **timing,
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from orgaudit import sources as src
 from orgaudit import store
-from orgaudit.client import AdminClient, JsonObject
+from orgaudit.client import QUIET, AdminClient, JsonObject, Progress
 from orgaudit.errors import ApiError, MalformedResponseError, OrgauditError
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.sources import Family, Source
@@ -117,7 +117,7 @@ def pull(
     pull_settings: PullSettings,
     db_path: Path,
     *,
-    on_response: Callable[[], None] | None = None,
+    progress: Progress = QUIET,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     then: Callable[[sqlite3.Connection, int], None] | None = None,
 ) -> PullResult:
@@ -136,7 +136,7 @@ def pull(
                 client_settings,
                 pull_settings,
                 started,
-                on_response=on_response,
+                progress=progress,
                 clock=clock,
             )
         )
@@ -153,13 +153,13 @@ async def collect(
     pull_settings: PullSettings,
     started_at: datetime,
     *,
-    on_response: Callable[[], None] | None = None,
+    progress: Progress = QUIET,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Collected:
     """Read every source; raise the first error that is not a tolerated gap."""
     audit_since = started_at - timedelta(days=pull_settings.audit_days)
     try:
-        async with AdminClient(key, client_settings, on_response=on_response) as client:
+        async with AdminClient(key, client_settings, progress=progress) as client:
             collector = _Collector(client, audit_since, pull_settings.derive_role_lists)
             await collector.run()
     except BaseExceptionGroup as group:

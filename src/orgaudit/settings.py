@@ -102,10 +102,16 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 120.0
+    # "Slow down" answers (429, and 503 with Retry-After) are not counted against
+    # max_attempts: they are waited out for as long as this budget of waiting allows, in
+    # wall-clock seconds for the whole pull (overlapping waits count once).
+    max_wait: float = 600.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise UsageError("the number of attempts must be at least 1")
+        if self.max_wait < 0:
+            raise UsageError("--max-wait must not be negative")
 
 
 @dataclass(frozen=True)

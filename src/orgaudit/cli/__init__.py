@@ -25,6 +25,7 @@ from orgaudit.cli.common import (
     MaxAttemptsOption,
     MaxBodyOption,
     MaxPagesOption,
+    MaxWaitOption,
     PullOptions,
     State,
     TimeoutOption,
@@ -78,6 +79,7 @@ def pull_command(
     concurrency: ConcurrencyOption = 16,
     timeout: TimeoutOption = 30.0,
     max_attempts: MaxAttemptsOption = 6,
+    max_wait: MaxWaitOption = 600.0,
     audit_days: AuditDaysOption = 180,
     max_body_mb: MaxBodyOption = 64,
     max_pages: MaxPagesOption = 10_000,
@@ -95,6 +97,7 @@ def pull_command(
         max_body_mb,
         max_pages,
         ask_every_role_list,
+        max_wait=max_wait,
     )
     pull_with_progress(options, resolve_db_path(db), catalog)
 
@@ -107,8 +110,8 @@ def demo_command(
     ] = None,
 ) -> None:
     """Run the whole pipeline against a simulated demo org (no key, no network)."""
-    with request_progress("pulling the demo org") as tick:
-        result = run_demo(db, out_dir, on_response=tick)
+    with request_progress("pulling the demo org") as progress:
+        result = run_demo(db, out_dir, progress=progress)
     out.print(presentation.demo_report(result))
 
 

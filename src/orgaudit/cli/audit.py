@@ -21,6 +21,7 @@ from orgaudit.cli.common import (
     MaxAttemptsOption,
     MaxBodyOption,
     MaxPagesOption,
+    MaxWaitOption,
     PullOptions,
     SnapshotOption,
     TimeoutOption,
@@ -75,6 +76,7 @@ def audit_command(
     concurrency: ConcurrencyOption = 16,
     timeout: TimeoutOption = 30.0,
     max_attempts: MaxAttemptsOption = 6,
+    max_wait: MaxWaitOption = 600.0,
     audit_days: AuditDaysOption = 180,
     max_body_mb: MaxBodyOption = 64,
     max_pages: MaxPagesOption = 10_000,
@@ -107,6 +109,7 @@ def audit_command(
             max_body_mb,
             max_pages,
             ask_every_role_list,
+            max_wait=max_wait,
         )
         pulled = pull_with_progress(pull_options, db_path, catalog)
         options = replace(options, snapshot_id=pulled.snapshot_id)

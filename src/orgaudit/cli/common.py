@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orgaudit import presentation
+from orgaudit.client import Progress
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import PullResult
 from orgaudit.settings import ClientSettings, PullSettings, RetryPolicy, load_admin_key
@@ -51,21 +54,35 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.
 
 
 @contextmanager
-def request_progress(label: str) -> Iterator[Callable[[], None]]:
-    """Yield a callback to count one response; draws nothing when not on a terminal."""
+def request_progress(label: str) -> Iterator[Progress]:
+    """Yield the hooks a pull reports through: a spinner counting responses, which says
+    when and why the pull waits; nothing is drawn when not on a terminal, except the
+    waits, which go to standard error one line each."""
     if not err.is_terminal:
-        yield lambda: None
+        said_at = -float("inf")
+
+        def say(text: str) -> None:  # a line every few seconds at most, not one per request
+            nonlocal said_at
+            if time.monotonic() - said_at >= 5:
+                said_at = time.monotonic()
+                err.print(text, markup=False, highlight=False)
+
+        yield Progress(waiting=say)
         return
-    with Progress(
+    with RichProgress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TextColumn("{task.completed} requests"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda: progress.advance(task)
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def waiting(text: str) -> None:
+            bar.update(task, description=f"{label} ({text})")
+
+        yield Progress(response=lambda: bar.advance(task), waiting=waiting)
 
 
 # The options of every command that pulls (pull, audit): one definition, one behaviour.
@@ -73,9 +90,17 @@ BaseUrlOption = Annotated[str, typer.Option(help="Admin API base URL.")]
 ConcurrencyOption = Annotated[
     int, typer.Option(help="Most requests in flight at once (a ceiling; 429s lower it).")
 ]
-TimeoutOption = Annotated[float, typer.Option(help="Seconds to wait for one response.")]
+TimeoutOption = Annotated[float, typer.Option(help="Seconds to wait for one whole response.")]
 MaxAttemptsOption = Annotated[
-    int, typer.Option(help="Tries per request before giving up (429, 5xx, timeouts).")
+    int,
+    typer.Option(help="Tries per request before giving up (5xx, timeouts, dropped connections)."),
+]
+MaxWaitOption = Annotated[
+    float,
+    typer.Option(
+        help="Seconds the pull may spend, in all, waiting out rate limits (429, and 503 "
+        "with Retry-After): these are not counted as tries."
+    ),
 ]
 AuditDaysOption = Annotated[int, typer.Option(help="Days of audit log to read for key scopes.")]
 MaxBodyOption = Annotated[int, typer.Option(help="Refuse a response body larger than this (MiB).")]
@@ -102,6 +127,7 @@ class PullOptions:
     max_body_mb: int
     max_pages: int
     ask_every_role_list: bool = False
+    max_wait: float = RetryPolicy.max_wait
 
     def client(self) -> ClientSettings:
         """The client's settings."""
@@ -109,7 +135,7 @@ class PullOptions:
             base_url=self.base_url,
             concurrency=self.concurrency,
             timeout=self.timeout,
-            retry=RetryPolicy(max_attempts=self.max_attempts),
+            retry=RetryPolicy(max_attempts=self.max_attempts, max_wait=self.max_wait),
             max_body_bytes=self.max_body_mb * 1024 * 1024,
             max_pages=self.max_pages,
         )
@@ -123,14 +149,14 @@ class PullOptions:
 
 def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None) -> PullResult:
     """Pull and analyze with a spinner on a terminal, then print the one-line summary."""
-    with request_progress("pulling") as tick:
+    with request_progress("pulling") as progress:
         result = pull_and_analyze(
             load_admin_key(options.key_file),
             options.client(),
             options.pull(),
             db_path,
             catalog_path=catalog,
-            on_response=tick,
+            progress=progress,
         )
     out.print(presentation.pull_summary(result))
     return result
