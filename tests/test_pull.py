@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 
 from orgaudit import sources, store
+from orgaudit.analysis import load_analysis
 from orgaudit.errors import AuthError, CollectError
+from orgaudit.explain import explain_user
+from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import pull
 from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
@@ -131,10 +134,12 @@ def test_server_dying_mid_pull_leaves_earlier_snapshot_intact_and_latest(
 ) -> None:
     pull(admin_key, fast_settings(simulator), PULL, db_path)
     before = sorted(str(row["raw"]) for row in _rows(db_path, "project_api_keys"))
-    # After 20 more requests every answer is a 503: the server is gone for good.
+    # After 20 more requests every answer is a 503: the server is gone for good. With
+    # --strict, a list that cannot be finished ends the pull and nothing is written.
     simulator.add_fault(Fault("status", status=503, times=-1, after=20))
+    strict = PullSettings(strict=True)
     with pytest.raises(CollectError, match="failed after 4 attempts: HTTP 503"):
-        pull(admin_key, fast_settings(simulator), PULL, db_path)
+        pull(admin_key, fast_settings(simulator), strict, db_path)
     with store.connect(db_path) as conn:
         assert store.resolve_snapshot(conn, None) == 1
         assert [s.id for s in store.list_snapshots(conn)] == [1]
@@ -409,3 +414,75 @@ def test_a_bare_string_refusal_names_the_missing_permission_in_one_line(
     assert failure.value.missing_scopes == ("api.management.read",)
     assert "lacks the permission api.management.read" in str(failure.value)
     assert "\n" not in str(failure.value)
+
+
+# -- lists that cannot be finished ----------------------------------------------------------
+
+
+def _verdict(db_path: Path, user: str, project: str) -> str:
+    analysis = load_analysis(db_path, None, None)
+    (verdict,) = explain_user(analysis.snapshot, analysis.model, analysis.catalog, user, project)
+    return verdict.decision
+
+
+def test_a_project_whose_list_stays_5xx_is_a_gap_and_its_denials_unknown(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    users_of_payments = "^/organization/projects/proj_payments/users$"
+    fault = Fault("status", path=users_of_payments, status=500, times=-1)
+    with Simulator(demo, admin_key=ADMIN_KEY, faults=[fault]) as sim:
+        result = pull_and_analyze(admin_key, fast_settings(sim), PULL, db_path)
+
+    coverage = {c.source: c for c in result.collected.coverage}["project_users"]
+    assert coverage.status == "partial"
+    assert "not finished (0 item(s) read)" in coverage.reason
+    assert "HTTP 500" in coverage.reason
+    # A missing list can only hide a role: dave (a viewer there) is no longer denied but
+    # unknown, while alice, an org owner, stays allowed on what was read.
+    assert _verdict(db_path, "dave@example.com", "Payments") == "unknown"
+    assert _verdict(db_path, "alice@example.com", "Payments") == "allowed"
+    assert _verdict(db_path, "oscar@example.com", "Research") == "denied"  # another project
+
+
+def test_a_list_with_more_pages_and_no_cursor_keeps_what_it_read(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    # A spec-valid page: has_more true, and no cursor to go on from.
+    group = demo.groups[0]
+    page = {"object": "list", "data": [group], "has_more": True, "next": None}
+    fault = Fault("body", path="^/organization/groups$", status=200, body=json.dumps(page).encode())
+    with Simulator(demo, admin_key=ADMIN_KEY, faults=[fault]) as sim:
+        result = pull_and_analyze(admin_key, fast_settings(sim), PULL, db_path)
+
+    coverage = {c.source: c for c in result.collected.coverage}["groups"]
+    assert coverage.status == "unavailable"
+    assert "not finished (1 item(s) read)" in coverage.reason
+    assert "has_more is true but the page gives no cursor" in coverage.reason
+    assert [row["id"] for row in _rows(db_path, "groups")] == [group["id"]]
+    assert _verdict(db_path, "dave@example.com", "Payments") == "unknown"
+
+
+def test_strict_ends_the_pull_at_a_list_that_cannot_be_finished(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    fault = Fault(
+        "status", path="^/organization/projects/proj_payments/users$", status=500, times=-1
+    )
+    with (
+        Simulator(demo, admin_key=ADMIN_KEY, faults=[fault]) as sim,
+        pytest.raises(CollectError, match="HTTP 500"),
+    ):
+        pull(admin_key, fast_settings(sim), PullSettings(strict=True), db_path)
+    with store.connect(db_path) as conn:
+        assert store.list_snapshots(conn) == []
+
+
+def test_the_users_list_failing_still_ends_the_pull(
+    demo: SimOrg, admin_key: AdminKey, db_path: Path
+) -> None:
+    fault = Fault("status", path="^/organization/users$", status=500, times=-1)
+    with (
+        Simulator(demo, admin_key=ADMIN_KEY, faults=[fault]) as sim,
+        pytest.raises(CollectError, match="failed after 4 attempts: HTTP 500"),
+    ):
+        pull(admin_key, fast_settings(sim), PULL, db_path)

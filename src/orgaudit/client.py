@@ -30,7 +30,14 @@ import certifi
 import httpx
 
 from orgaudit import __version__
-from orgaudit.errors import ApiError, AuthError, MalformedResponseError, OrgauditError, UsageError
+from orgaudit.errors import (
+    ApiError,
+    AuthError,
+    MalformedResponseError,
+    OrgauditError,
+    UnfinishedListError,
+    UsageError,
+)
 from orgaudit.scopes import parse_missing_scopes
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 
@@ -335,17 +342,17 @@ class AdminClient:
             if not has_more:
                 return items
             if not next_cursor:
-                raise MalformedResponseError(
+                raise UnfinishedListError(
                     f"GET {path}: has_more is true but the page gives no cursor to go on from"
                 )
             if next_cursor in seen_cursors:
-                raise MalformedResponseError(
+                raise UnfinishedListError(
                     f"GET {path}: the cursor {self._scrub(next_cursor)[:80]!r} repeats; the "
                     "server's paging does not advance"
                 )
             seen_cursors.add(next_cursor)
             cursor = next_cursor
-        raise MalformedResponseError(
+        raise UnfinishedListError(
             f"GET {path}: more than {self._settings.max_pages} pages (--max-pages); refused"
         )
 

@@ -74,5 +74,10 @@ class MalformedResponseError(CollectError):
     """A response that is not the documented shape, or a cursor that does not advance."""
 
 
+class UnfinishedListError(MalformedResponseError):
+    """A list whose pages cannot be followed to the end: ``has_more`` with no cursor, a
+    cursor that repeats, more pages than ``--max-pages``. What was read before is sound."""
+
+
 class StoreError(CollectError):
     """The snapshot database could not be written or read."""

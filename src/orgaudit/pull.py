@@ -20,7 +20,7 @@ from typing import Any
 from orgaudit import sources as src
 from orgaudit import store
 from orgaudit.client import QUIET, AdminClient, JsonObject, Progress
-from orgaudit.errors import ApiError, MalformedResponseError, OrgauditError
+from orgaudit.errors import ApiError, MalformedResponseError, OrgauditError, UnfinishedListError
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.sources import Family, Source
 
@@ -160,7 +160,9 @@ async def collect(
     audit_since = started_at - timedelta(days=pull_settings.audit_days)
     try:
         async with AdminClient(key, client_settings, progress=progress) as client:
-            collector = _Collector(client, audit_since, pull_settings.derive_role_lists)
+            collector = _Collector(
+                client, audit_since, pull_settings.derive_role_lists, pull_settings.strict
+            )
             await collector.run()
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
@@ -267,10 +269,13 @@ def summarize_coverage(
 class _Collector:
     """The mutable working state of one pull; lives only inside :func:`collect`."""
 
-    def __init__(self, client: AdminClient, audit_since: datetime, derive: bool) -> None:
+    def __init__(
+        self, client: AdminClient, audit_since: datetime, derive: bool, strict: bool
+    ) -> None:
         self.client = client
         self.audit_since = audit_since
         self.derive = derive
+        self.strict = strict
         self.items: defaultdict[str, list[tuple[Scope, JsonObject]]] = defaultdict(list)
         self.gaps: list[Gap] = []
         self.calls: Counter[str] = Counter()
@@ -316,17 +321,19 @@ class _Collector:
             return []
         path = source.endpoint.format(**scope.path_args())
         self.calls[source.name] += 1
+        read: list[JsonObject] = []  # kept page by page: a list cut short keeps its pages
 
         def on_page(page: list[JsonObject]) -> None:
             _check_items(source, path, page)
+            read.extend(page)
             if each is not None:
                 for item in page:
                     each(item)
 
         try:
-            items = await self.client.list_all(source.endpoint, path, extra, on_page)
-        except ApiError as exc:
-            gap = _tolerated_gap(source, scope, exc)
+            await self.client.list_all(source.endpoint, path, extra, on_page)
+        except (ApiError, UnfinishedListError) as exc:
+            gap = _tolerated_gap(source, scope, exc, len(read), self.strict)
             if gap is None:
                 raise
             self.gaps.append(gap)
@@ -335,12 +342,11 @@ class _Collector:
                 self.family_down[source.family] = (
                     f"the {source.family.value} family is unavailable: {gap.reason}"
                 )
-            return []
         finally:
             if root == source.name:
                 self.family_checked[source.family].set()
-        self.items[source.name].extend((scope, item) for item in items)
-        return items
+        self.items[source.name].extend((scope, item) for item in read)
+        return read
 
     def _skip_children(self, parent: Source, gap: Gap) -> None:
         """Record the lists that hang off an unread parent as not asked."""
@@ -440,16 +446,36 @@ def _custom(role: JsonObject) -> bool:
     return not (role.get("predefined_role") is True and plain_permissions)
 
 
-def _tolerated_gap(source: Source, scope: Scope, exc: ApiError) -> Gap | None:
-    """The gap a failed list leaves, or None when the failure must stop the pull."""
-    refused = exc.status in (403, 404) or (exc.status == 401 and bool(exc.missing_scopes))
+# Without these the snapshot means nothing: a failure reading them ends the pull.
+_ESSENTIAL = (src.USERS.name, src.PROJECTS.name)
+
+
+def _tolerated_gap(
+    source: Source, scope: Scope, exc: ApiError | UnfinishedListError, read: int, strict: bool
+) -> Gap | None:
+    """The gap a failed list leaves, or None when the failure must stop the pull.
+
+    A source the key may not read (or the org does not have) is unavailable; an archived
+    project's list may answer 400. A list that cannot be finished (a server error or a
+    timeout that outlasts the retries, a 400 or 404 on one list, paging that cannot be
+    followed) keeps what it read and becomes a gap too, unless ``strict``, or unless it is
+    the org's users or projects, or the key itself was refused.
+    """
+    status = exc.status if isinstance(exc, ApiError) else None
+    missing = exc.missing_scopes if isinstance(exc, ApiError) else ()
+    refused = status in (403, 404) or (status == 401 and bool(missing))
     if source.optional and refused:
-        detail = f": missing {', '.join(exc.missing_scopes)}" if exc.missing_scopes else ""
-        return Gap(source.name, scope, UNAVAILABLE, f"HTTP {exc.status}{detail}")
+        detail = f": missing {', '.join(missing)}" if missing else ""
+        return Gap(source.name, scope, UNAVAILABLE, f"HTTP {status}{detail}")
     # Lists of archived projects answer 400 (spec: ListProjectUsers "project is archived").
-    if scope.project_archived and exc.status in (400, 403, 404):
-        return Gap(source.name, scope, ARCHIVED, f"HTTP {exc.status} for an archived project")
-    return None
+    if scope.project_archived and status in (400, 403, 404):
+        return Gap(source.name, scope, ARCHIVED, f"HTTP {status} for an archived project")
+    unfinished = isinstance(exc, UnfinishedListError) or (
+        type(exc) is ApiError and (status is None or status >= 500 or status in (400, 404))
+    )
+    if not unfinished or strict or source.name in _ESSENTIAL:
+        return None
+    return Gap(source.name, scope, UNAVAILABLE, f"not finished ({read} item(s) read): {exc}")
 
 
 # The field every item of a source must carry, so rows can be joined at all.

@@ -155,6 +155,10 @@ class PullSettings:
     # Leave out per-user role lists whose answer the role lists already give (pull.py
     # says when); False asks every one, for an audit that wants each list read.
     derive_role_lists: bool = True
+    # A list that cannot be finished (a server error that outlasts the retries, a 400 or
+    # 404 on one project's list, paging that cannot be followed) is kept as far as it was
+    # read and recorded as a gap; strict makes it end the pull instead.
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.audit_days <= 3650:

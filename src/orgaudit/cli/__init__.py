@@ -28,6 +28,7 @@ from orgaudit.cli.common import (
     MaxWaitOption,
     PullOptions,
     State,
+    StrictOption,
     TimeoutOption,
     err,
     out,
@@ -80,6 +81,7 @@ def pull_command(
     timeout: TimeoutOption = 30.0,
     max_attempts: MaxAttemptsOption = 6,
     max_wait: MaxWaitOption = 600.0,
+    strict: StrictOption = False,
     audit_days: AuditDaysOption = 180,
     max_body_mb: MaxBodyOption = 64,
     max_pages: MaxPagesOption = 10_000,
@@ -98,6 +100,7 @@ def pull_command(
         max_pages,
         ask_every_role_list,
         max_wait=max_wait,
+        strict=strict,
     )
     pull_with_progress(options, resolve_db_path(db), catalog)
 

@@ -24,6 +24,7 @@ from orgaudit.cli.common import (
     MaxWaitOption,
     PullOptions,
     SnapshotOption,
+    StrictOption,
     TimeoutOption,
     out,
     pull_with_progress,
@@ -77,6 +78,7 @@ def audit_command(
     timeout: TimeoutOption = 30.0,
     max_attempts: MaxAttemptsOption = 6,
     max_wait: MaxWaitOption = 600.0,
+    strict: StrictOption = False,
     audit_days: AuditDaysOption = 180,
     max_body_mb: MaxBodyOption = 64,
     max_pages: MaxPagesOption = 10_000,
@@ -110,6 +112,7 @@ def audit_command(
             max_pages,
             ask_every_role_list,
             max_wait=max_wait,
+            strict=strict,
         )
         pulled = pull_with_progress(pull_options, db_path, catalog)
         options = replace(options, snapshot_id=pulled.snapshot_id)

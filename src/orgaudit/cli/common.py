@@ -105,6 +105,14 @@ MaxWaitOption = Annotated[
 AuditDaysOption = Annotated[int, typer.Option(help="Days of audit log to read for key scopes.")]
 MaxBodyOption = Annotated[int, typer.Option(help="Refuse a response body larger than this (MiB).")]
 MaxPagesOption = Annotated[int, typer.Option(help="Refuse a list longer than this many pages.")]
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="End the pull (exit 3) when a list cannot be finished, instead of keeping what "
+        "was read and recording the gap.",
+    ),
+]
 AskEveryRoleListOption = Annotated[
     bool,
     typer.Option(
@@ -128,6 +136,7 @@ class PullOptions:
     max_pages: int
     ask_every_role_list: bool = False
     max_wait: float = RetryPolicy.max_wait
+    strict: bool = False
 
     def client(self) -> ClientSettings:
         """The client's settings."""
@@ -143,7 +152,9 @@ class PullOptions:
     def pull(self) -> PullSettings:
         """What the pull collects."""
         return PullSettings(
-            audit_days=self.audit_days, derive_role_lists=not self.ask_every_role_list
+            audit_days=self.audit_days,
+            derive_role_lists=not self.ask_every_role_list,
+            strict=self.strict,
         )
 
 
