@@ -557,3 +557,34 @@ def test_pull_says_when_and_why_it_waits_on_rate_limits(
     assert run.returncode == 0, run.stderr
     assert SUMMARY.match(run.stdout.strip().splitlines()[-1]), run.stdout
     assert "rate limited (HTTP 429): waiting 0 s, 0 s waited so far" in run.stderr
+
+
+def test_ctrl_c_during_a_pull_is_one_line_and_exit_130(demo: SimOrg, tmp_path: Path) -> None:
+    # A slow server (a second an answer), so the pull is mid-way when Ctrl-C comes.
+    with Simulator(demo, admin_key=ADMIN_KEY, latency=1.0) as sim:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orgaudit", "pull", "--db", str(tmp_path / "db"),
+             "--base-url", sim.base_url],
+            cwd=tmp_path,
+            env=cli_env(OPENAI_ADMIN_KEY=ADMIN_KEY),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # A shell's background job may inherit SIGINT ignored; the user's terminal
+            # would deliver it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not sim.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stdout == ""
+    [line] = stderr.strip().splitlines()
+    assert re.fullmatch(
+        r"orgaudit: interrupted after \d+ requests; no snapshot was written \(a pull writes "
+        r"nothing until it has read everything\), earlier snapshots are untouched",
+        line,
+    ), line
+    assert snapshot_ids(tmp_path / "db") == []

@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     COLLECT = 3
     INTERNAL = 4
+    INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 
 
 class OrgauditError(Exception):
@@ -77,6 +78,12 @@ class MalformedResponseError(CollectError):
 class UnfinishedListError(MalformedResponseError):
     """A list whose pages cannot be followed to the end: ``has_more`` with no cursor, a
     cursor that repeats, more pages than ``--max-pages``. What was read before is sound."""
+
+
+class Interrupted(OrgauditError):
+    """The user interrupted the command (Ctrl-C)."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class StoreError(CollectError):

@@ -36,7 +36,7 @@ from orgaudit.cli.common import (
     request_progress,
 )
 from orgaudit.demo import run_demo
-from orgaudit.errors import ExitCode, OrgauditError
+from orgaudit.errors import ExitCode, Interrupted, OrgauditError
 from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
 from orgaudit.simulate import SimulateOptions, serve
 
@@ -173,6 +173,9 @@ def main() -> None:
     except typer.Abort:
         print("orgaudit: interrupted; nothing was written", file=sys.stderr)
         sys.exit(130)
+    except Interrupted as exc:
+        print(f"orgaudit: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except OrgauditError as exc:
         if state.debug:
             traceback.print_exc()
@@ -189,4 +192,6 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(ExitCode.INTERNAL)
+    if code == ExitCode.INTERRUPTED:  # typer turns a Ctrl-C it catches into this code
+        print("orgaudit: interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)

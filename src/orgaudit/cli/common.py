@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orgaudit import presentation
 from orgaudit.client import Progress
+from orgaudit.errors import Interrupted
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import PullResult
 from orgaudit.settings import ClientSettings, PullSettings, RetryPolicy, load_admin_key
@@ -158,16 +159,39 @@ class PullOptions:
         )
 
 
+class _Counter:
+    """Counts the calls of a hook it wraps."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, hook: Callable[[], None]) -> Callable[[], None]:
+        def counted() -> None:
+            self.count += 1
+            hook()
+
+        return counted
+
+
 def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None) -> PullResult:
     """Pull and analyze with a spinner on a terminal, then print the one-line summary."""
+    key = load_admin_key(options.key_file)
     with request_progress("pulling") as progress:
-        result = pull_and_analyze(
-            load_admin_key(options.key_file),
-            options.client(),
-            options.pull(),
-            db_path,
-            catalog_path=catalog,
-            progress=progress,
-        )
+        answered = _Counter()
+        counted = Progress(response=answered.add(progress.response), waiting=progress.waiting)
+        try:
+            result = pull_and_analyze(
+                key,
+                options.client(),
+                options.pull(),
+                db_path,
+                catalog_path=catalog,
+                progress=counted,
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted after {answered.count} requests; no snapshot was written (a pull "
+                "writes nothing until it has read everything), earlier snapshots are untouched"
+            ) from None
     out.print(presentation.pull_summary(result))
     return result
