@@ -13,11 +13,13 @@ import re
 import shlex
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -240,7 +242,11 @@ def _assert_collect_error_left_db_alone(run: Run, db: Path, before: bytes) -> st
     line = assert_one_line_error(run, 3)
     assert snapshot_ids(db) == [1]
     assert db.read_bytes() == before
-    assert sorted(p.name for p in db.parent.iterdir()) == [db.name]  # no journal left over
+    # No SQLite journal left over; the pull's own journal (what it read, to resume) may be.
+    assert sorted(p.name for p in db.parent.iterdir()) in (
+        [db.name],
+        [db.name, f"{db.name}.journal"],
+    )
     return line
 
 
@@ -559,32 +565,130 @@ def test_pull_says_when_and_why_it_waits_on_rate_limits(
     assert "rate limited (HTTP 429): waiting 0 s, 0 s waited so far" in run.stderr
 
 
-def test_ctrl_c_during_a_pull_is_one_line_and_exit_130(demo: SimOrg, tmp_path: Path) -> None:
-    # A slow server (a second an answer), so the pull is mid-way when Ctrl-C comes.
-    with Simulator(demo, admin_key=ADMIN_KEY, latency=1.0) as sim:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orgaudit", "pull", "--db", str(tmp_path / "db"),
-             "--base-url", sim.base_url],
-            cwd=tmp_path,
-            env=cli_env(OPENAI_ADMIN_KEY=ADMIN_KEY),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            # A shell's background job may inherit SIGINT ignored; the user's terminal
-            # would deliver it.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while not sim.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
+def _start_pull(sim: Simulator, db: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orgaudit", "pull", "--db", str(db), "--base-url",
+         sim.base_url, *args],
+        cwd=db.parent,
+        env=cli_env(OPENAI_ADMIN_KEY=ADMIN_KEY),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job may inherit SIGINT ignored; a terminal delivers it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+
+
+def _wait_for_requests(sim: Simulator, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(sim.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _entity_tables(db: Path, snapshot_id: int) -> dict[str, list[tuple[object, ...]]]:
+    with store.connect(db) as conn:
+        return {
+            table: sorted(
+                map(tuple, store.read_table(conn, table, snapshot_id)
+                    .drop(columns=["snapshot_id"]).astype(str).values.tolist())
+            )
+            for table in store.TABLES
+        }  # fmt: skip
+
+
+def _journal_lists(path: Path) -> int:
+    """How many finished lists a pull's journal holds (0 while it has none yet)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM lists").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _interrupt_then_resume(
+    demo: SimOrg, tmp_path: Path, stop: Callable[[subprocess.Popen[str]], None], lists: int
+) -> tuple[subprocess.Popen[str], str, Run, int, int]:
+    """Pull the demo (once to compare with), pull it again slowly and stop that pull once
+    its journal holds ``lists`` lists, then resume it. The same server throughout, as a
+    resumed pull must read the same base URL."""
+    reference, db = tmp_path / "reference.db", tmp_path / "db"
+    with Simulator(demo, admin_key=ADMIN_KEY) as sim:
+        assert run_cli("pull", "--db", reference, "--base-url", sim.base_url,
+                       cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY).returncode == 0  # fmt: skip
+        fresh = len(sim.requests)
+        sim.requests.clear()
+        sim.latency = 0.5  # slow, so the pull is mid-way when it is stopped
+        process = _start_pull(sim, db)
+        deadline = time.monotonic() + 30
+        while _journal_lists(tmp_path / "db.journal") < lists and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop(process)
+        _, stderr = process.communicate(timeout=30)
+        sim.latency = 0.0
+        time.sleep(1.0)  # answers the stopped pull still had in flight land in the log first
+        sim.requests.clear()
+        resumed = run_cli("pull", "--db", db, "--base-url", sim.base_url, "--resume",
+                          cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        assert _entity_tables(db, 1) == _entity_tables(reference, 1)
+        return process, stderr, resumed, fresh, len(sim.requests)
+
+
+def test_ctrl_c_is_one_line_exit_130_and_resume_finishes_the_same_snapshot(
+    demo: SimOrg, tmp_path: Path
+) -> None:
+    process, stderr, _, fresh, resumed = _interrupt_then_resume(
+        demo, tmp_path, lambda p: p.send_signal(signal.SIGINT), lists=5
+    )
     assert process.returncode == 130
-    assert stdout == ""
     [line] = stderr.strip().splitlines()
     assert re.fullmatch(
-        r"orgaudit: interrupted after \d+ requests; no snapshot was written \(a pull writes "
-        r"nothing until it has read everything\), earlier snapshots are untouched",
+        r"orgaudit: interrupted after \d+ requests; no snapshot was written, earlier "
+        r"snapshots are untouched; `orgaudit pull --resume` continues where it stopped",
         line,
     ), line
-    assert snapshot_ids(tmp_path / "db") == []
+    assert resumed < fresh
+    assert not (tmp_path / "db.journal").exists()  # served, and removed
+
+
+@pytest.mark.parametrize("lists", [1, 10, 25])
+def test_a_killed_pull_resumes_to_the_same_tables_with_fewer_requests(
+    demo: SimOrg, tmp_path: Path, lists: int
+) -> None:
+    # SIGKILL: no handler runs and nothing is flushed on the way out.
+    process, _, _, fresh, resumed = _interrupt_then_resume(
+        demo, tmp_path, lambda p: p.kill(), lists=lists
+    )
+    assert process.returncode == -signal.SIGKILL
+    assert resumed < fresh
+
+
+def test_a_pull_over_an_unfinished_one_says_it_sets_it_aside(demo: SimOrg, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with Simulator(demo, admin_key=ADMIN_KEY, latency=0.5) as sim:
+        process = _start_pull(sim, db)
+        deadline = time.monotonic() + 30
+        while _journal_lists(tmp_path / "db.journal") < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.kill()
+        process.communicate(timeout=30)
+        sim.latency = 0.0
+        again = run_cli("pull", "--db", db, "--base-url", sim.base_url,
+                        cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert re.search(
+        r"orgaudit: an unfinished pull from .* UTC \(\d+ lists read\) is set aside and this "
+        r"pull starts over; `orgaudit pull --resume` continues an interrupted pull instead",
+        again.stderr,
+    ), again.stderr
+
+
+def test_resume_with_nothing_to_resume_is_a_usage_error(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    run = run_cli("pull", "--db", tmp_path / "db", "--base-url", simulator.base_url,
+                  "--resume", cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)  # fmt: skip
+    assert "nothing to resume: no unfinished pull was found" in assert_one_line_error(run, 2)

@@ -106,6 +106,7 @@ class Progress:
 
     response: Callable[[], None] = _ignore
     waiting: Callable[[str], None] = _ignore
+    notice: Callable[[str], None] = _ignore  # a one-off line for the user (a pull set aside)
 
 
 QUIET = Progress()  # reports nothing

@@ -9,6 +9,7 @@ unavailable, and the snapshot is then written in one transaction.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine, Mapping
@@ -20,7 +21,14 @@ from typing import Any
 from orgaudit import sources as src
 from orgaudit import store
 from orgaudit.client import QUIET, AdminClient, JsonObject, Progress
-from orgaudit.errors import ApiError, MalformedResponseError, OrgauditError, UnfinishedListError
+from orgaudit.errors import (
+    ApiError,
+    MalformedResponseError,
+    OrgauditError,
+    UnfinishedListError,
+    UsageError,
+)
+from orgaudit.journal import Journal, journal_path
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.sources import Family, Source
 
@@ -129,22 +137,55 @@ def pull(
     snapshot's id): the snapshot lands only if it succeeds too.
     """
     with store.connect(db_path) as conn:  # opened first: a bad path fails before any request
-        started = clock()
-        collected = asyncio.run(
-            collect(
-                key,
-                client_settings,
-                pull_settings,
-                started,
-                progress=progress,
-                clock=clock,
+        journal = _open_journal(db_path, client_settings, pull_settings, clock(), progress)
+        try:
+            collected = asyncio.run(
+                collect(
+                    key,
+                    client_settings,
+                    pull_settings,
+                    journal.started_at,
+                    progress=progress,
+                    clock=clock,
+                    journal=journal,
+                )
             )
-        )
-        with store.transaction(conn, "write the snapshot"):
-            snapshot_id = store.write_snapshot(conn, collected)
-            if then is not None:
-                then(conn, snapshot_id)
+            with store.transaction(conn, "write the snapshot"):
+                snapshot_id = store.write_snapshot(conn, collected)
+                if then is not None:
+                    then(conn, snapshot_id)
+        except BaseException:
+            journal.keep()  # whatever stopped the pull, what it read is there to resume
+            raise
+        journal.discard()
     return PullResult(snapshot_id, collected)
+
+
+def _open_journal(
+    db_path: Path,
+    client_settings: ClientSettings,
+    pull_settings: PullSettings,
+    now: datetime,
+    progress: Progress,
+) -> Journal:
+    """The journal to resume (``--resume``), or a new one; a pull set aside is said."""
+    path = journal_path(db_path)
+    fingerprint = json.dumps(
+        [client_settings.base_url, pull_settings.audit_days, pull_settings.derive_role_lists]
+    )
+    found = Journal.inspect(path, fingerprint, now)
+    if pull_settings.resume:
+        if found is None or not found.resumable:
+            why = "no unfinished pull was found" if found is None else found.why_not
+            raise UsageError(f"nothing to resume: {why}; run `orgaudit pull` without --resume")
+        return Journal.begin(path, fingerprint, found.started_at, resume=True)
+    if found is not None and found.lists:
+        progress.notice(
+            f"an unfinished pull from {found.started_at:%Y-%m-%d %H:%M} UTC ({found.lists} lists "
+            "read) is set aside and this pull starts over; `orgaudit pull --resume` continues "
+            "an interrupted pull instead"
+        )
+    return Journal.begin(path, fingerprint, now, resume=False)
 
 
 async def collect(
@@ -155,13 +196,18 @@ async def collect(
     *,
     progress: Progress = QUIET,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    journal: Journal | None = None,
 ) -> Collected:
-    """Read every source; raise the first error that is not a tolerated gap."""
+    """Read every source; raise the first error that is not a tolerated gap.
+
+    Lists the ``journal`` holds are taken from it, not asked again; lists finished now are
+    recorded in it.
+    """
     audit_since = started_at - timedelta(days=pull_settings.audit_days)
     try:
         async with AdminClient(key, client_settings, progress=progress) as client:
             collector = _Collector(
-                client, audit_since, pull_settings.derive_role_lists, pull_settings.strict
+                client, audit_since, pull_settings.derive_role_lists, pull_settings.strict, journal
             )
             await collector.run()
     except BaseExceptionGroup as group:
@@ -270,12 +316,18 @@ class _Collector:
     """The mutable working state of one pull; lives only inside :func:`collect`."""
 
     def __init__(
-        self, client: AdminClient, audit_since: datetime, derive: bool, strict: bool
+        self,
+        client: AdminClient,
+        audit_since: datetime,
+        derive: bool,
+        strict: bool,
+        journal: Journal | None,
     ) -> None:
         self.client = client
         self.audit_since = audit_since
         self.derive = derive
         self.strict = strict
+        self.journal = journal
         self.items: defaultdict[str, list[tuple[Scope, JsonObject]]] = defaultdict(list)
         self.gaps: list[Gap] = []
         self.calls: Counter[str] = Counter()
@@ -330,8 +382,15 @@ class _Collector:
                 for item in page:
                     each(item)
 
+        place = (scope.project_id, scope.user_id, scope.group_id)
+        done = self.journal.finished(source.name, place) if self.journal else None
         try:
-            await self.client.list_all(source.endpoint, path, extra, on_page)
+            if done is not None:  # an earlier run of this pull read it: no request
+                on_page(done)
+            else:
+                await self.client.list_all(source.endpoint, path, extra, on_page)
+                if self.journal is not None:
+                    self.journal.record(source.name, place, read)
         except (ApiError, UnfinishedListError) as exc:
             gap = _tolerated_gap(source, scope, exc, len(read), self.strict)
             if gap is None:

@@ -159,6 +159,8 @@ class PullSettings:
     # 404 on one project's list, paging that cannot be followed) is kept as far as it was
     # read and recorded as a gap; strict makes it end the pull instead.
     strict: bool = False
+    # Continue the unfinished pull the journal holds (pull --resume), instead of a new one.
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.audit_days <= 3650:

@@ -27,6 +27,7 @@ from orgaudit.cli.common import (
     MaxPagesOption,
     MaxWaitOption,
     PullOptions,
+    ResumeOption,
     State,
     StrictOption,
     TimeoutOption,
@@ -86,6 +87,7 @@ def pull_command(
     max_body_mb: MaxBodyOption = 64,
     max_pages: MaxPagesOption = 10_000,
     ask_every_role_list: AskEveryRoleListOption = False,
+    resume: ResumeOption = False,
     catalog: CatalogOption = None,
 ) -> None:
     """Read the whole org through the Admin API into a new snapshot."""
@@ -101,6 +103,7 @@ def pull_command(
         ask_every_role_list,
         max_wait=max_wait,
         strict=strict,
+        resume=resume,
     )
     pull_with_progress(options, resolve_db_path(db), catalog)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -54,6 +54,10 @@ SnapshotOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
+def _notice(text: str) -> None:
+    err.print(f"orgaudit: {text}", markup=False, highlight=False)
+
+
 @contextmanager
 def request_progress(label: str) -> Iterator[Progress]:
     """Yield the hooks a pull reports through: a spinner counting responses, which says
@@ -68,7 +72,7 @@ def request_progress(label: str) -> Iterator[Progress]:
                 said_at = time.monotonic()
                 err.print(text, markup=False, highlight=False)
 
-        yield Progress(waiting=say)
+        yield Progress(waiting=say, notice=_notice)
         return
     with RichProgress(
         SpinnerColumn(),
@@ -83,7 +87,7 @@ def request_progress(label: str) -> Iterator[Progress]:
         def waiting(text: str) -> None:
             bar.update(task, description=f"{label} ({text})")
 
-        yield Progress(response=lambda: bar.advance(task), waiting=waiting)
+        yield Progress(response=lambda: bar.advance(task), waiting=waiting, notice=_notice)
 
 
 # The options of every command that pulls (pull, audit): one definition, one behaviour.
@@ -106,6 +110,13 @@ MaxWaitOption = Annotated[
 AuditDaysOption = Annotated[int, typer.Option(help="Days of audit log to read for key scopes.")]
 MaxBodyOption = Annotated[int, typer.Option(help="Refuse a response body larger than this (MiB).")]
 MaxPagesOption = Annotated[int, typer.Option(help="Refuse a list longer than this many pages.")]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue the pull that was interrupted (its finished lists are not asked again).",
+    ),
+]
 StrictOption = Annotated[
     bool,
     typer.Option(
@@ -138,6 +149,7 @@ class PullOptions:
     ask_every_role_list: bool = False
     max_wait: float = RetryPolicy.max_wait
     strict: bool = False
+    resume: bool = False
 
     def client(self) -> ClientSettings:
         """The client's settings."""
@@ -156,6 +168,7 @@ class PullOptions:
             audit_days=self.audit_days,
             derive_role_lists=not self.ask_every_role_list,
             strict=self.strict,
+            resume=self.resume,
         )
 
 
@@ -178,7 +191,7 @@ def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None
     key = load_admin_key(options.key_file)
     with request_progress("pulling") as progress:
         answered = _Counter()
-        counted = Progress(response=answered.add(progress.response), waiting=progress.waiting)
+        counted = replace(progress, response=answered.add(progress.response))
         try:
             result = pull_and_analyze(
                 key,
@@ -190,8 +203,8 @@ def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None
             )
         except KeyboardInterrupt:
             raise Interrupted(
-                f"interrupted after {answered.count} requests; no snapshot was written (a pull "
-                "writes nothing until it has read everything), earlier snapshots are untouched"
+                f"interrupted after {answered.count} requests; no snapshot was written, earlier "
+                "snapshots are untouched; `orgaudit pull --resume` continues where it stopped"
             ) from None
     out.print(presentation.pull_summary(result))
     return result
