@@ -178,6 +178,33 @@ def test_a_fault_is_survived_with_the_same_data_or_stops_with_exit_3(
         assert _state(db) == before  # the clean snapshot is intact and still the latest
 
 
+def test_a_random_mix_of_429s_and_5xx_never_ends_a_pull_inside_the_budget(
+    tmp_path: Path,
+) -> None:
+    # The same storm, ten times over with ten seeds: about a third of all answers 429, and
+    # one in ten a 5xx. Before 429s were waited out by time, pulls like these ended now and
+    # then with "failed after 6 attempts: HTTP 429".
+    key = AdminKey(ADMIN_KEY)
+    db = tmp_path / "storm.db"
+    settings_retry = replace(PATIENT, max_wait=120.0)
+    with Simulator(_org(), admin_key=ADMIN_KEY) as sim:
+        settings = fast_settings(sim, retry=settings_retry)
+        pull(key, settings, PULL, db)
+        for seed in range(10):
+            sim.faults = [
+                Fault("status", status=429, times=-1, chance=0.33, seed=seed,
+                      headers={"Retry-After-Ms": "1"}),
+                Fault("status", status=502, times=-1, chance=0.1, seed=100 + seed),
+            ]  # fmt: skip
+            result = pull(key, settings, PULL, db)
+            assert result.collected.throttled > 0
+    clean = _snapshot_tables(db, 1)
+    for snapshot_id in range(2, 12):
+        stormed = _snapshot_tables(db, snapshot_id)
+        for table, frame in clean.items():
+            pd.testing.assert_frame_equal(stormed[table], frame, obj=f"{table} #{snapshot_id}")
+
+
 def test_a_cursor_that_goes_back_repeats_items_which_are_stored_once_and_reported(
     tmp_path: Path,
 ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
 import sys
 import threading
@@ -64,7 +65,9 @@ class Fault:
     own first item, so the next page repeats all but one of its items), ``body`` (answer
     ``status`` with ``body`` as it is, for tests that feed the client arbitrary bytes).
     It hits requests whose path (after ``/v1``) matches ``path``, skipping the first
-    ``after`` of them, ``times`` times (-1: for ever). The error bodies of ``status``
+    ``after`` of them, ``times`` times (-1: for ever); with ``chance`` below 1, each
+    matching request is hit only with that probability, drawn from a generator seeded
+    with ``seed`` (a random storm, the same every run). The error bodies of ``status``
     and ``echo_key`` take the simulator's ``error_style``.
     """
 
@@ -77,6 +80,8 @@ class Fault:
     message: str = "The server had an error while processing your request."
     seconds: float = 0.0
     body: bytes = b""
+    chance: float = 1.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         kinds = {
@@ -95,6 +100,7 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}")
         self._pattern = re.compile(self.path)
         self._seen = 0
+        self._random = random.Random(self.seed)
 
     def claim(self, path: str) -> bool:
         """Whether this fault hits this request (counting it if so). Caller holds the lock."""
@@ -102,6 +108,8 @@ class Fault:
             return False
         self._seen += 1
         if self._seen <= self.after:
+            return False
+        if self.chance < 1 and self._random.random() >= self.chance:
             return False
         if self.times > 0:
             self.times -= 1
