@@ -9,6 +9,7 @@ unavailable, and the snapshot is then written in one transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections import Counter, defaultdict
@@ -155,7 +156,10 @@ def pull(
                 if then is not None:
                     then(conn, snapshot_id)
         except BaseException:
-            journal.keep()  # whatever stopped the pull, what it read is there to resume
+            # Whatever stopped the pull, what it read is kept to resume; a journal that
+            # cannot be written must not hide why the pull stopped.
+            with contextlib.suppress(OrgauditError):
+                journal.keep()
             raise
         journal.discard()
     return PullResult(snapshot_id, collected)
