@@ -27,7 +27,7 @@ from pathlib import Path
 
 from generated import SHAPES, simulator_process
 
-from orgaudit.journal import journal_path
+from orgaudit.journal import finished_lists, journal_path
 from orgaudit.simulator.generate import generate_org
 
 SUMMARY_REQUESTS = " requests ("
@@ -48,17 +48,6 @@ def _requests(summary: str) -> int:
     """The request count of the pull's one-line summary ("...; 16344 requests (0 retried) ...")."""
     head = summary.split(SUMMARY_REQUESTS)[0]
     return int(head.rsplit(" ", 1)[-1])
-
-
-def _lists(journal: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM lists").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def main() -> None:
@@ -87,7 +76,7 @@ def main() -> None:
         for fraction in (0.25, 0.5, 0.9):
             db = work / f"cut-{fraction}.db"
             cut = _pull(db, base_url, key_file)
-            while cut.poll() is None and _lists(journal_path(db)) < fraction * most:
+            while cut.poll() is None and finished_lists(journal_path(db)) < fraction * most:
                 time.sleep(0.02)
             cut.send_signal(signal.SIGKILL)
             cut.communicate()

@@ -13,7 +13,6 @@ import re
 import shlex
 import signal
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import NamedTuple
 import pytest
 
 from orgaudit import __version__, store
+from orgaudit.journal import finished_lists
 from orgaudit.pull import pull
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, Simulator
@@ -596,18 +596,6 @@ def _entity_tables(db: Path, snapshot_id: int) -> dict[str, list[tuple[object, .
         }  # fmt: skip
 
 
-def _journal_lists(path: Path) -> int:
-    """How many finished lists a pull's journal holds (0 while it has none yet)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM lists").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def _interrupt_then_resume(
     demo: SimOrg, tmp_path: Path, stop: Callable[[subprocess.Popen[str]], None], lists: int
 ) -> tuple[subprocess.Popen[str], str, Run, int, int]:
@@ -623,7 +611,7 @@ def _interrupt_then_resume(
         sim.latency = 0.5  # slow, so the pull is mid-way when it is stopped
         process = _start_pull(sim, db)
         deadline = time.monotonic() + 30
-        while _journal_lists(tmp_path / "db.journal") < lists and time.monotonic() < deadline:
+        while finished_lists(tmp_path / "db.journal") < lists and time.monotonic() < deadline:
             time.sleep(0.02)
         stop(process)
         _, stderr = process.communicate(timeout=30)
@@ -671,7 +659,7 @@ def test_a_pull_over_an_unfinished_one_says_it_sets_it_aside(demo: SimOrg, tmp_p
     with Simulator(demo, admin_key=ADMIN_KEY, latency=0.5) as sim:
         process = _start_pull(sim, db)
         deadline = time.monotonic() + 30
-        while _journal_lists(tmp_path / "db.journal") < 3 and time.monotonic() < deadline:
+        while finished_lists(tmp_path / "db.journal") < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         process.kill()
         process.communicate(timeout=30)

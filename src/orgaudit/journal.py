@@ -43,6 +43,19 @@ def journal_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".journal")
 
 
+def finished_lists(path: Path) -> int:
+    """How many finished lists the journal at ``path`` holds (0 if none can be read yet):
+    how far an unfinished pull got."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM lists").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
 @dataclass(frozen=True)
 class Unfinished:
     """An unfinished pull found in a journal."""
