@@ -12,6 +12,8 @@ import asyncio
 import gzip
 import http.client
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -74,10 +76,17 @@ def hostile(answer: Callable[[str], Answer], tls: bool = False) -> Iterator[str]
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}/v1"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (as a refused answer makes it do) is no error here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextmanager
 def serving(handler: type[BaseHTTPRequestHandler], tls: bool = False) -> Iterator[int]:
     """Serve ``handler`` on a free loopback port (TLS with the test certificate)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -315,3 +324,38 @@ def test_ssl_cert_file_names_the_ca_to_trust(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
     with hostile(_page(EMPTY_PAGE), tls=True) as url:
         assert _list_users(_settings(url)) == []
+
+
+_CHILD = """
+import asyncio, resource, sys
+from orgaudit import sources
+from orgaudit.client import AdminClient
+from orgaudit.errors import MalformedResponseError
+from orgaudit.settings import AdminKey, ClientSettings
+endpoint = sources.USERS.endpoint
+async def main():
+    async with AdminClient(AdminKey(sys.argv[2]), ClientSettings(base_url=sys.argv[1])) as c:
+        await c.list_all(endpoint, endpoint.path)
+try:
+    asyncio.run(main())
+except MalformedResponseError as exc:
+    print(exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip"], ids=["gzip", "double-gzip"])
+def test_a_gigabyte_bomb_is_refused_with_memory_far_below_its_size(encoding: str) -> None:
+    # 1 GiB of zeros once decoded (once more decoded for the double coding): the client,
+    # at its default bounds, in a process of its own so its peak memory is its own.
+    bomb = _gzip_of_zeros(1 << 30)
+    if encoding == "gzip, gzip":
+        bomb = gzip.compress(bomb)
+    with hostile(_page(bomb, encoding)) as url:
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD, url, ADMIN_KEY],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    *said, peak_mb = child.stdout.strip().splitlines()
+    assert said and "refused" in said[0], child.stdout + child.stderr
+    assert int(peak_mb) < 600, f"peak {peak_mb} MB"
