@@ -50,20 +50,6 @@ BINDING_SOURCES = (
     "project_group_roles",
 )
 
-BINDING_COLUMNS = [
-    "principal_type",
-    "principal_id",
-    "scope",
-    "project_id",
-    "kind",
-    "role_id",
-    "role_name",
-    "preset_id",
-    "via_group_id",
-    "via_group_name",
-    "permission_key",
-]
-
 
 @dataclass(frozen=True)
 class PermissionSet:
