@@ -104,9 +104,9 @@ class AccessModel:
         level = elsewhere["level"].where(~archived, "none")
         complete = elsewhere["complete"].astype(bool) & ~incomplete
         allowed = level.isin(["create_own", "manage_all"])
-        verdict = np.select([allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+        verdict = _verdict(allowed, complete)
         other_allowed = (elsewhere["verdict_other"] == ALLOWED) & ~archived
-        other = np.select([other_allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+        other = _verdict(other_allowed, complete)
         contested = elsewhere["contested"].where(verdict != other, "")
         return elsewhere.assign(
             level=level,
@@ -116,6 +116,13 @@ class AccessModel:
             verdict_other=other,
             contested=contested,
         )
+
+
+def _verdict(allowed: pd.Series, complete: pd.Series) -> np.ndarray:
+    """Allowed where a binding grants it; else denied where every source that could add
+    one was read; else unknown (a union only grows: a gap can hide a grant, not a denial)."""
+    verdict: np.ndarray = np.select([allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+    return verdict
 
 
 def compute_access(snapshot: Snapshot, catalog: Catalog) -> AccessModel:
@@ -476,7 +483,7 @@ def _levels(bindings: pd.DataFrame, snapshot: Snapshot, catalog: Catalog) -> pd.
     levels = levels.assign(archived=archived, level=np.where(archived, "none", levels["level"]))
     complete = _complete(levels, snapshot) & ~levels["unknown_role"]
     allowed = levels["level"].isin(["create_own", "manage_all"])
-    verdict = np.select([allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+    verdict = _verdict(allowed, complete)
     return levels.assign(complete=complete, verdict=verdict).drop(columns=["status"])
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from orgaudit.access import (
     REQUEST_RULE,
     SERVICE_ACCOUNT,
+    AccessModel,
     levels_for_pairs,
     request_bindings,
     scopes_unknown_reasons,
@@ -70,87 +72,94 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
     """Restricted keys whose scopes ask for more than the owner's roles grant there.
 
     Which of the owner's roles count is rule request_rights_need_project_role; where it
-    is contested, a key its other reading would let pass is marked so.
+    is contested, a key its other reading would let pass is marked so. The keys' scopes
+    and what project roles grant are worked out once; only the org roles that count
+    differ between the readings.
     """
     catalog = context.analysis.catalog
-    flagged = _keys_beyond_owner(context, catalog)
-    if flagged.empty or not catalog.rule(REQUEST_RULE).contested:
+    requested = _requested_scopes(context)
+    if requested.empty:
+        return pd.DataFrame()
+    model = context.analysis.model
+    permissions = pd.DataFrame(
+        [(key, p) for key, pset in model.permission_sets.items() for p in pset.permissions],
+        columns=["permission_key", "scope"],
+    )
+    in_project = _granted(requested, model.bindings, permissions, PROJECT)
+    beyond = requested[~(in_project | _granted_by_org(requested, catalog, model, permissions))]
+    if beyond.empty:
+        return pd.DataFrame()
+    flagged = _exceeding_rows(context, beyond)
+    if not catalog.rule(REQUEST_RULE).contested:
         return flagged
-    other = _keys_beyond_owner(context, catalog.under_other_reading((REQUEST_RULE,)))
-    passes_there = ~flagged["subject_id"].isin(set(other.get("subject_id", ())))
+    other = catalog.under_other_reading((REQUEST_RULE,))
+    still = requested[~(in_project | _granted_by_org(requested, other, model, permissions))]
+    passes_there = ~flagged["subject_id"].isin(set(still["id"]))
     contested = passes_there.map({True: REQUEST_RULE, False: ""})
     note = contested_note(contested, "the owner's org roles grant it")
     return flagged.assign(message=flagged["message"] + note, contested=contested)
 
 
-def _keys_beyond_owner(context: AuditContext, catalog: Catalog) -> pd.DataFrame:
-    """key-exceeds-owner's rows under one reading of the catalog's rules."""
-    model = context.analysis.model
-    keys = with_scope_kinds(context.keys, catalog)
-    # Keys whose owner lost access fail whatever they ask: key-owner-without-access says so.
+def _requested_scopes(context: AuditContext) -> pd.DataFrame:
+    """One row per scope each restricted key holds (keys whose owner lost access fail
+    whatever they ask: key-owner-without-access says so)."""
+    keys = with_scope_kinds(context.keys, context.analysis.catalog)
     restricted = keys[
         (keys["scope_kind"] == "restricted") & (keys["owner_project_access"] == "active")
     ]
-    if restricted.empty:
-        return pd.DataFrame()
     as_lists = {s: sorted(s) for s in restricted["scope_set"].drop_duplicates()}
-    requested = (
+    return (
         restricted[[*KEY_COLUMNS, "owner_email", "owner_name", "scope_set"]]
         .assign(scope=restricted["scope_set"].map(as_lists))
         .explode("scope")
         .dropna(subset=["scope"])
+        .reset_index(drop=True)
     )
-    permissions = pd.DataFrame(
-        [(key, p) for key, pset in model.permission_sets.items() for p in pset.permissions],
-        columns=["permission_key", "scope"],
-    )
-    bindings = request_bindings(model.bindings, catalog)
-    in_project = (
-        bindings.loc[bindings["scope"] == PROJECT, ["principal_id", "project_id", "permission_key"]]
+
+
+def _granted_by_org(
+    requested: pd.DataFrame, catalog: Catalog, model: AccessModel, permissions: pd.DataFrame
+) -> np.ndarray:
+    """Whether the owner's org roles that count for requests (under ``catalog``'s rule)
+    grant each requested scope."""
+    counted = request_bindings(model.bindings, catalog)
+    return _granted(requested, counted, permissions, ORGANIZATION)
+
+
+def _granted(
+    requested: pd.DataFrame, bindings: pd.DataFrame, permissions: pd.DataFrame, scope: str
+) -> np.ndarray:
+    """Whether the owner's ``scope``-level bindings (project: in the key's project) grant
+    each requested scope; a ``*`` permission grants every scope (access.grants_scope)."""
+    keys = ["principal_id", "project_id"] if scope == PROJECT else ["principal_id"]
+    owner_keys = ["owner_id", "project_id"] if scope == PROJECT else ["owner_id"]
+    held = (
+        bindings.loc[bindings["scope"] == scope, [*keys, "permission_key"]]
         .merge(permissions, on="permission_key", validate="many_to_many")
-        .drop(columns=["permission_key"])
+        .loc[:, [*keys, "scope"]]
         .drop_duplicates()
-        .assign(in_project=True)
     )
-    everywhere = (
-        bindings.loc[bindings["scope"] == ORGANIZATION, ["principal_id", "permission_key"]]
-        .merge(permissions, on="permission_key", validate="many_to_many")
-        .loc[:, ["principal_id", "scope"]]
-        .drop_duplicates()
-        .assign(everywhere=True)
-    )
-    checked = requested.merge(
-        in_project,
-        left_on=["owner_id", "project_id", "scope"],
-        right_on=["principal_id", "project_id", "scope"],
+    exact = requested.merge(
+        held.assign(granted=True),
+        left_on=[*owner_keys, "scope"],
+        right_on=[*keys, "scope"],
         how="left",
         validate="many_to_one",
-    ).drop(columns=["principal_id"])
-    checked = checked.merge(
-        everywhere,
-        left_on=["owner_id", "scope"],
-        right_on=["principal_id", "scope"],
+    )["granted"]
+    wild = requested.merge(
+        held.loc[held["scope"] == "*", keys].drop_duplicates().assign(wild=True),
+        left_on=owner_keys,
+        right_on=keys,
         how="left",
         validate="many_to_one",
-    ).drop(columns=["principal_id"])
-    # A "*" permission grants every scope (access.grants_scope).
-    wildcard = in_project.loc[in_project["scope"] == "*", ["principal_id", "project_id"]]
-    everywhere_wild = set(everywhere.loc[everywhere["scope"] == "*", "principal_id"])
-    wild = (
-        checked.merge(
-            wildcard.drop_duplicates().assign(wild=True),
-            left_on=["owner_id", "project_id"],
-            right_on=["principal_id", "project_id"],
-            how="left",
-            validate="many_to_one",
-        )["wild"]
-        .notna()
-        .to_numpy()
-        | checked["owner_id"].isin(everywhere_wild).to_numpy()
-    )
-    beyond = checked[checked["in_project"].isna() & checked["everywhere"].isna() & ~wild]
-    if beyond.empty:
-        return pd.DataFrame()
+    )["wild"]
+    granted: np.ndarray = (exact.notna() | wild.notna()).to_numpy()
+    return granted
+
+
+def _exceeding_rows(context: AuditContext, beyond: pd.DataFrame) -> pd.DataFrame:
+    """key-exceeds-owner's rows: one per key, naming the scopes its owner lacks."""
+    catalog = context.analysis.catalog
     unknown_scope = ~beyond["scope"].map(catalog.known_scope).astype(bool)
     per_key = (
         beyond.assign(unknown_scope=unknown_scope)
