@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from orgaudit import store
 from orgaudit.audit import AuditOptions, AuditResult, run_audit
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.report import WRITERS
@@ -168,3 +169,16 @@ def assert_error(answer: Answer, status: int, code: str | None = None) -> None:
     assert error["type"] == "invalid_request_error"
     if code is not None:
         assert error["code"] == code
+
+
+def entity_tables(db: Path, snapshot_id: int) -> dict[str, list[tuple[object, ...]]]:
+    """Every entity table of a snapshot, its rows as text and sorted: two pulls of the
+    same org compare equal."""
+    with store.connect(db) as conn:
+        return {
+            table: sorted(
+                map(tuple, store.read_table(conn, table, snapshot_id)
+                    .drop(columns=["snapshot_id"]).astype(str).values.tolist())
+            )
+            for table in store.TABLES
+        }  # fmt: skip

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import http.client
+import json
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -29,7 +31,7 @@ import pytest
 from orgaudit import sources, store
 from orgaudit.client import AdminClient, JsonObject
 from orgaudit.errors import ApiError, MalformedResponseError
-from orgaudit.pull import pull
+from orgaudit.pull import pull, reading_memory_ceiling
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 from orgaudit.simulator import Fault, OrgBuilder, Simulator
 
@@ -359,3 +361,80 @@ def test_a_gigabyte_bomb_is_refused_with_memory_far_below_its_size(encoding: str
     *said, peak_mb = child.stdout.strip().splitlines()
     assert said and "refused" in said[0], child.stdout + child.stderr
     assert int(peak_mb) < 600, f"peak {peak_mb} MB"
+
+
+# -- the pull's memory -------------------------------------------------------------------
+
+# `orgaudit pull` as a user runs it, reporting its own peak memory (VmHWM: a child's
+# ru_maxrss could carry over the pytest process's peak) to the file in its last argument.
+_PULL_WITH_PEAK = """
+import atexit, runpy, sys
+from pathlib import Path
+report = Path(sys.argv.pop())
+def peak():
+    status = Path("/proc/self/status").read_text()
+    line = next(l for l in status.splitlines() if l.startswith("VmHWM:"))
+    report.write_text(str(int(line.split()[1]) // 1024))
+atexit.register(peak)
+sys.argv[0] = "orgaudit"
+runpy.run_module("orgaudit", run_name="__main__")
+"""
+FAT_PAGE_USERS = 100
+FAT_USER_BYTES = 40_000  # 100 of them: a 4 MB page, under the 8 MB bound the test sets
+
+
+def _fat_users(pages: int) -> Callable[[str], Answer]:
+    """A users list of ``pages`` pages of 100 users, each user carrying 40 KB more than
+    a real one does; every other list is empty."""
+    padding = "x" * FAT_USER_BYTES
+
+    def answer(path: str) -> Answer:
+        if not urlsplit(path).path.endswith("/organization/users"):
+            return _page(EMPTY_PAGE)(path)
+        query = dict(part.split("=", 1) for part in urlsplit(path).query.split("&") if part)
+        after = query.get("after")  # "user-<page>-<n>", the last id of the page before
+        page = int(after.split("-")[1]) + 1 if after else 0
+        users = [
+            {"object": "organization.user", "id": f"user-{page}-{n}", "name": f"User {page}-{n}",
+             "email": f"u{page}-{n}@example.com", "role": "reader", "added_at": 1, "pad": padding}
+            for n in range(FAT_PAGE_USERS)
+        ]  # fmt: skip
+        body = {"object": "list", "data": users, "has_more": page + 1 < pages,
+                "last_id": users[-1]["id"]}  # fmt: skip
+        return _page(json.dumps(body).encode())(path)
+
+    return answer
+
+
+def _pull_peak_mb(pages: int, tmp_path: Path) -> int:
+    key_file = tmp_path / "key"
+    key_file.write_text(ADMIN_KEY)
+    report, db = tmp_path / f"peak-{pages}", tmp_path / f"fat-{pages}.db"
+    with hostile(_fat_users(pages)) as url:
+        child = subprocess.run(
+            [sys.executable, "-c", _PULL_WITH_PEAK, "pull", "--base-url", url,
+             "--admin-key-file", str(key_file), "--db", str(db), "--max-body-mb", "8",
+             "--concurrency", "4", str(report)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert child.returncode == 0, child.stdout + child.stderr
+    with sqlite3.connect(db) as conn:  # everything read reached the snapshot, padding too
+        rows = conn.execute("SELECT COUNT(*), SUM(LENGTH(raw)) FROM users").fetchone()
+    assert rows[0] == pages * FAT_PAGE_USERS
+    assert rows[1] > pages * FAT_PAGE_USERS * FAT_USER_BYTES
+    return int(report.read_text())
+
+
+def test_a_pulls_memory_stays_under_its_ceiling_however_much_the_pages_hold(
+    tmp_path: Path,
+) -> None:
+    # 40 MB of users through the pull, then 160 MB: the peak stays under the
+    # documented ceiling for these options, and does not grow with what was read.
+    ceiling_mb = reading_memory_ceiling(
+        ClientSettings(max_body_bytes=8 * 1024 * 1024, concurrency=4)
+    ) // (1024 * 1024)
+    small = _pull_peak_mb(10, tmp_path)
+    large = _pull_peak_mb(40, tmp_path)
+    assert large < ceiling_mb, f"peak {large} MB, ceiling {ceiling_mb} MB"
+    print(f"peak {small} MB after 40 MB read, {large} MB after 160 MB; ceiling {ceiling_mb} MB")
+    assert large - small < 60, f"peak {small} MB after 40 MB read, {large} MB after 160 MB"

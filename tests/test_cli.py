@@ -32,7 +32,7 @@ from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import DEMO_CASES
 from orgaudit.simulator.org import SimOrg
 
-from support import ADMIN_KEY, PULL, fast_settings
+from support import ADMIN_KEY, PULL, entity_tables, fast_settings
 
 # The part of the test key that no redacted form shows (those keep 8 + 4 characters).
 KEY_MIDDLE = ADMIN_KEY[len("sk-admin-") : -4]
@@ -585,17 +585,6 @@ def _wait_for_requests(sim: Simulator, count: int) -> None:
         time.sleep(0.02)
 
 
-def _entity_tables(db: Path, snapshot_id: int) -> dict[str, list[tuple[object, ...]]]:
-    with store.connect(db) as conn:
-        return {
-            table: sorted(
-                map(tuple, store.read_table(conn, table, snapshot_id)
-                    .drop(columns=["snapshot_id"]).astype(str).values.tolist())
-            )
-            for table in store.TABLES
-        }  # fmt: skip
-
-
 def _interrupt_then_resume(
     demo: SimOrg, tmp_path: Path, stop: Callable[[subprocess.Popen[str]], None], lists: int
 ) -> tuple[subprocess.Popen[str], str, Run, int, int]:
@@ -621,7 +610,7 @@ def _interrupt_then_resume(
         resumed = run_cli("pull", "--db", db, "--base-url", sim.base_url, "--resume",
                           cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)  # fmt: skip
         assert resumed.returncode == 0, resumed.stderr
-        assert _entity_tables(db, 1) == _entity_tables(reference, 1)
+        assert entity_tables(db, 1) == entity_tables(reference, 1)
         return process, stderr, resumed, fresh, len(sim.requests)
 
 

@@ -239,10 +239,11 @@ def _page_of(items: int) -> bytes:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (_page_of(1_000_000), "a page holds 1000000 items, more than the 100 asked for"),
-        (b" " * (100 * 1024 * 1024), "larger than 67108864 bytes (--max-body-mb)"),
+        (_page_of(101), "a page holds 101 items, more than the 100 asked for"),
+        (_page_of(1_000_000), "the response holds more than 250000 JSON values"),
+        (b" " * (100 * 1024 * 1024), "larger than 16777216 bytes (--max-body-mb)"),
     ],
-    ids=["a page of a million objects", "a 100 MB body"],
+    ids=["a page of 101 items", "a page of a million objects", "a 100 MB body"],
 )
 def test_oversized_answers_are_refused_at_the_default_bounds(
     body: bytes, message: str, tmp_path: Path

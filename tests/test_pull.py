@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -12,15 +14,16 @@ import pytest
 
 from orgaudit import sources, store
 from orgaudit.analysis import load_analysis
-from orgaudit.errors import AuthError, CollectError
+from orgaudit.errors import AuthError, CollectError, UsageError
 from orgaudit.explain import explain_user
+from orgaudit.journal import finished_lists, journal_path
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import pull
 from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import SimOrg
 
-from support import ADMIN_KEY, PULL, fast_settings, small_org
+from support import ADMIN_KEY, PULL, entity_tables, fast_settings, small_org
 
 
 def _rows(db_path: Path, table: str, snapshot_id: int = 1) -> list[dict[str, object]]:
@@ -486,3 +489,48 @@ def test_the_users_list_failing_still_ends_the_pull(
         pytest.raises(CollectError, match="failed after 4 attempts: HTTP 500"),
     ):
         pull(admin_key, fast_settings(sim), PULL, db_path)
+
+
+# -- the journal -------------------------------------------------------------------------
+
+
+def test_a_list_cut_short_is_asked_again_whole_on_resume(tmp_path: Path) -> None:
+    # 250 users: three pages. The third page fails for good, which ends the pull (the
+    # org's users are essential) with two pages journaled; the resumed pull drops them,
+    # asks for the list again and writes the same snapshot as an uninterrupted pull.
+    org = small_org(250).org
+    reference, db = tmp_path / "reference.db", tmp_path / "db"
+    with Simulator(org, admin_key=ADMIN_KEY) as sim:
+        pull(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, reference)
+        sim.add_fault(Fault("status", path="/organization/users$", after=2, times=-1, status=502))
+        with pytest.raises(CollectError):
+            pull(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db)
+        assert finished_lists(journal_path(db)) > 0
+        sim.faults.clear()
+        sim.requests.clear()
+        pull(AdminKey(ADMIN_KEY), fast_settings(sim), PullSettings(resume=True), db)
+        assert sim.count("/organization/users$") == 3
+    assert entity_tables(db, 1) == entity_tables(reference, 1)
+    assert len(entity_tables(db, 1)["users"]) == 250
+    with store.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM anomalies").fetchone()[0] == 0
+
+
+def test_a_journal_another_version_wrote_is_set_aside_not_misread(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with sqlite3.connect(journal_path(db)) as conn:  # the first journal format: no "format"
+        conn.executescript(
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE lists (source TEXT, place TEXT, items TEXT);"
+            "INSERT INTO lists VALUES ('users', '[null, null, null]', '[]');"
+        )
+        conn.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [("fingerprint", "x"), ("started_at", datetime.now(UTC).isoformat())],
+        )
+    with Simulator(small_org(3).org, admin_key=ADMIN_KEY) as sim:
+        with pytest.raises(UsageError, match="nothing to resume: another version of orgaudit"):
+            pull(AdminKey(ADMIN_KEY), fast_settings(sim), PullSettings(resume=True), db)
+        result = pull(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db)
+    assert result.snapshot_id == 1
+    assert not journal_path(db).exists()

@@ -84,7 +84,7 @@ def _empty_collected(started: datetime) -> Collected:
         finished_at=started + timedelta(seconds=1),
         base_url="http://127.0.0.1:9/v1",
         audit_since=started - timedelta(days=180),
-        items={},
+        items=lambda _source: (),
         gaps=(),
         coverage=(),
         requests=0,
@@ -331,13 +331,13 @@ def _gap(source: src.Source, status: str, project: str, reason: str) -> Gap:
 
 def test_coverage_with_no_gap_is_complete() -> None:
     other = _gap(ROLES, UNAVAILABLE, "proj_a", "HTTP 403")  # another source's gap
-    coverage = summarize_coverage(KEYS, 3, ("k1", "k2"), (other,))
+    coverage = summarize_coverage(KEYS, 3, 2, (other,))
     assert coverage == SourceCoverage(KEYS.name, "complete", "", 2, 3)
 
 
 def test_coverage_with_some_lists_unavailable_is_partial() -> None:
     gaps = (_gap(KEYS, UNAVAILABLE, "proj_b", "HTTP 403"),)
-    coverage = summarize_coverage(KEYS, 3, ("k1",), gaps)
+    coverage = summarize_coverage(KEYS, 3, 1, gaps)
     assert coverage == SourceCoverage(
         KEYS.name, "partial", "1 of 3 lists unavailable: HTTP 403", 1, 3
     )
@@ -348,7 +348,7 @@ def test_coverage_with_every_list_unavailable_is_unavailable() -> None:
         _gap(KEYS, UNAVAILABLE, "proj_a", "HTTP 404"),
         _gap(KEYS, UNAVAILABLE, "proj_b", "HTTP 404"),
     )
-    coverage = summarize_coverage(KEYS, 2, (), gaps)
+    coverage = summarize_coverage(KEYS, 2, 0, gaps)
     assert coverage == SourceCoverage(KEYS.name, "unavailable", "HTTP 404", 0, 2)
 
 
@@ -356,13 +356,13 @@ def test_coverage_with_every_list_skipped_is_unavailable() -> None:
     reason = "the rbac family is unavailable: HTTP 404"
     gaps = tuple(_gap(ROLES, SKIPPED, project, reason) for project in ("proj_a", "proj_b"))
     # Skipped lists were never asked for, so they are not calls.
-    coverage = summarize_coverage(ROLES, 0, (), gaps)
+    coverage = summarize_coverage(ROLES, 0, 0, gaps)
     assert coverage == SourceCoverage(ROLES.name, "unavailable", reason, 0, 0)
 
 
 def test_coverage_with_only_archived_gaps_stays_complete_with_a_note() -> None:
     gaps = (_gap(KEYS, ARCHIVED, "proj_old", ARCHIVED_REASON),)
-    coverage = summarize_coverage(KEYS, 3, ("k1", "k2"), gaps)
+    coverage = summarize_coverage(KEYS, 3, 2, gaps)
     assert coverage.status == "complete"
     assert coverage.reason == f"1 archived project(s) not readable ({ARCHIVED_REASON})"
     assert (coverage.rows, coverage.requests) == (2, 3)
@@ -373,7 +373,7 @@ def test_coverage_with_archived_and_unavailable_and_nothing_read_is_unavailable(
         _gap(KEYS, ARCHIVED, "proj_old", ARCHIVED_REASON),
         _gap(KEYS, UNAVAILABLE, "proj_b", "HTTP 403"),
     )
-    coverage = summarize_coverage(KEYS, 2, (), gaps)
+    coverage = summarize_coverage(KEYS, 2, 0, gaps)
     assert (coverage.status, coverage.reason) == ("unavailable", "HTTP 403")
 
 
@@ -382,7 +382,7 @@ def test_coverage_with_archived_and_unavailable_and_many_read_is_partial() -> No
         _gap(KEYS, ARCHIVED, "proj_old", ARCHIVED_REASON),
         _gap(KEYS, UNAVAILABLE, "proj_b", "HTTP 403"),
     )
-    coverage = summarize_coverage(KEYS, 5, ("k1", "k2", "k3"), gaps)
+    coverage = summarize_coverage(KEYS, 5, 3, gaps)
     assert coverage.status == "partial"
     assert coverage.reason == "1 of 4 lists unavailable: HTTP 403"
 
@@ -393,7 +393,7 @@ def test_coverage_with_archived_and_unavailable_and_one_read_is_partial() -> Non
         _gap(KEYS, ARCHIVED, "proj_old", ARCHIVED_REASON),
         _gap(KEYS, UNAVAILABLE, "proj_b", "HTTP 403"),
     )
-    coverage = summarize_coverage(KEYS, 3, ("k1",), gaps)
+    coverage = summarize_coverage(KEYS, 3, 1, gaps)
     assert coverage.status == "partial"
     assert coverage.reason == "1 of 2 lists unavailable: HTTP 403"
 

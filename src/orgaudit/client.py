@@ -51,6 +51,10 @@ ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
 # The Admin API's objects nest a handful of levels (a key's owner's user, an event's
 # payload); an answer nested deeper than this is refused, not walked.
 MAX_JSON_DEPTH = 64
+# A page holds at most 100 items of a few dozen values each; 250,000 values (counted as
+# the body's commas, braces and brackets, an upper bound) parse to at most about 60 MB of
+# objects besides the body's own text, so no page under the size bound parses to more.
+MAX_JSON_VALUES = 250_000
 # Decompressed output is produced at most this much at a time, so a small compressed body
 # that expands to gigabytes is refused at the size bound, never held whole.
 _DECODE_STEP = 1 << 20
@@ -311,19 +315,28 @@ class AdminClient:
         await self._http.aclose()
 
     async def list_all(
+        self, endpoint: ListEndpoint, path: str, extra_params: QueryParams = ()
+    ) -> list[JsonObject]:
+        """Every item of a list, in memory (see :meth:`read_pages`)."""
+        items: list[JsonObject] = []
+        await self.read_pages(endpoint, path, extra_params, items.extend)
+        return items
+
+    async def read_pages(
         self,
         endpoint: ListEndpoint,
         path: str,
-        extra_params: QueryParams = (),
-        on_page: Callable[[list[JsonObject]], None] | None = None,
-    ) -> list[JsonObject]:
-        """Every item of a list, following its cursor until ``has_more`` is false.
+        extra_params: QueryParams,
+        on_page: Callable[[list[JsonObject]], None],
+    ) -> None:
+        """Read a list a page at a time, following its cursor until ``has_more`` is false;
+        each page goes to ``on_page`` as it arrives and is not kept.
 
-        A cursor that repeats or a page of the wrong shape raises
-        :class:`MalformedResponseError` naming the endpoint, so a lying server can never
+        A page of the wrong shape raises :class:`MalformedResponseError`, and paging that
+        cannot be followed (no cursor, a cursor that repeats, too many pages)
+        :class:`UnfinishedListError`, naming the endpoint, so a lying server can never
         make the pull loop for ever.
         """
-        items: list[JsonObject] = []
         seen_cursors: set[str] = set()
         cursor: str | None = None
         for _ in range(self._settings.max_pages):
@@ -337,11 +350,9 @@ class AdminClient:
                     f"GET {path}: a page holds {len(data)} items, more than the "
                     f"{endpoint.max_limit} asked for; refused"
                 )
-            if on_page is not None:  # lets the caller start on a page's items at once
-                on_page(data)
-            items.extend(data)
+            on_page(data)  # the caller starts on a page's items at once
             if not has_more:
-                return items
+                return
             if not next_cursor:
                 raise UnfinishedListError(
                     f"GET {path}: has_more is true but the page gives no cursor to go on from"
@@ -561,9 +572,15 @@ class _BoundedBody:
 def _parse_json(body: bytes, path: str) -> JsonObject | None:
     """A page's JSON object; None if the body is not JSON (worth another try).
 
-    JSON nested beyond :data:`MAX_JSON_DEPTH`, or a number too long to convert, is a
-    hostile or broken answer, not a bug of ours: refused with one line, not retried.
+    JSON nested beyond :data:`MAX_JSON_DEPTH`, holding more than :data:`MAX_JSON_VALUES`
+    values, or with a number too long to convert, is a hostile or broken answer, not a bug
+    of ours: refused with one line, not retried.
     """
+    values = body.count(b",") + body.count(b"{") + body.count(b"[")
+    if values > MAX_JSON_VALUES:  # counted before parsing: the objects are never made
+        raise MalformedResponseError(
+            f"GET {path}: the response holds more than {MAX_JSON_VALUES} JSON values; refused"
+        )
     try:
         parsed = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):

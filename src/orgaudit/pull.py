@@ -13,7 +13,7 @@ import contextlib
 import json
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ from orgaudit.errors import (
     UnfinishedListError,
     UsageError,
 )
-from orgaudit.journal import Journal, journal_path
+from orgaudit.journal import BATCH_BYTES, Journal, JournaledList, journal_path
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.sources import Family, Source
 
@@ -50,6 +50,25 @@ _PROJECT_DERIVED_REASON = (
     "not asked per member: the project's role list holds no custom role, so its members "
     "hold only the built-in project role the member list names"
 )
+
+
+# The memory a pull takes to read, whatever the pages hold (see reading_memory_ceiling).
+PROGRAM_BYTES = 160 * 1024 * 1024  # Python with pandas, httpx and typer loaded, and room
+PARSED_PAGE_OBJECTS_BYTES = 60 * 1024 * 1024  # client.MAX_JSON_VALUES values at most
+
+
+def reading_memory_ceiling(settings: ClientSettings) -> int:
+    """The most memory (bytes) a pull with ``settings`` takes to read an org, whatever its
+    pages hold; what it adds beyond grows with the org's rows, never with their bytes.
+
+    Pages go to the journal on disk as they arrive and the snapshot is written from it a
+    page at a time, so what the pull holds is: the program; the bodies of the requests in
+    flight (``--concurrency`` x ``--max-body-mb``); the page being parsed (its body, the
+    joined copy, its strings and its JSON text for the journal, each at most a body, plus
+    at most :data:`PARSED_PAGE_OBJECTS_BYTES` of objects); and a journal batch.
+    """
+    bodies = (settings.concurrency + 4) * settings.max_body_bytes
+    return PROGRAM_BYTES + bodies + PARSED_PAGE_OBJECTS_BYTES + BATCH_BYTES
 
 
 @dataclass(frozen=True)
@@ -97,7 +116,9 @@ class Collected:
     finished_at: datetime
     base_url: str
     audit_since: datetime
-    items: Mapping[str, tuple[tuple[Scope, JsonObject], ...]]
+    # A source's items by name, read (a page at a time) from where the pull put them;
+    # in the order of their scopes, each list's items in the order they came.
+    items: Callable[[str], Iterable[tuple[Scope, JsonObject]]]
     gaps: tuple[Gap, ...]
     coverage: tuple[SourceCoverage, ...]
     requests: int
@@ -142,13 +163,7 @@ def pull(
         try:
             collected = asyncio.run(
                 collect(
-                    key,
-                    client_settings,
-                    pull_settings,
-                    journal.started_at,
-                    progress=progress,
-                    clock=clock,
-                    journal=journal,
+                    key, client_settings, pull_settings, journal, progress=progress, clock=clock
                 )
             )
             with store.transaction(conn, "write the snapshot"):
@@ -196,18 +211,18 @@ async def collect(
     key: AdminKey,
     client_settings: ClientSettings,
     pull_settings: PullSettings,
-    started_at: datetime,
+    journal: Journal,
     *,
     progress: Progress = QUIET,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    journal: Journal | None = None,
 ) -> Collected:
-    """Read every source; raise the first error that is not a tolerated gap.
+    """Read every source into the ``journal``; raise the first error that is not a
+    tolerated gap.
 
-    Lists the ``journal`` holds are taken from it, not asked again; lists finished now are
-    recorded in it.
+    Lists the journal finished in an earlier run of this pull are taken from it, not
+    asked again. The items stay in the journal: the result reads them from there.
     """
-    audit_since = started_at - timedelta(days=pull_settings.audit_days)
+    audit_since = journal.started_at - timedelta(days=pull_settings.audit_days)
     try:
         async with AdminClient(key, client_settings, progress=progress) as client:
             collector = _Collector(
@@ -217,20 +232,20 @@ async def collect(
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
     finished_at = clock()
-    items, dropped = without_project_keys(
-        {name: tuple(rows) for name, rows in collector.items.items()}
-    )
+    dropped = project_keys_in_admin_list(collector.admin_key_ids, collector.project_key_ids)
+    counts = collector.rows.copy()
+    counts[src.ADMIN_API_KEYS.name] -= len(dropped)
     gaps = tuple(collector.gaps)
     coverage = tuple(
-        summarize_coverage(source, collector.calls[source.name], items.get(source.name, ()), gaps)
+        summarize_coverage(source, collector.calls[source.name], counts[source.name], gaps)
         for source in src.ALL_SOURCES
     )
     return Collected(
-        started_at=started_at,
+        started_at=journal.started_at,
         finished_at=finished_at,
         base_url=client_settings.base_url,
         audit_since=audit_since,
-        items=items,
+        items=collector.journaled_items,
         gaps=gaps,
         coverage=tuple(_note_dropped(c, dropped, gaps) for c in coverage),
         requests=client.stats.requests,
@@ -240,28 +255,22 @@ async def collect(
     )
 
 
-Items = dict[str, tuple[tuple[Scope, JsonObject], ...]]
-
-
-def without_project_keys(items: Items) -> tuple[Items, tuple[store.Anomaly, ...]]:
-    """The admin-key list without the project keys it also returns, and a note of each.
+def project_keys_in_admin_list(
+    admin_key_ids: Iterable[str], project_key_ids: set[str]
+) -> tuple[store.Anomaly, ...]:
+    """The project keys the admin-key list also returned, each as a note of why it is
+    left out of the snapshot's admin keys.
 
     ``GET /organization/admin_api_keys`` is titled "List all organization and project API
     keys" in the API reference, and returns every project key labelled
     ``organization.admin_api_key``; cartography-cncf/cartography pull request 2511 drops
     the ids seen in the per-project key lists, as this does (docs/evidence.md).
     """
-    admin = items.get(src.ADMIN_API_KEYS.name, ())
-    project_keys = {item["id"] for _scope, item in items.get(src.PROJECT_API_KEYS.name, ())}
-    kept = tuple(row for row in admin if row[1].get("id") not in project_keys)
-    if len(kept) == len(admin):
-        return items, ()
-    dropped = tuple(
-        (src.ADMIN_API_KEYS.table, None, str(item["id"]), None, store.PROJECT_KEY_IN_ADMIN_LIST)
-        for _scope, item in admin
-        if item.get("id") in project_keys
+    return tuple(
+        (src.ADMIN_API_KEYS.table, None, key_id, None, store.PROJECT_KEY_IN_ADMIN_LIST)
+        for key_id in admin_key_ids
+        if key_id in project_key_ids
     )
-    return {**items, src.ADMIN_API_KEYS.name: kept}, dropped
 
 
 def _note_dropped(
@@ -288,7 +297,7 @@ def _note_dropped(
 
 
 def summarize_coverage(
-    source: Source, calls: int, rows: tuple[object, ...], gaps: tuple[Gap, ...]
+    source: Source, calls: int, rows: int, gaps: tuple[Gap, ...]
 ) -> SourceCoverage:
     """One source's coverage from the lists it read and the gaps it left."""
     own = [gap for gap in gaps if gap.source == source.name]
@@ -313,11 +322,15 @@ def summarize_coverage(
     else:
         status = "partial"
         reason = f"{len(missing)} of {len(missing) + read} lists unavailable: {missing[0].reason}"
-    return SourceCoverage(source.name, status, reason, len(rows), calls)
+    return SourceCoverage(source.name, status, reason, rows, calls)
 
 
 class _Collector:
-    """The mutable working state of one pull; lives only inside :func:`collect`."""
+    """The mutable working state of one pull; lives only inside :func:`collect`.
+
+    It keeps no items: pages go to the journal as they arrive, and only what the fan-out
+    and the coverage need (ids, counts, flags) stays in memory.
+    """
 
     def __init__(
         self,
@@ -325,14 +338,17 @@ class _Collector:
         audit_since: datetime,
         derive: bool,
         strict: bool,
-        journal: Journal | None,
+        journal: Journal,
     ) -> None:
         self.client = client
         self.audit_since = audit_since
         self.derive = derive
         self.strict = strict
         self.journal = journal
-        self.items: defaultdict[str, list[tuple[Scope, JsonObject]]] = defaultdict(list)
+        self.lists: defaultdict[str, dict[int, tuple[Scope, JournaledList]]] = defaultdict(dict)
+        self.rows: Counter[str] = Counter()
+        self.admin_key_ids: list[str] = []
+        self.project_key_ids: set[str] = set()
         self.gaps: list[Gap] = []
         self.calls: Counter[str] = Counter()
         self.family_down: dict[Family, str] = {}
@@ -356,14 +372,28 @@ class _Collector:
             self.spawn(self._users())
             self.spawn(self._projects())
 
+    def journaled_items(self, source_name: str) -> Iterator[tuple[Scope, JsonObject]]:
+        """A source's items, read back from the journal a page at a time: its lists in
+        the order of their scopes, each list's items in the order they came; the project
+        keys the admin-key list also returned left out."""
+        left_out = self.project_key_ids if source_name == src.ADMIN_API_KEYS.name else set()
+        for scope, entry in sorted(
+            self.lists[source_name].values(), key=lambda listed: _scope_order(listed[0])
+        ):
+            for page in self.journal.pages(entry):
+                for item in page:
+                    if not left_out or item.get("id") not in left_out:
+                        yield scope, item
+
     async def fetch(
         self,
         source: Source,
         scope: Scope = Scope(),
         extra: tuple[tuple[str, str], ...] = (),
         each: Callable[[JsonObject], None] | None = None,
-    ) -> list[JsonObject]:
-        """Read one list into the collection; a tolerated failure becomes a gap.
+    ) -> int:
+        """Read one list into the journal and return how many items it held; a tolerated
+        failure becomes a gap.
 
         ``each`` is called for every item as its page arrives, so the lists that hang off
         an item start while later pages of this list are still on their way.
@@ -374,29 +404,35 @@ class _Collector:
         if source.family in self.family_down:
             reason = self.family_down[source.family]
             self.gaps.append(Gap(source.name, scope, SKIPPED, reason, asked=False))
-            return []
+            return 0
         path = source.endpoint.format(**scope.path_args())
         self.calls[source.name] += 1
-        read: list[JsonObject] = []  # kept page by page: a list cut short keeps its pages
+        place = (scope.project_id, scope.user_id, scope.group_id)
+        done = self.journal.finished(source.name, place)
+        entry = done or self.journal.start(source.name, place)
+        self.lists[source.name][entry.id] = (scope, entry)
+        read = 0  # what was read stays in the journal: a list cut short keeps its pages
 
         def on_page(page: list[JsonObject]) -> None:
+            nonlocal read
             _check_items(source, path, page)
-            read.extend(page)
+            if done is None:
+                self.journal.add_page(entry, page)
+            read += len(page)
+            self._note(source, page)
             if each is not None:
                 for item in page:
                     each(item)
 
-        place = (scope.project_id, scope.user_id, scope.group_id)
-        done = self.journal.finished(source.name, place) if self.journal else None
         try:
             if done is not None:  # an earlier run of this pull read it: no request
-                on_page(done)
+                for page in self.journal.pages(done):
+                    on_page(page)
             else:
-                await self.client.list_all(source.endpoint, path, extra, on_page)
-                if self.journal is not None:
-                    self.journal.record(source.name, place, read)
+                await self.client.read_pages(source.endpoint, path, extra, on_page)
+                self.journal.finish(entry)
         except (ApiError, UnfinishedListError) as exc:
-            gap = _tolerated_gap(source, scope, exc, len(read), self.strict)
+            gap = _tolerated_gap(source, scope, exc, read, self.strict)
             if gap is None:
                 raise
             self.gaps.append(gap)
@@ -408,8 +444,16 @@ class _Collector:
         finally:
             if root == source.name:
                 self.family_checked[source.family].set()
-        self.items[source.name].extend((scope, item) for item in read)
         return read
+
+    def _note(self, source: Source, page: list[JsonObject]) -> None:
+        """Count a page's items, and keep the key ids that tell the admin-key list's
+        project keys apart."""
+        self.rows[source.name] += len(page)
+        if source is src.ADMIN_API_KEYS:
+            self.admin_key_ids.extend(str(item["id"]) for item in page)
+        elif source is src.PROJECT_API_KEYS:
+            self.project_key_ids.update(str(item["id"]) for item in page)
 
     def _skip_children(self, parent: Source, gap: Gap) -> None:
         """Record the lists that hang off an unread parent as not asked."""
@@ -420,8 +464,9 @@ class _Collector:
             self._skip_children(child, gap)
 
     async def _organization_rbac(self) -> None:
-        org_roles = await self.fetch(src.ORG_ROLES)
-        self.org_custom_roles = any(_custom(role) for role in org_roles)
+        custom: list[bool] = []
+        await self.fetch(src.ORG_ROLES, each=lambda role: custom.append(_custom(role)))
+        self.org_custom_roles = any(custom)
         self.org_roles_known.set()
 
         def group_lists(group: JsonObject) -> None:
@@ -434,8 +479,7 @@ class _Collector:
     async def _users(self) -> None:
         await self.org_roles_known.wait()  # one request; it decides the fan-out below
         if self._org_assignments_follow_from_roles():
-            users = await self.fetch(src.USERS)
-            if users:
+            if await self.fetch(src.USERS):
                 gap = Gap(src.USER_ORG_ROLES.name, Scope(), DERIVED, _ORG_DERIVED_REASON, False)
                 self.gaps.append(gap)
             return
@@ -457,14 +501,12 @@ class _Collector:
             return False  # asked not to, or the org's role list was not read
         return not self.org_custom_roles
 
-    def _project_assignments_follow_from_roles(
-        self, scope: Scope, project_roles: list[JsonObject]
-    ) -> bool:
+    def _project_assignments_follow_from_roles(self, scope: Scope, custom_roles: bool) -> bool:
         """The same for one project's per-member role lists, from its own role list."""
         project_roles_read = not any(
             g.source == src.PROJECT_ROLES.name and g.scope == scope for g in self.gaps
         )
-        return self.derive and project_roles_read and not any(map(_custom, project_roles))
+        return self.derive and project_roles_read and not custom_roles
 
     async def _projects(self) -> None:
         def project_lists(project: JsonObject) -> None:
@@ -481,21 +523,30 @@ class _Collector:
         await self.fetch(src.PROJECTS, each=project_lists)
 
     async def _project_members(self, scope: Scope) -> None:
-        members, roles = await asyncio.gather(
-            self.fetch(src.PROJECT_USERS, scope), self.fetch(src.PROJECT_ROLES, scope)
+        members: list[str] = []
+        custom: list[bool] = []
+        await asyncio.gather(
+            self.fetch(src.PROJECT_USERS, scope, each=lambda member: members.append(member["id"])),
+            self.fetch(src.PROJECT_ROLES, scope, each=lambda role: custom.append(_custom(role))),
         )
-        if members and self._project_assignments_follow_from_roles(scope, roles):
+        if members and self._project_assignments_follow_from_roles(scope, any(custom)):
             gap = Gap(src.PROJECT_USER_ROLES.name, scope, DERIVED, _PROJECT_DERIVED_REASON, False)
             self.gaps.append(gap)
             return
         for member in members:
-            self.spawn(self.fetch(src.PROJECT_USER_ROLES, replace(scope, user_id=member["id"])))
+            self.spawn(self.fetch(src.PROJECT_USER_ROLES, replace(scope, user_id=member)))
 
     async def _project_groups(self, scope: Scope) -> None:
-        for group in await self.fetch(src.PROJECT_GROUPS, scope):
-            self.spawn(
-                self.fetch(src.PROJECT_GROUP_ROLES, replace(scope, group_id=group["group_id"]))
-            )
+        groups: list[str] = []
+        await self.fetch(
+            src.PROJECT_GROUPS, scope, each=lambda group: groups.append(group["group_id"])
+        )
+        for group_id in groups:
+            self.spawn(self.fetch(src.PROJECT_GROUP_ROLES, replace(scope, group_id=group_id)))
+
+
+def _scope_order(scope: Scope) -> tuple[str, str, str]:
+    return (scope.project_id or "", scope.user_id or "", scope.group_id or "")
 
 
 def _custom(role: JsonObject) -> bool:

@@ -48,15 +48,15 @@ class Snapshot:
 def load_snapshot(conn: sqlite3.Connection, snapshot_id: int | None = None) -> Snapshot:
     """Read a snapshot (the latest by default) into DataFrames.
 
-    The ``raw`` JSON column is dropped: analysis works on the named columns, and the raw
-    objects stay in the database for queries.
+    The ``raw`` JSON column is not read: analysis works on the named columns, and the raw
+    objects stay in the database for queries (reading them would double the memory).
     """
     resolved = store.resolve_snapshot(conn, snapshot_id)
     meta = conn.execute(
         "SELECT as_of, audit_since FROM snapshots WHERE id = ?", (resolved,)
     ).fetchone()
     tables = {
-        name: _with_times(store.read_table(conn, name, resolved).drop(columns=["raw"]))
+        name: _with_times(store.read_table(conn, name, resolved, raw=False))
         for name in store.TABLES
     }
     return Snapshot(

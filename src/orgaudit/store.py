@@ -627,17 +627,18 @@ def table_rows(
 ) -> Iterator[tuple[object, ...]]:
     """The column values and raw JSON of each item, as SQLite takes them.
 
-    An integer column holding something else stores NULL, a text column holding a number
-    or an object stores its JSON, text that is not valid Unicode has the bad characters
-    replaced, and a second item with the same identity is left out; each is appended to
+    ``rows`` come in the order of their scopes, each list's items in the order they came
+    (as :attr:`Collected.items` gives them), so the item kept when one turns up twice is
+    the same every time. An integer column holding something else stores NULL, a text
+    column holding a number or an object stores its JSON, text that is not valid Unicode
+    has the bad characters replaced, and a second item with the same identity is left
+    out; each is appended to
     ``anomalies``. The raw JSON keeps whatever the API sent.
     """
     columns = TABLES[table]
     identity = [i for i, c in enumerate(columns) if c.name in IDENTITY[table]]
     kept_in: dict[tuple[object, ...], str | None] = {}
-    # Lists arrive in the order their requests finished; in the order of their scopes
-    # (pages keep theirs), the item kept when one turns up twice is the same every time.
-    for scope, item in sorted(rows, key=lambda row: _scope_order(row[0])):
+    for scope, item in rows:
         raw = [c.get(scope, item) for c in columns]
         subject = _text(raw[identity[-1]])
         values: list[object] = []
@@ -659,10 +660,6 @@ def table_rows(
         kept_in[key] = scope.project_id
         raw_json = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
         yield (*values, _valid_text(raw_json)[0])
-
-
-def _scope_order(scope: Scope) -> tuple[str, str, str]:
-    return (scope.project_id or "", scope.user_id or "", scope.group_id or "")
 
 
 def _typed(column: Column, value: object) -> tuple[object, str | None]:
@@ -745,7 +742,8 @@ def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
             ],
         )
         anomalies: list[Anomaly] = list(collected.anomalies)
-        for source_name, rows in collected.items.items():
+        for source_name in SOURCES_BY_NAME:
+            rows = collected.items(source_name)
             table = SOURCES_BY_NAME[source_name].table
             columns = TABLES[table]
             placeholders = ", ".join("?" * (len(columns) + 2))
@@ -865,12 +863,18 @@ def prune_file(path: Path, keep: int) -> tuple[int, ...]:
         return prune(conn, keep)
 
 
-def read_table(conn: sqlite3.Connection, table: str, snapshot_id: int) -> pd.DataFrame:
-    """One table of one snapshot as a DataFrame (text columns as strings)."""
+def read_table(
+    conn: sqlite3.Connection, table: str, snapshot_id: int, *, raw: bool = True
+) -> pd.DataFrame:
+    """One table of one snapshot as a DataFrame (text columns as strings); ``raw=False``
+    leaves an entity table's raw JSON in the database, unread."""
     if table not in TABLES and table not in DERIVED_TABLES and table not in _BOOKKEEPING:
         raise UsageError(f"no table {table!r} in the snapshot schema")
+    names = "*"
+    if not raw and table in TABLES:
+        names = ", ".join(["snapshot_id", *(c.name for c in TABLES[table])])
     frame = pd.read_sql_query(
-        f"SELECT * FROM {table} WHERE snapshot_id = ?", conn, params=(snapshot_id,)
+        f"SELECT {names} FROM {table} WHERE snapshot_id = ?", conn, params=(snapshot_id,)
     )
     # Integers that may be NULL stay integers (pandas would make them floats).
     integer_columns = {c.name: "Int64" for c in TABLES.get(table, ()) if c.sql_type == INT}

@@ -80,7 +80,7 @@ def audit_command(
     max_wait: MaxWaitOption = 600.0,
     strict: StrictOption = False,
     audit_days: AuditDaysOption = 180,
-    max_body_mb: MaxBodyOption = 64,
+    max_body_mb: MaxBodyOption = 16,
     max_pages: MaxPagesOption = 10_000,
     ask_every_role_list: AskEveryRoleListOption = False,
 ) -> None:
