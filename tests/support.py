@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from orgaudit import store
@@ -182,3 +185,36 @@ def entity_tables(db: Path, snapshot_id: int) -> dict[str, list[tuple[object, ..
             )
             for table in store.TABLES
         }  # fmt: skip
+
+
+# -- the command line, in a fresh process ---------------------------------------------------
+
+
+class Run(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a run: this one, without a key or database unless given."""
+    env = dict(os.environ)
+    # FORCE_COLOR / COLUMNS would change how rich renders; the key and db must be explicit.
+    for name in ("OPENAI_ADMIN_KEY", "ORGAUDIT_DB", "FORCE_COLOR", "COLUMNS"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str | Path, cwd: Path, umask: int = -1, **env: str) -> Run:
+    """Run ``python -m orgaudit ARGS`` in ``cwd``; ``env`` adds variables to the run."""
+    done = subprocess.run(
+        [sys.executable, "-m", "orgaudit", *map(str, args)],
+        cwd=cwd,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        umask=umask,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)

@@ -7,7 +7,6 @@ stderr and the files left behind. The simulator runs in the test process.
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import shlex
@@ -20,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
@@ -32,7 +30,7 @@ from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import DEMO_CASES
 from orgaudit.simulator.org import SimOrg
 
-from support import ADMIN_KEY, PULL, entity_tables, fast_settings
+from support import ADMIN_KEY, PULL, Run, cli_env, entity_tables, fast_settings, run_cli
 
 # The part of the test key that no redacted form shows (those keep 8 + 4 characters).
 KEY_MIDDLE = ADMIN_KEY[len("sk-admin-") : -4]
@@ -40,36 +38,6 @@ SUMMARY = re.compile(
     r"^snapshot (\d+): (\d+) users, (\d+) projects, .*; (\d+) requests \((\d+) retried\) "
     r"in [\d.]+ s$"
 )
-
-
-class Run(NamedTuple):
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    """The environment of a run: this one, without a key or database unless given."""
-    env = dict(os.environ)
-    # FORCE_COLOR / COLUMNS would change how rich renders; the key and db must be explicit.
-    for name in ("OPENAI_ADMIN_KEY", "ORGAUDIT_DB", "FORCE_COLOR", "COLUMNS"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
-
-
-def run_cli(*args: str | Path, cwd: Path, umask: int = -1, **env: str) -> Run:
-    """Run ``python -m orgaudit ARGS`` in ``cwd``; ``env`` adds variables to the run."""
-    done = subprocess.run(
-        [sys.executable, "-m", "orgaudit", *map(str, args)],
-        cwd=cwd,
-        env=cli_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        umask=umask,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
 
 
 def assert_one_line_error(run: Run, code: int) -> str:

@@ -717,3 +717,10 @@ BOTH = ("api.model.read", "api.model.write")
 )
 def test_parse_missing_scopes(message: str, expected: tuple[str, ...]) -> None:
     assert parse_missing_scopes(message) == expected
+
+
+def test_parse_missing_scopes_takes_linear_time_on_long_runs() -> None:
+    # 32,000 spaces took 15 s with a lazy pattern; 3 million would take hours, so the
+    # suite would never finish (no time is asserted here).
+    message = "Missing scopes:" + " " * 3_000_000 + "api.model.read!"
+    assert parse_missing_scopes(message) == ("api.model.read",)

@@ -214,7 +214,7 @@ def test_every_query_runs_on_the_demo_and_holds_a_known_row(demo_db: Path, name:
 def test_queries_cannot_write(demo_db: Path, tmp_path: Path) -> None:
     sql = tmp_path / "evil.sql"
     sql.write_text("-- title: evil\nDELETE FROM users WHERE snapshot_id = :snapshot_id;\n")
-    with pytest.raises(UsageError, match="tried to write; saved queries are read-only"):
+    with pytest.raises(UsageError, match=r"tried to write or change state .*saved queries are"):
         run_query(demo_db, find_query(str(sql), default_pack()), None, {})
     with sqlite3.connect(demo_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 11
@@ -308,3 +308,44 @@ def test_prune_keeps_the_newest_and_compacts(tmp_path: Path) -> None:
     assert store.prune_file(db, 5) == ()
     run = _cli("snapshots", "--db", db, "--prune", "0")
     assert run.returncode == 2 and "keeps at least 1" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH DATABASE '{folder}/planted.db' AS planted",
+        "VACUUM INTO '{folder}/planted.db'",
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA user_version = 7",
+        "CREATE TEMP TABLE planted (a)",
+        "SELECT load_extension('{folder}/planted')",
+    ],
+    ids=["attach", "vacuum-into", "journal-mode", "user-version", "temp-table", "extension"],
+)
+def test_a_query_that_would_create_or_change_anything_is_refused_before_it_runs(
+    demo_db: Path, tmp_path: Path, sql: str
+) -> None:
+    query = tmp_path / "evil.sql"
+    query.write_text("-- title: evil\n" + sql.format(folder=tmp_path) + ";\n")
+    before = demo_db.read_bytes()
+    run = _cli("query", query, "--db", demo_db)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "saved queries are read-only" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["evil.sql"]  # nothing made
+    assert demo_db.read_bytes() == before
+
+
+def test_a_query_may_read_the_schema_and_one_returning_no_table_is_one_line(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text("-- title: schema\nPRAGMA table_info(users);\n")
+    frame = run_query(demo_db, find_query(str(schema), default_pack()), None, {})
+    assert "email" in set(frame["name"])
+    nothing = tmp_path / "nothing.sql"
+    nothing.write_text("-- title: nothing\n-- SELECT 1;\n")  # nothing but comments
+    run = _cli("query", nothing, "--db", demo_db)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "returns no table; a saved query is one SELECT" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr

@@ -323,10 +323,12 @@ def test_formula_like_and_error_like_text_reads_back_exactly(
     report = replace(demo_report, tables={"Users": frame})
     sheet = load_workbook(write_xlsx(report, tmp_path, "tricky"))["Users"]
     cells = [row[0] for row in sheet.iter_rows(min_row=2)]
-    assert [c.value for c in cells] == TRICKY
+    # A control character is shown escaped (XML cannot carry most of them, and a bidi
+    # override would reorder what is read), so the tab-led formula is plain text.
+    assert [c.value for c in cells] == [v.replace("\t", "\\t") for v in TRICKY]
     assert all(c.data_type == "s" for c in cells)
-    assert [bool(c.quotePrefix) for c in cells] == [True] * 7 + [False] * 3
-    assert sheet["B2"].value == "a\ufffdb"  # XML cannot carry control characters
+    assert [bool(c.quotePrefix) for c in cells] == [True] * 4 + [False] + [True] * 2 + [False] * 3
+    assert sheet["B2"].value == "a\\x01b"
 
 
 def test_text_past_excels_cell_limit_is_cut_and_says_so(

@@ -10,6 +10,7 @@ from orgaudit.explain import (
     ScopesPlan,
     UserVerdict,
 )
+from orgaudit.terminal import lines_text
 
 _MARK = {"allowed": "ALLOWED", "denied": "DENIED", "unknown": "UNKNOWN"}
 
@@ -46,12 +47,16 @@ def user_text(verdicts: tuple[UserVerdict, ...]) -> str:
         if v.missing_sources:
             lines.append(f"not read in this snapshot: {', '.join(v.missing_sources)}")
         lines += _fixes("to change it:", v.fixes)
-        blocks.append("\n".join(lines))
+        blocks.append(lines_text(lines))
     return "\n\n".join(blocks)
 
 
 def key_text(v: KeyVerdict) -> str:
     """A key's owner, scopes, the endpoint check and what to change."""
+    return lines_text(_key_lines(v))
+
+
+def _key_lines(v: KeyVerdict) -> list[str]:
     owner = v.owner["email"] or v.owner["name"] or v.owner["id"] or "(no owner named)"
     if v.scopes is None:
         scopes = f"unknown ({v.scopes_note})"
@@ -82,7 +87,7 @@ def key_text(v: KeyVerdict) -> str:
     if v.missing_in_owner:
         lines.append(f"not granted by the owner's roles: {', '.join(v.missing_in_owner)}")
     lines += _fixes("to change it:", v.advice)
-    return "\n".join(lines)
+    return lines
 
 
 def error_text(e: ErrorExplanation) -> str:
@@ -104,7 +109,7 @@ def error_text(e: ErrorExplanation) -> str:
     lines.append("checks:")
     lines += [f"  - {check}" for check in e.checks]
     if e.key is not None:
-        lines += ["", key_text(e.key)]
+        lines += ["", *_key_lines(e.key)]
     if e.user is not None:
         lacking = ", ".join(e.user["lacking"]) or "nothing"
         lines += [
@@ -117,7 +122,7 @@ def error_text(e: ErrorExplanation) -> str:
                 for c in e.user["contested"]
             ),
         ]
-    return "\n".join(lines)
+    return lines_text(lines)
 
 
 def scopes_text(plan: ScopesPlan) -> str:
@@ -136,4 +141,4 @@ def scopes_text(plan: ScopesPlan) -> str:
         "evidence:",
         *(f"  - {line}" for line in plan.evidence),
     ]
-    return "\n".join(lines)
+    return lines_text(lines)

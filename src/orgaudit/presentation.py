@@ -14,6 +14,7 @@ from orgaudit.diff import SECTIONS, SnapshotDiff
 from orgaudit.findings import SEVERITIES, severity_rank
 from orgaudit.pull import PullResult
 from orgaudit.queries import SavedQuery
+from orgaudit.terminal import lines_text, shown
 
 # The counts a pull summary names, in this order: (source, label).
 _SUMMARY_COUNTS = (
@@ -38,7 +39,7 @@ def pull_summary(result: PullResult) -> str:
         f"{c.source} ({c.status}: {c.reason})" for c in collected.coverage if c.status != "complete"
     ]
     unavailable = f"; unavailable: {'; '.join(degraded)}" if degraded else "; every source complete"
-    return (
+    return shown(
         f"snapshot {result.snapshot_id}: {counts}{unavailable}; "
         f"{collected.requests} requests ({collected.retries} retried) in {result.seconds:.1f} s"
     )
@@ -49,7 +50,7 @@ def snapshot_table(db_path: Path) -> Table | str:
     with store.connect(db_path, create=False) as conn:
         snapshots = store.list_snapshots(conn)
     if not snapshots:
-        return f"no snapshots in {db_path}; run `orgaudit pull` first"
+        return shown(f"no snapshots in {db_path}; run `orgaudit pull` first")
     table = Table(
         "id",
         "started (UTC)",
@@ -58,7 +59,7 @@ def snapshot_table(db_path: Path) -> Table | str:
         "requests",
         "not complete",
         "base URL",
-        title=str(db_path),
+        title=shown(db_path),
     )
     for info in snapshots:
         table.add_row(
@@ -68,7 +69,7 @@ def snapshot_table(db_path: Path) -> Table | str:
             str(info.rows),
             str(info.requests),
             ", ".join(info.unavailable) or "-",
-            info.base_url,
+            shown(info.base_url),
         )
     return table
 
@@ -83,17 +84,21 @@ def demo_report(result: DemoResult) -> str:
         "The demo org holds these cases for the audit to find:",
         *(f"  - {name}: {text}" for name, text in result.cases.items()),
         "",
-        audit_summary(result.audit),
+        *_audit_lines(result.audit),
         "",
         f"open the workbook: {result.audit.files[0]}",
         "ask why: orgaudit explain user carol@example.com --project Payments "
         f"--db {result.db_path}",
     ]
-    return "\n".join(lines)
+    return lines_text(lines)
 
 
 def audit_summary(result: AuditResult) -> str:
     """Findings by severity, the worst few, where the files went, and the exit decision."""
+    return lines_text(_audit_lines(result))
+
+
+def _audit_lines(result: AuditResult) -> list[str]:
     counted = [f for f in result.findings if f.counts]
     by_severity = {s: sum(1 for f in counted if f.severity == s) for s in reversed(SEVERITIES)}
     suppressed = len(result.findings) - len(counted)
@@ -115,7 +120,7 @@ def audit_summary(result: AuditResult) -> str:
         lines.append(
             f"--fail-on {result.fail_on}: the audit {verdict} (exit {int(result.exit_code)})"
         )
-    return "\n".join(lines)
+    return lines
 
 
 _TOP_FINDINGS = 5
@@ -126,15 +131,15 @@ def query_list(queries: tuple[SavedQuery, ...]) -> Table:
     table = Table("name", "title", "parameters", title="saved queries")
     for query in queries:
         params = ", ".join(p for p in query.parameters if p != "snapshot_id")
-        table.add_row(query.name, query.title, params or "-")
+        table.add_row(shown(query.name), shown(query.title), shown(params or "-"))
     return table
 
 
 def frame_table(frame: pd.DataFrame, title: str) -> Table:
     """A query result as a terminal table."""
-    table = Table(*map(str, frame.columns), title=f"{title} ({len(frame)} rows)")
+    table = Table(*map(shown, frame.columns), title=shown(f"{title} ({len(frame)} rows)"))
     for row in frame.astype(object).where(frame.notna(), "").itertuples(index=False):
-        table.add_row(*(str(value) for value in row))
+        table.add_row(*map(shown, row))
     return table
 
 
@@ -161,4 +166,4 @@ def diff_text(diff: SnapshotDiff) -> str:
             lines.append(f"  {change.subject}{where}{arrow}")
     if len(lines) == 1:
         lines.append("no changes")
-    return "\n".join(lines)
+    return lines_text(lines)

@@ -130,21 +130,56 @@ def run_query(
         bound["snapshot_id"] = str(resolved)
     reader = _read_only(db_path)
     try:
-        return pd.read_sql_query(query.sql, reader, params=bound)
-    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+        cursor = reader.execute(query.sql, bound)
+        if cursor.description is None:  # ATTACH, a PRAGMA setting: nothing to show
+            raise UsageError(f"query {query.name} returns no table; a saved query is one SELECT")
+        columns = [column[0] for column in cursor.description]
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns, coerce_float=True)
+    except sqlite3.Error as exc:
         raise UsageError(_describe_sql_error(query, exc)) from None
     finally:
         reader.close()
 
 
+# PRAGMAs with no form that changes anything: a query may read the schema with them.
+_READ_ONLY_PRAGMAS = frozenset(
+    {
+        "collation_list", "compile_options", "database_list", "foreign_key_list",
+        "function_list", "index_info", "index_list", "index_xinfo", "module_list",
+        "pragma_list", "table_info", "table_list", "table_xinfo",
+    }
+)  # fmt: skip
+_READING = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
+
+
+def _only_reads(action: int, first: str | None, second: str | None, *_: str | None) -> int:
+    """SQLite's authorizer for saved queries: reading is allowed, and nothing else.
+
+    Opening the database read-only stops writes to it, but not ATTACH (which creates a
+    file anywhere the user can write), VACUUM INTO, or PRAGMAs that change the
+    connection; each of those is refused while the statement is prepared, before it runs
+    (https://www.sqlite.org/c3ref/set_authorizer.html).
+    """
+    if action in _READING:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION and second != "load_extension":
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and first in _READ_ONLY_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
 def _read_only(db_path: Path) -> sqlite3.Connection:
-    """A connection that cannot write: opened read-only, and ``query_only`` on top."""
+    """A connection that cannot write anything anywhere: opened read-only, ``query_only``
+    on, no database may be attached, and an authorizer that allows only reading."""
     uri = f"{db_path.resolve().as_uri()}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
+        conn.execute("PRAGMA query_only = ON")
     except sqlite3.Error as exc:
         raise UsageError(f"cannot open {db_path} read-only: {exc}") from None
-    conn.execute("PRAGMA query_only = ON")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.set_authorizer(_only_reads)
     return conn
 
 
@@ -152,8 +187,12 @@ def _describe_sql_error(query: SavedQuery, exc: Exception) -> str:
     """The database's message, one line, with the line of the query it points at."""
     message = " ".join(str(exc).split())
     message = re.sub(r"^Execution failed on sql .*?: ", "", message)
-    if "readonly" in message or "read-only" in message or "query_only" in message:
-        return f"query {query.name} tried to write; saved queries are read-only ({message})"
+    refusals = ("readonly", "read-only", "query_only", "not authorized", "authorization denied")
+    if any(refusal in message for refusal in refusals):
+        return (
+            f"query {query.name} tried to write or change state (a write, ATTACH, VACUUM or a "
+            f"PRAGMA that sets something); saved queries are read-only ({message})"
+        )
     if "one statement at a time" in message:
         return f"query {query.name} holds more than one statement; a saved query is one SELECT"
     token = re.search(r'near "([^"]+)"|no such (?:column|table|function): (\S+)', message)

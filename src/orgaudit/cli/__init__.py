@@ -40,6 +40,7 @@ from orgaudit.demo import run_demo
 from orgaudit.errors import ExitCode, Interrupted, OrgauditError
 from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
 from orgaudit.simulate import SimulateOptions, serve
+from orgaudit.terminal import shown
 
 app = typer.Typer(
     name="orgaudit",
@@ -162,7 +163,7 @@ def _usage_error(exc: typer.TyperException) -> NoReturn:
         print(message, file=sys.stderr)
     else:
         one_line = " ".join(message.split())
-        print(f"orgaudit: error: {one_line} (see --help)", file=sys.stderr)
+        print(shown(f"orgaudit: error: {one_line} (see --help)"), file=sys.stderr)
     sys.exit(ExitCode.USAGE)
 
 
@@ -177,12 +178,12 @@ def main() -> None:
         print("orgaudit: interrupted; nothing was written", file=sys.stderr)
         sys.exit(130)
     except Interrupted as exc:
-        print(f"orgaudit: {exc}", file=sys.stderr)
+        print(shown(f"orgaudit: {exc}"), file=sys.stderr)
         sys.exit(exc.exit_code)
     except OrgauditError as exc:
         if state.debug:
             traceback.print_exc()
-        print(f"orgaudit: error: {exc}", file=sys.stderr)
+        print(shown(f"orgaudit: error: {exc}"), file=sys.stderr)  # one line, inert
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("orgaudit: interrupted; nothing was written", file=sys.stderr)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -20,10 +19,12 @@ from orgaudit.errors import Interrupted
 from orgaudit.pipeline import pull_and_analyze
 from orgaudit.pull import PullResult
 from orgaudit.settings import ClientSettings, PullSettings, RetryPolicy, load_admin_key
+from orgaudit.terminal import SafeConsole, shown
 
-# Markup off: paths, names and server text are printed as they are, never read as markup.
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+# Markup off: paths, names and server text are never read as markup; and no control
+# character they hold reaches the terminal (orgaudit.terminal).
+out = SafeConsole(highlight=False, soft_wrap=True, markup=False)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 @dataclass
@@ -55,7 +56,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.
 
 
 def _notice(text: str) -> None:
-    err.print(f"orgaudit: {text}", markup=False, highlight=False)
+    err.print(shown(f"orgaudit: {text}"), markup=False, highlight=False)
 
 
 @contextmanager

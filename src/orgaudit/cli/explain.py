@@ -13,6 +13,7 @@ from orgaudit.catalog import load_catalog
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, SnapshotOption, out
 from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
 from orgaudit.settings import resolve_db_path
+from orgaudit.terminal import json_text
 
 app = typer.Typer(
     help="Explain a verdict: a user in a project, a key, a pasted error, least scopes.",
@@ -22,7 +23,7 @@ app = typer.Typer(
 
 def _print(as_json: bool, payload: Any, text: str) -> None:
     if as_json:
-        out.print_json(json.dumps(payload, ensure_ascii=False))
+        out.print(json_text(json.dumps(payload, ensure_ascii=False, indent=2)))
     else:
         out.print(text, markup=False)
 

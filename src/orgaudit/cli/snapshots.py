@@ -12,6 +12,7 @@ from orgaudit import presentation, store
 from orgaudit.audit import DiffOptions, run_diff
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, out
 from orgaudit.settings import resolve_db_path
+from orgaudit.terminal import json_text
 
 
 def snapshots_command(
@@ -42,6 +43,6 @@ def diff_command(
     """What changed between two snapshots: people, roles, groups, keys, findings."""
     diff = run_diff(DiffOptions(resolve_db_path(db), from_snapshot, to_snapshot, catalog, config))
     if as_json:
-        out.print_json(json.dumps(diff.to_dict(), ensure_ascii=False))
+        out.print(json_text(json.dumps(diff.to_dict(), ensure_ascii=False, indent=2)))
     else:
         out.print(presentation.diff_text(diff))

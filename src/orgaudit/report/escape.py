@@ -1,4 +1,5 @@
-"""The one place that decides what a spreadsheet would read as a formula.
+"""The one place that decides what a spreadsheet would read as a formula (and where a csv
+cell's control characters are escaped).
 
 User names, project names and key names come from outside; a value such as
 ``=HYPERLINK("http://example.com","x")`` must never become a live formula in Excel or
@@ -9,6 +10,8 @@ LibreOffice. OWASP's CSV-injection guidance lists the leading characters: ``=``,
 from __future__ import annotations
 
 import pandas as pd
+
+from orgaudit.terminal import UNSAFE_BUT_NEWLINE, safe_lines
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -27,7 +30,8 @@ def csv_text(frame: pd.DataFrame) -> str:
     and Excel starts a new row at the CR, with ``=1`` in the first cell (found by the
     property tests).
     """
-    headers = [f"'{label}" if is_formula_like(label) else label for label in frame.columns]
+    labels = [safe_lines(label) if isinstance(label, str) else label for label in frame.columns]
+    headers = [f"'{label}" if is_formula_like(label) else label for label in labels]
     safe = escape_frame(frame).set_axis(headers, axis=1)  # headers come from outside too
     return safe.to_csv(index=False, lineterminator="\r\n")
 
@@ -48,5 +52,9 @@ def _escape_column(values: pd.Series) -> pd.Series:
     if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return values
     text = values.astype("string")
+    controlled = text.str.contains(UNSAFE_BUT_NEWLINE).fillna(False).astype(bool)
+    if controlled.any():  # shown escaped, as everywhere orgaudit writes outside text
+        text = text.where(~controlled, text.map(safe_lines, na_action="ignore"))
+        values = values.where(~controlled, text)
     risky = text.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
     return values.where(~risky, "'" + text)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from orgaudit.errors import UsageError
 from orgaudit.report.escape import csv_text
+from orgaudit.terminal import json_text
 
 QUERY_FORMATS = ("table", "csv", "json", "xlsx")
 
@@ -21,7 +22,7 @@ def write_query_result(frame: pd.DataFrame, title: str, output: str, out_file: P
     if output == "csv":
         text = csv_text(frame)
     elif output == "json":
-        text = frame.to_json(orient="records", force_ascii=False, indent=2) or "[]"
+        text = json_text(frame.to_json(orient="records", force_ascii=False, indent=2) or "[]")
     else:
         if out_file is None:
             raise UsageError("--format xlsx needs --out FILE.xlsx")

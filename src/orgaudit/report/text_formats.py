@@ -12,6 +12,7 @@ from orgaudit.findings import SEVERITIES
 from orgaudit.report.escape import csv_text
 from orgaudit.report.files import create_private, write_private_text
 from orgaudit.report.tables import ReportData
+from orgaudit.terminal import json_text, shown
 
 JSON_SCHEMA_VERSION = 1
 
@@ -54,7 +55,7 @@ def _records_text(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "[]"
     lines = _iso(frame).to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
-    return "[\n    " + ",\n    ".join(lines.strip().split("\n")) + "\n  ]"
+    return json_text("[\n    " + ",\n    ".join(lines.strip().split("\n")) + "\n  ]")
 
 
 def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
@@ -69,7 +70,7 @@ def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
     path = create_private(out_dir / f"{stem}.json")
     with path.open("w", encoding="utf-8") as handle:
         handle.write(f'{{\n  "schema_version": {JSON_SCHEMA_VERSION},\n')
-        handle.write(f'  "snapshot": {json.dumps(meta, ensure_ascii=False)},\n')
+        handle.write(f'  "snapshot": {json_text(json.dumps(meta, ensure_ascii=False))},\n')
         for key, frame in (
             ("coverage", report.coverage),
             ("findings", report.findings),
@@ -79,20 +80,37 @@ def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
         handle.write('  "tables": {')
         for number, (name, frame) in enumerate(report.tables.items()):
             separator = "," if number else ""
-            handle.write(f"{separator}\n  {json.dumps(name)}: {_records_text(frame)}")
+            handle.write(f"{separator}\n  {json_text(json.dumps(name))}: {_records_text(frame)}")
         handle.write("\n  }\n}\n")
     return path
 
 
 def _cell(value: object) -> str:
+    """A table cell that renders inertly wherever the markdown is shown (a wiki, a CI
+    summary, a pull request): a code span, in which no HTML, link, image or autolink is
+    made of the text (CommonMark 0.31, "Code spans"), control characters shown escaped
+    and one line kept. A pipe is escaped even there: GFM splits table cells on it first.
+    """
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
-    text = " ".join(str(value).split())
-    return text.replace("|", "\\|")
+    if isinstance(value, int | float) and not isinstance(value, bool):  # numpy's too
+        return str(value)
+    return _code(value).replace("|", "\\|")
+
+
+def _code(value: object) -> str:
+    """``value`` as an inline code span, fenced by more backticks than it holds in a row."""
+    text = shown(value)
+    if not text:
+        return ""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    padded = f" {text} " if text[0] == "`" or text[-1] == "`" else text
+    return f"{fence}{padded}{fence}"
 
 
 def _md_table(frame: pd.DataFrame) -> list[str]:
-    header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
+    # The headers are orgaudit's own column names; the cells hold outside text.
+    header = "| " + " | ".join(shown(c).replace("|", "\\|") for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
     rows = [
         "| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
@@ -112,7 +130,7 @@ def write_markdown(report: ReportData, out_dir: Path, stem: str) -> Path:
     lines = [
         f"# orgaudit report: snapshot {meta['snapshot_id']}",
         "",
-        f"As of {meta['as_of']:%Y-%m-%d %H:%M} UTC; catalog {meta['catalog_version']}; "
+        f"As of {meta['as_of']:%Y-%m-%d %H:%M} UTC; catalog {_code(meta['catalog_version'])}; "
         f"orgaudit {meta['tool_version']}.",
         "",
         "## Findings by severity",

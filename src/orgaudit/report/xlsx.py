@@ -36,6 +36,7 @@ from orgaudit.findings import SEVERITIES
 from orgaudit.report.escape import is_formula_like
 from orgaudit.report.files import create_private
 from orgaudit.report.tables import ReportData
+from orgaudit.terminal import safe_lines
 
 Sheet = Any  # openpyxl's WriteOnlyWorksheet (openpyxl ships no type hints)
 StyledCell = Any  # openpyxl's WriteOnlyCell
@@ -48,8 +49,6 @@ WIDTH_MIN = 8
 DATE_WIDTH = 19
 # Excel holds at most this many characters in a cell; openpyxl would cut longer text silently.
 TEXT_LIMIT = 32_767
-# Characters XML 1.0 cannot carry; openpyxl refuses them, so they are shown as U+FFFD.
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 _WORST_FIRST = tuple(reversed(SEVERITIES))
 SEVERITY_COLOURS = {
@@ -105,11 +104,12 @@ def _text(sheet: Sheet, value: str) -> object:
     Without lxml installed, a carriage return reads back as a line feed (XML end-of-line
     handling: the standard library's serializer leaves it unescaped); it stays text.
     """
+    # Control characters (which XML 1.0 cannot even carry) and bidi overrides shown
+    # escaped, as everywhere orgaudit writes outside text (orgaudit.terminal).
+    value = safe_lines(value)
     if len(value) > TEXT_LIMIT:
         note = f"... [cut: {len(value):,} characters; the json report has them all]"
         value = value[: TEXT_LIMIT - len(note)] + note
-    if _ILLEGAL.search(value):
-        value = _ILLEGAL.sub("\ufffd", value)
     if not (is_formula_like(value) or value in ERROR_CODES):
         return value
     cell = WriteOnlyCell(sheet, value=value)
