@@ -7,6 +7,7 @@ stderr and the files left behind. The simulator runs in the test process.
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import shlex
@@ -136,6 +137,99 @@ def test_pull_reads_the_key_from_admin_key_file(simulator: Simulator, tmp_path: 
     assert run.returncode == 0, run
     assert SUMMARY.match(run.stdout.strip()), run.stdout
     assert snapshot_ids(db) == [1]
+
+
+def _key_file(case: str, folder: Path) -> Path:
+    """A key file as one case of the key-file checks would find it."""
+    path = folder / "admin.key"
+    contents = {
+        "bom": b"\xef\xbb\xbf" + ADMIN_KEY.encode() + b"\r\n",
+        "not ascii": ADMIN_KEY.encode()[:-2] + "\u00e9".encode(),
+        "a nul byte": ADMIN_KEY.encode()[:-2] + b"\x00x",
+        "two lines": f"{ADMIN_KEY}\n{ADMIN_KEY}\n".encode(),
+    }
+    if case in contents:
+        path.write_bytes(contents[case])
+        path.chmod(0o600)
+    elif case == "a FIFO":
+        os.mkfifo(path, 0o600)
+    elif case == "a folder":
+        path.mkdir(mode=0o700)
+    elif case == "300 MB":
+        with path.open("wb") as handle:
+            handle.truncate(300 * 1024 * 1024)  # sparse: no 300 MB written
+        path.chmod(0o600)
+    elif case == "a device":
+        return Path("/dev/urandom")
+    else:
+        raise AssertionError(case)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("a FIFO", "is a FIFO, not a regular file"),
+        ("a folder", "is a folder, not a regular file"),
+        ("a device", "is a device, not a regular file"),
+        ("300 MB", "is 314,572,800 bytes; a key file holds one key"),
+        ("not ascii", "holds a byte that is not ASCII"),
+        ("a nul byte", "holds a character no key has"),
+        ("two lines", "holds 2 lines of text"),
+    ],
+)
+def test_a_key_file_that_is_no_key_file_is_refused_at_once(
+    simulator: Simulator, tmp_path: Path, case: str, expected: str
+) -> None:
+    # Each is refused before a request, in one line (the FIFO and the device are never
+    # waited on or read whole: run_cli's timeout would end a hang).
+    key_file = _key_file(case, tmp_path)
+    run = run_cli("pull", "--base-url", simulator.base_url, "--admin-key-file", key_file,
+                  "--db", tmp_path / "db", cwd=tmp_path)  # fmt: skip
+    assert expected in assert_one_line_error(run, 2)
+    assert simulator.requests == []
+    assert not (tmp_path / "db").exists()
+
+
+def test_a_key_file_others_can_read_is_said_and_refused_with_strict(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "admin.key"
+    key_file.write_text(ADMIN_KEY)
+    key_file.chmod(0o644)
+    args = ["pull", "--base-url", simulator.base_url, "--admin-key-file", key_file]
+    run = run_cli(*args, "--db", tmp_path / "db", cwd=tmp_path)
+    assert run.returncode == 0, run
+    assert run.stderr.strip() == (
+        f"orgaudit: warning: the admin key file {key_file} can be read or written by others "
+        f"(mode 0644); `chmod 600 {key_file}`"
+    )
+    strict = run_cli(*args, "--db", tmp_path / "db2", "--strict", cwd=tmp_path)
+    assert "(mode 0644)" in assert_one_line_error(strict, 2)
+    key_file.chmod(0o600)
+    assert run_cli(*args, "--db", tmp_path / "db3", "--strict", cwd=tmp_path).stderr == ""
+
+
+def test_a_key_file_with_a_byte_order_mark_is_read(simulator: Simulator, tmp_path: Path) -> None:
+    key_file = _key_file("bom", tmp_path)
+    run = run_cli("pull", "--base-url", simulator.base_url, "--admin-key-file", key_file,
+                  "--db", tmp_path / "db", cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run
+    assert run.stderr == ""
+
+
+def test_a_pull_writes_no_core_file(demo: SimOrg, tmp_path: Path) -> None:
+    # A core file would hold the key: the running pull's own limit says none is written.
+    with Simulator(demo, admin_key=ADMIN_KEY, latency=0.3) as sim:
+        process = _start_pull(sim, tmp_path / "db")
+        try:
+            _wait_for_requests(sim, 1)
+            limits = Path(f"/proc/{process.pid}/limits").read_text()
+        finally:
+            process.kill()
+            process.communicate(timeout=30)
+    [core] = [line for line in limits.splitlines() if line.startswith("Max core file size")]
+    assert core.split()[4:6] == ["0", "0"], core
 
 
 # -- 3. usage errors: exit 2 -----------------------------------------------------------------

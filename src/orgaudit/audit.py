@@ -6,6 +6,7 @@ on everything reads the snapshot only, so an audit can be rerun offline at any t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from orgaudit.checks import CHECKS, CHECKS_BY_ID
 from orgaudit.config import load_settings
 from orgaudit.diff import SnapshotDiff, diff_snapshots
 from orgaudit.errors import ExitCode, UsageError
+from orgaudit.files import private_folder
 from orgaudit.findings import AuditSettings, Finding, run_checks, severity_rank
 from orgaudit.queries import query_pack, run_query
 from orgaudit.report import WRITERS
@@ -57,6 +59,7 @@ class AuditResult:
     files: tuple[Path, ...]
     exit_code: ExitCode
     fail_on: str | None
+    stored: bool = True  # False: a read-only database; the findings were not written back
 
 
 def parse_formats(values: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -77,14 +80,11 @@ def run_audit(options: AuditOptions) -> AuditResult:
     )
     analysis = load_analysis(options.db_path, options.snapshot_id, options.catalog_path)
     findings = run_checks(CHECKS, analysis, settings)
-    _store(options.db_path, analysis, findings)
+    stored = _store(options.db_path, analysis, findings)
     changes = _changes_since_previous(options, analysis, findings, settings)
     extra = {} if options.queries_dir is None else _query_sheets(options, analysis, settings)
     report = build_report(analysis, CHECKS, findings, changes, extra)
-    try:
-        options.out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the output folder {options.out_dir}: {exc}") from None
+    private_folder(options.out_dir)
     stem = f"orgaudit-snapshot-{analysis.snapshot.id}"
     files = tuple(WRITERS[name](report, options.out_dir, stem) for name in options.formats)
     return AuditResult(
@@ -93,6 +93,7 @@ def run_audit(options: AuditOptions) -> AuditResult:
         files=files,
         exit_code=exit_code_for(findings, options.fail_on),
         fail_on=options.fail_on,
+        stored=stored,
     )
 
 
@@ -179,7 +180,16 @@ def _query_sheets(
     return sheets
 
 
-def _store(db_path: Path, analysis: Analysis, findings: tuple[Finding, ...]) -> None:
-    """Write the access model and the findings back into the snapshot's derived tables."""
+def _store(db_path: Path, analysis: Analysis, findings: tuple[Finding, ...]) -> bool:
+    """Write the access model and the findings back into the snapshot's derived tables.
+
+    A database the user may not write (a copy handed to an auditor, a read-only mount) is
+    left as it is and False returned: the reports come from the model and findings
+    worked out in memory all the same.
+    """
+    folder = db_path.parent if db_path.parent != Path() else Path(".")
+    if not (os.access(db_path, os.W_OK) and os.access(folder, os.W_OK)):
+        return False  # SQLite writes its rollback journal beside the database
     with store.connect(db_path, create=False) as conn:
         store_derived(conn, analysis, findings)
+    return True

@@ -60,6 +60,8 @@ def load_settings(
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        except RecursionError:  # tomllib recurses once per level of nesting
+            raise ConfigError(f"{path}: nested too deeply to be a configuration") from None
     where = str(path)
 
     def fail(message: str, needle: str) -> ConfigError:

@@ -10,6 +10,7 @@
         │                     exit 3   a body that is not the documented shape, a cursor that
         │                              does not advance
         └── StoreError        exit 3   the snapshot could not be written
+    WriteError                exit 3   a report or output file could not be written
 
 Every message is one line, is fit to show to a user as it is, and never holds the admin key.
 """
@@ -26,6 +27,7 @@ class ExitCode(IntEnum):
     FINDINGS = 1
     USAGE = 2
     COLLECT = 3
+    WRITE = 3  # the same code: a file could not be written (a full disk, a lost mount)
     INTERNAL = 4
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 
@@ -44,6 +46,12 @@ class UsageError(OrgauditError):
 
 class ConfigError(UsageError):
     """A configuration or catalog file that cannot be read or is malformed."""
+
+
+class WriteError(OrgauditError):
+    """An output file could not be written; the file it would replace is as it was."""
+
+    exit_code = ExitCode.WRITE
 
 
 class CollectError(OrgauditError):

@@ -115,6 +115,11 @@ def _audit_lines(result: AuditResult) -> list[str]:
         ),
         *(f"wrote {path}" for path in result.files),
     ]
+    if not result.stored:
+        lines.append(
+            "the database is read-only: the findings were worked out in memory and not "
+            "stored in it (saved queries over them read the last stored audit)"
+        )
     if result.fail_on is not None:
         verdict = "fails" if result.exit_code else "passes"
         lines.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Iterator
@@ -158,26 +159,37 @@ def pull(
     ``then`` runs inside the snapshot's transaction (given the connection and the new
     snapshot's id): the snapshot lands only if it succeeds too.
     """
-    with store.connect(db_path) as conn:  # opened first: a bad path fails before any request
-        journal = _open_journal(db_path, client_settings, pull_settings, clock(), progress)
-        try:
-            collected = asyncio.run(
-                collect(
-                    key, client_settings, pull_settings, journal, progress=progress, clock=clock
+    new_database = not os.path.lexists(db_path)
+    try:
+        with store.connect(db_path) as conn:  # opened first: a bad path fails before any request
+            journal = _open_journal(db_path, client_settings, pull_settings, clock(), progress)
+            try:
+                collected = asyncio.run(
+                    collect(
+                        key, client_settings, pull_settings, journal, progress=progress, clock=clock
+                    )
                 )
-            )
-            with store.transaction(conn, "write the snapshot"):
-                snapshot_id = store.write_snapshot(conn, collected)
-                if then is not None:
-                    then(conn, snapshot_id)
-        except BaseException:
-            # Whatever stopped the pull, what it read is kept to resume; a journal that
-            # cannot be written must not hide why the pull stopped.
-            with contextlib.suppress(OrgauditError):
-                journal.keep()
-            raise
-        journal.discard()
+                with store.transaction(conn, "write the snapshot"):
+                    snapshot_id = store.write_snapshot(conn, collected)
+                    if then is not None:
+                        then(conn, snapshot_id)
+            except BaseException:
+                # Whatever stopped the pull, what it read is kept to resume; a journal that
+                # cannot be written must not hide why the pull stopped.
+                with contextlib.suppress(OrgauditError):
+                    journal.keep()
+                raise
+            journal.discard()
+    except BaseException:
+        if new_database:  # a pull that wrote no snapshot leaves no new file behind
+            for leftover in (db_path, *(Path(f"{db_path}{end}") for end in _SQLITE_SIDE_FILES)):
+                leftover.unlink(missing_ok=True)
+        raise
     return PullResult(snapshot_id, collected)
+
+
+# What SQLite may leave beside a database it was writing.
+_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 def _open_journal(

@@ -6,8 +6,10 @@ redacted form, so that no log line, exception or traceback can print it by accid
 
 from __future__ import annotations
 
+import codecs
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,6 +37,11 @@ class AdminKey:
             raise UsageError("the admin key is empty")
         if any(ch.isspace() for ch in secret):
             raise UsageError("the admin key contains white space; check the key file")
+        if not all("!" <= ch <= "~" for ch in secret):  # a NUL would reach the header
+            raise UsageError(
+                "the admin key holds a character no key has (a control character or one that "
+                "is not ASCII); check the key file or OPENAI_ADMIN_KEY"
+            )
         self._secret = secret
 
     def reveal(self) -> str:
@@ -55,21 +62,26 @@ class AdminKey:
         raise TypeError("an AdminKey cannot be pickled")
 
 
-def load_admin_key(key_file: Path | None, environ: Mapping[str, str] | None = None) -> AdminKey:
+# A key file holds one key, on one line: anything larger is not a key file.
+MAX_KEY_FILE_BYTES = 4096
+
+
+def load_admin_key(
+    key_file: Path | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    strict: bool = False,
+    warn: Callable[[str], None] = lambda _text: None,
+) -> AdminKey:
     """Read the admin key from ``key_file`` if given, else from ``OPENAI_ADMIN_KEY``.
 
     A key is never accepted as a command-line value, so it never lands in shell history
-    or in the process list.
+    or in the process list. The key file is checked as ssh checks a private key (see
+    :func:`read_key_file`).
     """
     env = os.environ if environ is None else environ
     if key_file is not None:
-        try:
-            text = key_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read the admin key file {key_file}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"the admin key file {key_file} is not text") from None
-        return AdminKey(text)
+        return AdminKey(read_key_file(key_file, strict=strict, warn=warn))
     value = env.get(ADMIN_KEY_ENV, "")
     if not value.strip():
         raise UsageError(
@@ -77,6 +89,64 @@ def load_admin_key(key_file: Path | None, environ: Mapping[str, str] | None = No
             "(a read-only admin key is enough)"
         )
     return AdminKey(value)
+
+
+def read_key_file(path: Path, *, strict: bool, warn: Callable[[str], None]) -> str:
+    """The one line of a key file, checked before it is read, as ssh checks a private key.
+
+    Only a regular file of at most :data:`MAX_KEY_FILE_BYTES` is read (a FIFO, a device
+    or a folder is refused at once, never waited on or read whole); it must hold one line
+    of ASCII (a UTF-8 byte-order mark, as some editors write, is allowed). A file that
+    others may read or write is said (``warn``), or refused when ``strict``.
+    """
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"cannot read the admin key file {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(
+                f"the admin key file {path} is {_file_kind(info.st_mode)}, not a regular file"
+            )
+        data = os.read(fd, MAX_KEY_FILE_BYTES + 1) if info.st_size <= MAX_KEY_FILE_BYTES else b""
+    except OSError as exc:
+        raise UsageError(f"cannot read the admin key file {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if info.st_size > MAX_KEY_FILE_BYTES or len(data) > MAX_KEY_FILE_BYTES:
+        raise UsageError(
+            f"the admin key file {path} is {info.st_size:,} bytes; a key file holds one key, "
+            f"on one line (at most {MAX_KEY_FILE_BYTES:,} bytes)"
+        )
+    if info.st_mode & 0o077:
+        said = (
+            f"the admin key file {path} can be read or written by others (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}); `chmod 600 {path}`"
+        )
+        if strict:
+            raise UsageError(f"{said} (refused: --strict)")
+        warn(f"warning: {said}")
+    try:
+        text = data.removeprefix(codecs.BOM_UTF8).decode("ascii")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"the admin key file {path} holds a byte that is not ASCII; it must hold the key "
+            "alone, on one line"
+        ) from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) != 1:
+        raise UsageError(
+            f"the admin key file {path} holds {len(lines)} lines of text; it must hold the "
+            "key alone, on one line"
+        )
+    return lines[0]
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+    devices = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+    return next((kind for test, kind in kinds if test(mode)), "a device" if devices else "special")
 
 
 def resolve_db_path(db: Path | None, environ: Mapping[str, str] | None = None) -> Path:
@@ -136,7 +206,16 @@ class ClientSettings:
             raise UsageError(
                 f"--base-url must start with http:// or https://, got {self.base_url!r}"
             )
-        host = urlsplit(self.base_url).hostname or ""
+        if not all(" " < char <= "~" for char in self.base_url):
+            raise UsageError(
+                "--base-url holds a space, a control character or one that is not ASCII; "
+                "a URL has none"
+            )
+        try:
+            parts = urlsplit(self.base_url)
+            host, _port = parts.hostname or "", parts.port
+        except ValueError as exc:  # an unclosed IPv6 bracket, a port that is no number
+            raise UsageError(f"--base-url is not a URL: {exc}") from None
         if self.base_url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
             raise UsageError("--base-url must use https:// (plain http only on loopback)")
         if not 1 <= self.concurrency <= 256:

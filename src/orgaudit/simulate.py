@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orgaudit.errors import UsageError
+from orgaudit.files import private_folder, write_private_text
 from orgaudit.settings import ADMIN_KEY_ENV, load_admin_key
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
@@ -95,8 +96,5 @@ def serve(options: SimulateOptions, key_file: Path | None, announce: Callable[[s
 
 
 def _new_key_file() -> Path:
-    GENERATED_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(GENERATED_KEY_FILE, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(f"sk-admin-sim-{secrets.token_hex(16)}\n")
-    return GENERATED_KEY_FILE
+    private_folder(GENERATED_KEY_FILE.parent)
+    return write_private_text(GENERATED_KEY_FILE, f"sk-admin-sim-{secrets.token_hex(16)}\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import pandas as pd
 
 from orgaudit import __version__
 from orgaudit.errors import StoreError, UsageError
+from orgaudit.files import private_folder
 from orgaudit.sources import SOURCES_BY_NAME
 
 if TYPE_CHECKING:
@@ -516,23 +518,86 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 @contextmanager
 def connect(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
-    """Open and migrate the snapshot database, creating it (owner-only) if ``create``."""
+    """Open and migrate the snapshot database, creating it (owner-only) if ``create``.
+
+    An existing file is opened only if it is an orgaudit database (or empty), is no
+    symbolic link, and is the user's own with no group or world write (see
+    :func:`check_database_file`); otherwise one line, exit 2, and the file untouched.
+    """
     if not create and not path.exists():
         raise UsageError(f"no snapshot database at {path}; run `orgaudit pull` first")
+    check_database_file(path)
     try:
-        if path.parent != Path():
-            path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            private_folder(path.parent)
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(f"cannot open the snapshot database {path}: {_reason(exc)}") from None
     try:
         conn.execute("PRAGMA foreign_keys = ON")
+        _refuse_foreign_schema(conn, path)
         _migrate(conn, path)
         yield conn
     finally:
         conn.close()
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_database_file(path: Path) -> None:
+    """Refuse a database path orgaudit must not open (nothing is done to the file):
+    a symbolic link (it could point anywhere), anything but a regular file, a file of
+    another user or one others may write (they could plant or change snapshots), and a
+    file with content that is not SQLite (SQLite would write a new database over a
+    short one)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot open the snapshot database {path}: {_reason(exc)}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UsageError(
+            f"the snapshot database {path} is a symbolic link; give the path of the file itself"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"cannot open the snapshot database {path}: it is not a regular file")
+    if info.st_uid != os.geteuid():
+        raise UsageError(
+            f"the snapshot database {path} belongs to another user (uid {info.st_uid}); "
+            "orgaudit opens only a database of your own"
+        )
+    if info.st_mode & 0o022:
+        raise UsageError(
+            f"others can write to the snapshot database {path} (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}); `chmod 600 {path}` first"
+        )
+    if info.st_size:
+        try:
+            with path.open("rb") as handle:
+                header = handle.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            raise UsageError(f"cannot open the snapshot database {path}: {_reason(exc)}") from None
+        if header != _SQLITE_HEADER:
+            raise UsageError(f"{path} is not a usable orgaudit database: it is not SQLite")
+
+
+def _refuse_foreign_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite database of another application: orgaudit adds its tables only to
+    a new database or one of its own."""
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        if _busy(exc):
+            raise StoreError(f"{path} is locked by another process: {_reason(exc)}") from None
+        raise UsageError(f"{path} is not a usable orgaudit database: {_reason(exc)}") from None
+    if tables and (version == 0 or "snapshots" not in tables):
+        raise UsageError(
+            f"{path} is not a usable orgaudit database: it holds another application's tables"
+        )
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

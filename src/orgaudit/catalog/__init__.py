@@ -318,6 +318,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the catalog {where} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise ConfigError(f"the catalog {where} is nested too deeply to be a catalog") from None
     try:
         return _parse(data, where)
     except (KeyError, TypeError, ValueError) as exc:

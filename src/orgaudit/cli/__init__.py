@@ -5,6 +5,8 @@ No logic lives here; each command hands its options to one function of the packa
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import sys
 import traceback
 from pathlib import Path
@@ -167,15 +169,22 @@ def _usage_error(exc: typer.TyperException) -> NoReturn:
     sys.exit(ExitCode.USAGE)
 
 
+def _no_core_dumps() -> None:
+    """A core file of this process would hold the admin key: none is written."""
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def main() -> None:
     """Entry point: run the app and turn every error into one line and an exit code."""
+    _no_core_dumps()
     state = State()
     try:
         code = app(obj=state, standalone_mode=False)
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         _usage_error(exc)
     except typer.Abort:
-        print("orgaudit: interrupted; nothing was written", file=sys.stderr)
+        print("orgaudit: interrupted; no file was left half-written", file=sys.stderr)
         sys.exit(130)
     except Interrupted as exc:
         print(shown(f"orgaudit: {exc}"), file=sys.stderr)
@@ -186,7 +195,7 @@ def main() -> None:
         print(shown(f"orgaudit: error: {exc}"), file=sys.stderr)  # one line, inert
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("orgaudit: interrupted; nothing was written", file=sys.stderr)
+        print("orgaudit: interrupted; no file was left half-written", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # a bug: still one line, and the details only on request
         if state.debug:

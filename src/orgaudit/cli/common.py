@@ -189,7 +189,7 @@ class _Counter:
 
 def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None) -> PullResult:
     """Pull and analyze with a spinner on a terminal, then print the one-line summary."""
-    key = load_admin_key(options.key_file)
+    key = load_admin_key(options.key_file, strict=options.strict, warn=_notice)
     with request_progress("pulling") as progress:
         answered = _Counter()
         counted = replace(progress, response=answered.add(progress.response))

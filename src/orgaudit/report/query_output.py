@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from orgaudit.errors import UsageError
+from orgaudit.files import write_private_text
 from orgaudit.report.escape import csv_text
 from orgaudit.terminal import json_text
 
@@ -31,8 +32,6 @@ def write_query_result(frame: pd.DataFrame, title: str, output: str, out_file: P
         write_table_workbook(frame, title, out_file)
         return f"wrote {out_file}"
     if out_file is not None:
-        from orgaudit.report.files import write_private_text
-
         write_private_text(out_file, text)
         return f"wrote {out_file}"
     return text

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from orgaudit.files import private_folder, replacing, write_private_text
 from orgaudit.findings import SEVERITIES
 from orgaudit.report.escape import csv_text
-from orgaudit.report.files import create_private, write_private_text
 from orgaudit.report.tables import ReportData
 from orgaudit.terminal import json_text, shown
 
@@ -39,8 +39,7 @@ def _named_tables(report: ReportData) -> dict[str, pd.DataFrame]:
 
 def write_csv(report: ReportData, out_dir: Path, stem: str) -> Path:
     """One csv file per table, in a folder; formula-like text is escaped."""
-    folder = out_dir / f"{stem}-csv"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = private_folder(out_dir / f"{stem}-csv")
     for name, frame in _named_tables(report).items():
         text = csv_text(_iso(frame))
         write_private_text(folder / f"{_slug(name)}.csv", text)
@@ -67,8 +66,8 @@ def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
         key: value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else value
         for key, value in report.meta.items()
     }
-    path = create_private(out_dir / f"{stem}.json")
-    with path.open("w", encoding="utf-8") as handle:
+    path = out_dir / f"{stem}.json"
+    with replacing(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
         handle.write(f'{{\n  "schema_version": {JSON_SCHEMA_VERSION},\n')
         handle.write(f'  "snapshot": {json_text(json.dumps(meta, ensure_ascii=False))},\n')
         for key, frame in (

@@ -12,10 +12,12 @@ stored as a text cell with Excel's quote prefix: it shows and reads back exactly
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
+from orgaudit.files import replacing
 from orgaudit.findings import SEVERITIES
 from orgaudit.report.escape import is_formula_like
-from orgaudit.report.files import create_private
 from orgaudit.report.tables import ReportData
 from orgaudit.terminal import safe_lines
 
@@ -81,18 +83,42 @@ _MATRIX_FILLS = {mark: _fill(colour) for mark, colour in MATRIX_COLOURS.items()}
 
 def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
     """The workbook: summary, findings, access matrix, every table, the review sheet."""
-    path = create_private(out_dir / f"{stem}.xlsx")  # fails early, before the work
-    workbook = Workbook(write_only=True)
-    _summary(workbook, report)
-    _table_sheet(workbook, "Findings", report.findings, {"Severity": _severity_cell})
-    _matrix_sheet(workbook, report)
-    for title, frame in report.tables.items():
-        sheet = _table_sheet(workbook, _sheet_title(title), frame)
-        if title == "Access review":
-            _decision_dropdown(sheet, frame)
-    _table_sheet(workbook, "Checks", report.checks, {"Severity": _severity_cell})
-    workbook.save(path)
+    path = out_dir / f"{stem}.xlsx"
+    with replacing(path) as temporary:  # fails early, before the work
+        _write_workbook(report, temporary)
     return path
+
+
+def _write_workbook(report: ReportData, path: Path) -> None:
+    workbook = Workbook(write_only=True)
+    with _closed_on_failure(workbook):
+        _summary(workbook, report)
+        _table_sheet(workbook, "Findings", report.findings, {"Severity": _severity_cell})
+        _matrix_sheet(workbook, report)
+        for title, frame in report.tables.items():
+            sheet = _table_sheet(workbook, _sheet_title(title), frame)
+            if title == "Access review":
+                _decision_dropdown(sheet, frame)
+        _table_sheet(workbook, "Checks", report.checks, {"Severity": _severity_cell})
+        workbook.save(path)
+
+
+@contextmanager
+def _closed_on_failure(workbook: Workbook) -> Iterator[None]:
+    """Close a write-only workbook's sheet streams if writing it fails (a full disk).
+
+    Each stream writes its closing tags as it closes, which fails again; closed here, that
+    failure is quiet, where the garbage collector would print it as a traceback later.
+    """
+    try:
+        yield
+    except BaseException:
+        for sheet in workbook.worksheets:
+            writer = getattr(sheet, "_writer", None)  # openpyxl's, made on the first row
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
+        raise
 
 
 # -- cells -------------------------------------------------------------------------------
@@ -478,6 +504,7 @@ def _sheet_title(title: str) -> str:
 def write_table_workbook(frame: pd.DataFrame, title: str, path: Path) -> Path:
     """One table on one sheet (a saved query's result), laid out like the report's tables."""
     workbook = Workbook(write_only=True)
-    _table_sheet(workbook, _sheet_title(title), frame)
-    workbook.save(create_private(path))
+    with replacing(path) as temporary, _closed_on_failure(workbook):
+        _table_sheet(workbook, _sheet_title(title), frame)
+        workbook.save(temporary)
     return path
