@@ -21,7 +21,7 @@ import openpyxl
 import pytest
 from markdown_it import MarkdownIt
 
-from orgaudit.simulator import Simulator
+from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import OrgBuilder, SimOrg
 
 from support import ADMIN_KEY, NOW, Run, run_cli
@@ -175,3 +175,30 @@ def test_no_report_file_holds_a_control_character_and_markdown_renders_inert(
             for value in row:
                 if isinstance(value, str):
                     assert UNSAFE.search(value) is None, (sheet.title, value)
+
+
+def test_a_hostile_server_error_message_is_one_inert_line(tmp_path: Path) -> None:
+    org, _ = _org()
+    with Simulator(org, admin_key=ADMIN_KEY) as sim:
+        sim.add_fault(
+            Fault("status", path="/organization/users$", status=400, times=-1,
+                  message=f"bad request{OSC_52}{FORGED}{BIDI}")
+        )  # fmt: skip
+        run = run_cli("pull", "--base-url", sim.base_url, "--db", tmp_path / "db",
+                      cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)  # fmt: skip
+    assert run.returncode == 3, run
+    _assert_inert(run, "pull refused")
+    [line] = run.stderr.strip().splitlines()
+    assert r"bad request\x1b]52;c;cm0gLXJmIH4=\x07ok orgaudit: all clear" in line, line
+
+
+def test_output_into_a_path_that_cannot_be_a_folder_is_exit_3(
+    pulled: tuple[Path, list[Run]], tmp_path: Path
+) -> None:
+    db, _ = pulled
+    (tmp_path / "a-file").write_text("")
+    run = run_cli("audit", "--offline", "--format", "csv", "--out", tmp_path / "a-file" / "out",
+                  "--db", db, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 3, run
+    assert "cannot create the folder" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
