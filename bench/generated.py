@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.pull import PullResult
+from orgaudit.app.pull import pull_and_analyze
+from orgaudit.collect.pull import PullResult
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.generate import OrgShape, generate_org

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from generated import medium_shape, pulled_org
 
-from orgaudit.demo import run_demo
-from orgaudit.queries import default_pack, query_pack, run_query
+from orgaudit.app.demo import run_demo
+from orgaudit.store.queries import default_pack, query_pack, run_query
 
 PARAMS = {"days": "90", "project": "Project 1"}
 

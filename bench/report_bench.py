@@ -26,11 +26,11 @@ from pathlib import Path
 
 from generated import SHAPES, medium_shape, peak_rss_mb, pull_generated
 
-from orgaudit.analysis import load_analysis
 from orgaudit.checks import CHECKS
-from orgaudit.findings import AuditSettings, run_checks
-from orgaudit.report import WRITERS
-from orgaudit.report.tables import ReportData, build_report
+from orgaudit.checks.findings import AuditSettings, run_checks
+from orgaudit.model.analysis import load_analysis
+from orgaudit.render.report import WRITERS
+from orgaudit.render.report.tables import ReportData, build_report
 from orgaudit.simulator.generate import OrgShape
 
 

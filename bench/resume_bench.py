@@ -27,7 +27,7 @@ from pathlib import Path
 
 from generated import SHAPES, simulator_process
 
-from orgaudit.journal import finished_lists, journal_path
+from orgaudit.collect.journal import finished_lists, journal_path
 from orgaudit.simulator.generate import generate_org
 
 SUMMARY_REQUESTS = " requests ("

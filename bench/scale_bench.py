@@ -42,7 +42,7 @@ from typing import Any
 from generated import HUGE, LARGE, peak_rss_mb, pull_generated, simulator_process
 from report_bench import audit_figures
 
-from orgaudit.pull import pull
+from orgaudit.app.pull import pull
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.generate import generate_org

@@ -18,9 +18,10 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from orgaudit import store
-from orgaudit.audit import AuditOptions, AuditResult, run_audit
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.report import WRITERS
+from orgaudit.app.audit import AuditOptions, run_audit
+from orgaudit.app.pull import pull_and_analyze
+from orgaudit.checks.findings import AuditResult
+from orgaudit.render.report import WRITERS
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings, RetryPolicy
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org

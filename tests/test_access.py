@@ -22,7 +22,10 @@ import pandas as pd
 import pytest
 
 from orgaudit import store
-from orgaudit.access import (
+from orgaudit.app.pull import pull, pull_and_analyze
+from orgaudit.errors import ConfigError
+from orgaudit.explain.verdicts import explain_key, explain_user
+from orgaudit.model.access import (
     ALLOWED,
     DENIED,
     ORG_GROUP_ROLE,
@@ -34,16 +37,12 @@ from orgaudit.access import (
     level_for,
     request_permissions,
 )
-from orgaudit.analysis import Analysis, analyze
-from orgaudit.catalog import Catalog, load_catalog
-from orgaudit.errors import ConfigError
-from orgaudit.explain import explain_key, explain_user
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.pull import pull
+from orgaudit.model.analysis import Analysis, analyze
+from orgaudit.model.catalog import Catalog, load_catalog
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.org import project_role_id
-from orgaudit.snapshot import load_snapshot
+from orgaudit.store.snapshot import load_snapshot
 
 from support import ADMIN_KEY, NOW, PULL, fast_settings
 
@@ -439,7 +438,7 @@ def test_missing_group_list_makes_denials_unknown(tmp_path: Path) -> None:
 
 # -- the catalog as data ------------------------------------------------------------------
 
-DEFAULT_TOML = resources.files("orgaudit.catalog").joinpath("default.toml").read_text("utf-8")
+DEFAULT_TOML = resources.files("orgaudit.model.catalog").joinpath("default.toml").read_text("utf-8")
 
 
 def catalog_with_rule(tmp_path: Path, name: str, value: str) -> Catalog:

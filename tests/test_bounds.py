@@ -28,10 +28,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from orgaudit import sources, store
-from orgaudit.client import AdminClient, JsonObject
+from orgaudit import store
+from orgaudit.app.pull import pull
+from orgaudit.collect import sources
+from orgaudit.collect.client import AdminClient, JsonObject
+from orgaudit.collect.pull import reading_memory_ceiling
 from orgaudit.errors import ApiError, MalformedResponseError
-from orgaudit.pull import pull, reading_memory_ceiling
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 from orgaudit.simulator import Fault, OrgBuilder, Simulator
 
@@ -330,8 +332,8 @@ def test_ssl_cert_file_names_the_ca_to_trust(monkeypatch: pytest.MonkeyPatch) ->
 
 _CHILD = """
 import asyncio, resource, sys
-from orgaudit import sources
-from orgaudit.client import AdminClient
+from orgaudit.collect import sources
+from orgaudit.collect.client import AdminClient
 from orgaudit.errors import MalformedResponseError
 from orgaudit.settings import AdminKey, ClientSettings
 endpoint = sources.USERS.endpoint

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from orgaudit import __version__, store
-from orgaudit.journal import finished_lists
-from orgaudit.pull import pull
+from orgaudit.app.pull import pull
+from orgaudit.collect.journal import finished_lists
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import DEMO_CASES

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from orgaudit import sources
-from orgaudit.client import (
+from orgaudit.collect import sources
+from orgaudit.collect.client import (
     ADMIN_KEYS_URL,
     AdminClient,
     ClientStats,

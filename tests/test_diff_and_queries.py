@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from orgaudit import store
-from orgaudit.audit import AuditOptions, DiffOptions, run_audit, run_diff
+from orgaudit.app.audit import AuditOptions, DiffOptions, run_audit, run_diff
+from orgaudit.app.pull import pull_and_analyze
 from orgaudit.errors import UsageError
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.queries import default_pack, find_query, query_pack, run_query
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_builder
+from orgaudit.store.queries import default_pack, find_query, query_pack, run_query
 
 from support import ADMIN_KEY, NOW, PULL, fast_settings
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from orgaudit.access import ALLOWED, DENIED, UNKNOWN
-from orgaudit.analysis import Analysis, load_analysis
-from orgaudit.audit import AuditOptions, AuditResult, run_audit
-from orgaudit.catalog import EVIDENCE_DOC, load_catalog
-from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
-from orgaudit.findings import Finding
+from orgaudit.app.audit import AuditOptions, run_audit
+from orgaudit.checks.findings import AuditResult, Finding
+from orgaudit.explain.verdicts import explain_error, explain_key, explain_user, plan_scopes
+from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN
+from orgaudit.model.analysis import Analysis, load_analysis
+from orgaudit.model.catalog import EVIDENCE_DOC, load_catalog
 from orgaudit.simulator import OrgBuilder
 
 from support import FIXED, pull_fixed
@@ -133,7 +133,7 @@ def test_explain_scopes_for_unknown_endpoints_only_advises_nothing() -> None:
 
 
 def test_a_catalog_without_contested_rules_flags_nothing(tmp_path: Path) -> None:
-    text = (ROOT / "src/orgaudit/catalog/default.toml").read_text(encoding="utf-8")
+    text = (ROOT / "src/orgaudit/model/catalog/default.toml").read_text(encoding="utf-8")
     settled = re.sub(
         r"\n\[rules\.\w+\.alternative\]\nvalue = [^\n]*\nsays = \"\"\"[^\"]*\"\"\"\n", "\n", text
     )
@@ -303,7 +303,7 @@ def _evidence_sections() -> set[str]:
 
 
 def test_every_catalog_entry_cites_sections_of_the_evidence_doc() -> None:
-    data = tomllib.loads((ROOT / "src/orgaudit/catalog/default.toml").read_text("utf-8"))
+    data = tomllib.loads((ROOT / "src/orgaudit/model/catalog/default.toml").read_text("utf-8"))
     sections = _evidence_sections()
     entries = [
         data["keys"],

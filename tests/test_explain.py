@@ -20,24 +20,24 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from orgaudit import explain_view, store
-from orgaudit.access import ALLOWED, DENIED, UNKNOWN
-from orgaudit.analysis import Analysis, analyze, load_analysis
-from orgaudit.catalog import load_catalog
+from orgaudit import store
+from orgaudit.app.pull import pull, pull_and_analyze
 from orgaudit.errors import UsageError
-from orgaudit.explain import (
+from orgaudit.explain.verdicts import (
     UserVerdict,
     explain_error,
     explain_key,
     explain_user,
     plan_scopes,
 )
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.pull import pull
+from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN
+from orgaudit.model.analysis import Analysis, analyze, load_analysis
+from orgaudit.model.catalog import load_catalog
+from orgaudit.render import explain_text as explain_view
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org
-from orgaudit.snapshot import load_snapshot
+from orgaudit.store.snapshot import load_snapshot
 
 from support import ADMIN_KEY, NOW, PULL, fast_settings
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from orgaudit import store
+from orgaudit.app.pull import pull
 from orgaudit.errors import ExitCode, OrgauditError
-from orgaudit.pull import pull
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 from orgaudit.simulator import Fault, SimOrg, Simulator
 

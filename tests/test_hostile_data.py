@@ -29,17 +29,17 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from orgaudit import sources
-from orgaudit.access import level_for
-from orgaudit.analysis import load_analysis
-from orgaudit.audit import AuditOptions, run_audit
-from orgaudit.catalog import load_catalog
-from orgaudit.client import AdminClient
+from orgaudit.app.audit import AuditOptions, run_audit
+from orgaudit.collect import sources
+from orgaudit.collect.client import AdminClient
 from orgaudit.errors import OrgauditError
-from orgaudit.explain import explain_key, explain_user
-from orgaudit.explain_view import key_text, user_text
-from orgaudit.report import WRITERS
-from orgaudit.report.escape import FORMULA_PREFIXES
+from orgaudit.explain.verdicts import explain_key, explain_user
+from orgaudit.model.access import level_for
+from orgaudit.model.analysis import load_analysis
+from orgaudit.model.catalog import load_catalog
+from orgaudit.render.explain_text import key_text, user_text
+from orgaudit.render.report import WRITERS
+from orgaudit.render.report.escape import FORMULA_PREFIXES
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, SimOrg, Simulator
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from orgaudit import sources, store
-from orgaudit.analysis import load_analysis
+from orgaudit import store
+from orgaudit.app.pull import pull, pull_and_analyze
+from orgaudit.collect import sources
+from orgaudit.collect.journal import finished_lists, journal_path
+from orgaudit.collect.pull import PROJECT_KEY_IN_ADMIN_LIST
 from orgaudit.errors import AuthError, CollectError, UsageError
-from orgaudit.explain import explain_user
-from orgaudit.journal import finished_lists, journal_path
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.pull import pull
+from orgaudit.explain.verdicts import explain_user
+from orgaudit.model.analysis import load_analysis
 from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import SimOrg
@@ -188,7 +189,7 @@ def _no_custom_roles_org() -> SimOrg:
 def test_per_user_role_lists_are_not_asked_when_no_custom_role_exists(
     admin_key: AdminKey, db_path: Path, tmp_path: Path
 ) -> None:
-    from orgaudit.analysis import load_analysis
+    from orgaudit.model.analysis import load_analysis
 
     with Simulator(_no_custom_roles_org(), admin_key=admin_key.reveal()) as sim:
         result = pull(admin_key, fast_settings(sim), PULL, db_path)
@@ -249,7 +250,7 @@ def test_a_custom_role_means_the_lists_it_could_appear_in_are_asked(
 def test_asking_every_role_list_gives_the_same_access_as_deriving(
     admin_key: AdminKey, tmp_path: Path
 ) -> None:
-    from orgaudit.analysis import load_analysis
+    from orgaudit.model.analysis import load_analysis
 
     levels = {}
     for derive in (True, False):
@@ -364,7 +365,7 @@ def test_project_keys_in_the_admin_key_list_are_not_admin_keys(
     assert sorted(str(r["subject_id"]) for r in dropped) == sorted(
         str(k["id"]) for k in project_keys
     )
-    assert {r["problem"] for r in dropped} == {store.PROJECT_KEY_IN_ADMIN_LIST}
+    assert {r["problem"] for r in dropped} == {PROJECT_KEY_IN_ADMIN_LIST}
     coverage = {c.source: c for c in result.collected.coverage}["admin_api_keys"]
     assert coverage.status == "complete"
     assert f"{len(project_keys)} project key(s) the list also returned" in coverage.reason

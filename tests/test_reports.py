@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from orgaudit.audit import AuditOptions, exit_code_for, parse_formats, run_audit
+from orgaudit.app.audit import AuditOptions, parse_formats, run_audit
+from orgaudit.app.pull import pull_and_analyze
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
-from orgaudit.config import load_settings
+from orgaudit.checks.config import load_settings
+from orgaudit.checks.findings import Finding, exit_code_for
 from orgaudit.errors import ConfigError, ExitCode, UsageError
-from orgaudit.findings import Finding
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.report import WRITERS
+from orgaudit.render.report import WRITERS
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
@@ -269,8 +269,8 @@ def test_fail_on_and_suppressions_decide_the_exit_code(demo_audit: Audited, tmp_
 
 
 def test_an_expired_suppression_no_longer_suppresses_and_says_so(demo_audit: Audited) -> None:
-    from orgaudit.analysis import load_analysis
-    from orgaudit.findings import run_checks
+    from orgaudit.checks.findings import run_checks
+    from orgaudit.model.analysis import load_analysis
 
     config_text = (
         '[[suppress]]\ncheck = "key-scope-trap"\nsubject = "grace-responses"\n'
@@ -335,8 +335,8 @@ def test_readme_lists_every_check_of_the_registry() -> None:
 
 
 def test_key_exceeds_owner_names_the_scopes_the_owner_lacks(tmp_path: Path) -> None:
-    from orgaudit.analysis import load_analysis
-    from orgaudit.findings import AuditSettings, run_checks
+    from orgaudit.checks.findings import AuditSettings, run_checks
+    from orgaudit.model.analysis import load_analysis
 
     builder = OrgBuilder("org_exceeds", int(FIXED.timestamp()))
     viewer = builder.user("Vic Viewer", "vic@example.com", user_id="user_vic")

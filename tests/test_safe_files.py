@@ -184,7 +184,7 @@ def test_a_pull_that_fails_leaves_no_new_file(tmp_path: Path) -> None:
 # then on no file may grow past 2 KB (RLIMIT_FSIZE), so each report fails with EFBIG.
 _FULL_DISK_AUDIT = """
 import resource, sys
-import orgaudit.audit as audit
+import orgaudit.app.audit as audit
 from orgaudit.cli import main
 stored = audit._store
 def store_then_fill_the_disk(*args):

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 import yaml
 
-from orgaudit.pull import pull
+from orgaudit.app.pull import pull
+from orgaudit.collect.sources import ALL_SOURCES
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import project_key_as_admin_key
 from orgaudit.simulator.server import RequestRecord
-from orgaudit.sources import ALL_SOURCES
 
 from support import ADMIN_KEY, NOW, PULL, fast_settings
 

@@ -11,21 +11,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from orgaudit import sources as src
 from orgaudit import store
-from orgaudit.errors import CollectError, ExitCode, StoreError, UsageError
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.pull import (
+from orgaudit.app.pull import pull, pull_and_analyze
+from orgaudit.collect import sources as src
+from orgaudit.collect.pull import (
     ARCHIVED,
+    PROJECT_KEY_IN_ADMIN_LIST,
     SKIPPED,
     UNAVAILABLE,
     Collected,
     Gap,
     Scope,
     SourceCoverage,
-    pull,
     summarize_coverage,
 )
+from orgaudit.errors import CollectError, ExitCode, StoreError, UsageError
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
@@ -437,5 +437,5 @@ def test_a_version_3_database_is_mended_as_a_pull_would_write_it_today(db_path: 
     assert str(keys["expires_at"].dtype) == "Int64"
     assert admin["id"].tolist() == ["key_admin"]
     assert anomalies[["table_name", "subject_id", "problem"]].values.tolist() == [
-        ["admin_api_keys", "key_expiring", store.PROJECT_KEY_IN_ADMIN_LIST]
+        ["admin_api_keys", "key_expiring", PROJECT_KEY_IN_ADMIN_LIST]
     ]

@@ -18,12 +18,12 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.workbook.workbook import Workbook
 
-from orgaudit.analysis import load_analysis
 from orgaudit.checks import CHECKS
-from orgaudit.findings import AuditSettings, run_checks
-from orgaudit.report import xlsx
-from orgaudit.report.tables import ReportData, build_report
-from orgaudit.report.xlsx import (
+from orgaudit.checks.findings import AuditSettings, run_checks
+from orgaudit.model.analysis import load_analysis
+from orgaudit.render.report import xlsx
+from orgaudit.render.report.tables import ReportData, build_report
+from orgaudit.render.report.xlsx import (
     MATRIX_COLOURS,
     SEVERITY_COLOURS,
     write_table_workbook,

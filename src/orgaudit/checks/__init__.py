@@ -9,7 +9,7 @@ the check into one ``unknown`` finding).
 from __future__ import annotations
 
 from orgaudit.checks import admin, coverage, keys, users
-from orgaudit.findings import Check
+from orgaudit.checks.findings import Check
 
 _KEYS = ("project_api_keys",)
 _SCOPES = ("project_api_keys", "audit_key_events")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from orgaudit.findings import AuditContext
+from orgaudit.checks.findings import AuditContext
 
 
 def _admin_rows(keys: pd.DataFrame, message: pd.Series | str) -> pd.DataFrame:

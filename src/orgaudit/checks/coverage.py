@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from orgaudit import store
-from orgaudit.access import BINDING_SOURCES
-from orgaudit.findings import AuditContext
+from orgaudit.checks.findings import AuditContext
+from orgaudit.collect.pull import PROJECT_KEY_IN_ADMIN_LIST
+from orgaudit.model.access import BINDING_SOURCES
 
 _EXAMPLES = 5  # subjects named in one finding; the count says how many there are
 _SHOWN = 80  # characters of an odd value shown in a finding
@@ -51,7 +52,7 @@ def unrecognized_values(context: AuditContext) -> pd.DataFrame:
     anomalies = snapshot.anomalies
     # Project keys the admin-key list also returns are a known quirk, left out on
     # purpose; the admin-key source's coverage counts them.
-    anomalies = anomalies[anomalies["problem"] != store.PROJECT_KEY_IN_ADMIN_LIST]
+    anomalies = anomalies[anomalies["problem"] != PROJECT_KEY_IN_ADMIN_LIST]
     # What the pull had to change comes first, then what the catalog does not know.
     parts = [
         pd.DataFrame(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from orgaudit.access import (
+from orgaudit.checks.findings import UNKNOWN, AuditContext, contested_note
+from orgaudit.model.access import (
     REQUEST_RULE,
     SERVICE_ACCOUNT,
     AccessModel,
@@ -14,8 +15,7 @@ from orgaudit.access import (
     scopes_unknown_reasons,
     with_scope_kinds,
 )
-from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog
-from orgaudit.findings import UNKNOWN, AuditContext, contested_note
+from orgaudit.model.catalog import ORGANIZATION, PROJECT, Catalog
 
 KEY_COLUMNS = ["id", "name", "project_id", "project_name", "owner_type", "owner_id"]
 

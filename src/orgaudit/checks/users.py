@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from orgaudit.access import DENIED, UNKNOWN, USER
-from orgaudit.catalog import ORGANIZATION, PROJECT
-from orgaudit.findings import AuditContext, contested_note
+from orgaudit.checks.findings import AuditContext, contested_note
+from orgaudit.model.access import DENIED, UNKNOWN, USER
+from orgaudit.model.catalog import ORGANIZATION, PROJECT
 
 _LEVEL_TEXT = {
     "none": "no rights on keys",

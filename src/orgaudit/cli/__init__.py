@@ -14,7 +14,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from orgaudit import __version__, presentation
+from orgaudit import __version__
+from orgaudit.app.demo import run_demo
+from orgaudit.app.simulate import SimulateOptions, serve
 from orgaudit.cli import audit, explain, query, snapshots
 from orgaudit.cli.common import (
     AskEveryRoleListOption,
@@ -38,11 +40,10 @@ from orgaudit.cli.common import (
     pull_with_progress,
     request_progress,
 )
-from orgaudit.demo import run_demo
 from orgaudit.errors import ExitCode, Interrupted, OrgauditError
+from orgaudit.render import text as presentation
+from orgaudit.render.terminal import shown
 from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
-from orgaudit.simulate import SimulateOptions, serve
-from orgaudit.terminal import shown
 
 app = typer.Typer(
     name="orgaudit",
@@ -121,7 +122,7 @@ def demo_command(
     """Run the whole pipeline against a simulated demo org (no key, no network)."""
     with request_progress("pulling the demo org") as progress:
         result = run_demo(db, out_dir, progress=progress)
-    out.print(presentation.demo_report(result))
+    out.print(presentation.demo_report(result.pull, result.audit, result.db_path, result.cases))
 
 
 @app.command("simulate")

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from orgaudit import presentation
-from orgaudit.audit import AuditOptions, parse_formats, run_audit
+from orgaudit.app.audit import AuditOptions, parse_formats, run_audit
+from orgaudit.checks.findings import SEVERITIES
 from orgaudit.cli.common import (
     AskEveryRoleListOption,
     AuditDaysOption,
@@ -30,10 +30,10 @@ from orgaudit.cli.common import (
     pull_with_progress,
 )
 from orgaudit.errors import UsageError
-from orgaudit.findings import SEVERITIES
-from orgaudit.queries import default_pack
-from orgaudit.report import DEFAULT_FORMATS, WRITERS
+from orgaudit.render import text as presentation
+from orgaudit.render.report import DEFAULT_FORMATS, WRITERS
 from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
+from orgaudit.store.queries import default_pack
 
 
 def audit_command(

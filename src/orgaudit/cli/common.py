@@ -13,16 +13,16 @@ import typer
 from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from orgaudit import presentation
-from orgaudit.client import Progress
+from orgaudit.app.pull import pull_and_analyze
+from orgaudit.collect.client import Progress
+from orgaudit.collect.pull import PullResult
 from orgaudit.errors import Interrupted
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.pull import PullResult
+from orgaudit.render import text as presentation
+from orgaudit.render.terminal import SafeConsole, shown
 from orgaudit.settings import ClientSettings, PullSettings, RetryPolicy, load_admin_key
-from orgaudit.terminal import SafeConsole, shown
 
 # Markup off: paths, names and server text are never read as markup; and no control
-# character they hold reaches the terminal (orgaudit.terminal).
+# character they hold reaches the terminal (orgaudit.render.terminal).
 out = SafeConsole(highlight=False, soft_wrap=True, markup=False)
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from orgaudit import explain_view
-from orgaudit.analysis import load_analysis
-from orgaudit.catalog import load_catalog
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, SnapshotOption, out
-from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
+from orgaudit.explain.verdicts import explain_error, explain_key, explain_user, plan_scopes
+from orgaudit.model.analysis import load_analysis
+from orgaudit.model.catalog import load_catalog
+from orgaudit.render import explain_text as explain_view
+from orgaudit.render.terminal import json_text
 from orgaudit.settings import resolve_db_path
-from orgaudit.terminal import json_text
 
 app = typer.Typer(
     help="Explain a verdict: a user in a project, a key, a pasted error, least scopes.",

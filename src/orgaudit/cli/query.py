@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from orgaudit import presentation
 from orgaudit.cli.common import DbOption, SnapshotOption, out
 from orgaudit.errors import UsageError
-from orgaudit.queries import default_pack, find_query, parse_params, query_pack, run_query
-from orgaudit.report.query_output import QUERY_FORMATS, write_query_result
+from orgaudit.render import text as presentation
+from orgaudit.render.report.query_output import QUERY_FORMATS, write_query_result
 from orgaudit.settings import resolve_db_path
+from orgaudit.store.queries import default_pack, find_query, parse_params, query_pack, run_query
 
 
 def query_command(

@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from orgaudit import presentation, store
-from orgaudit.audit import DiffOptions, run_diff
+from orgaudit import store
+from orgaudit.app.audit import DiffOptions, run_diff
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, out
+from orgaudit.render import text as presentation
+from orgaudit.render.terminal import json_text
 from orgaudit.settings import resolve_db_path
-from orgaudit.terminal import json_text
 
 
 def snapshots_command(

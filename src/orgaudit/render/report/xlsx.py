@@ -6,7 +6,7 @@ panes and the sheet views go out before the first row, tables, validations and c
 after the last, which is why every sheet is laid out before its rows are written.
 
 Every text value that a spreadsheet would read as something other than text (a formula
-by :func:`~orgaudit.report.escape.is_formula_like`, or an error code such as ``#N/A``) is
+by :func:`~orgaudit.render.report.escape.is_formula_like`, or an error code such as ``#N/A``) is
 stored as a text cell with Excel's quote prefix: it shows and reads back exactly as it is.
 """
 
@@ -34,11 +34,11 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
+from orgaudit.checks.findings import SEVERITIES
 from orgaudit.files import replacing
-from orgaudit.findings import SEVERITIES
-from orgaudit.report.escape import is_formula_like
-from orgaudit.report.tables import ReportData
-from orgaudit.terminal import safe_lines
+from orgaudit.render.report.escape import is_formula_like
+from orgaudit.render.report.tables import ReportData
+from orgaudit.render.terminal import safe_lines
 
 Sheet = Any  # openpyxl's WriteOnlyWorksheet (openpyxl ships no type hints)
 StyledCell = Any  # openpyxl's WriteOnlyCell
@@ -131,7 +131,7 @@ def _text(sheet: Sheet, value: str) -> object:
     handling: the standard library's serializer leaves it unescaped); it stays text.
     """
     # Control characters (which XML 1.0 cannot even carry) and bidi overrides shown
-    # escaped, as everywhere orgaudit writes outside text (orgaudit.terminal).
+    # escaped, as everywhere orgaudit writes outside text (orgaudit.render.terminal).
     value = safe_lines(value)
     if len(value) > TEXT_LIMIT:
         note = f"... [cut: {len(value):,} characters; the json report has them all]"

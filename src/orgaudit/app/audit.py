@@ -1,6 +1,6 @@
 """``orgaudit audit``: analyze a snapshot, run every check, write the reports, decide the exit.
 
-The pull (unless offline) happens first through :mod:`orgaudit.pipeline`; from there
+The pull (unless offline) happens first through :mod:`orgaudit.app.pull`; from there
 on everything reads the snapshot only, so an audit can be rerun offline at any time.
 """
 
@@ -13,16 +13,24 @@ from pathlib import Path
 import pandas as pd
 
 from orgaudit import store
-from orgaudit.analysis import Analysis, load_analysis, store_derived
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
-from orgaudit.config import load_settings
-from orgaudit.diff import SnapshotDiff, diff_snapshots
-from orgaudit.errors import ExitCode, UsageError
+from orgaudit.checks.config import load_settings
+from orgaudit.checks.derived import store_derived
+from orgaudit.checks.diff import SnapshotDiff, diff_snapshots
+from orgaudit.checks.findings import (
+    AuditResult,
+    AuditSettings,
+    Finding,
+    exit_code_for,
+    run_checks,
+    severity_rank,
+)
+from orgaudit.errors import UsageError
 from orgaudit.files import private_folder
-from orgaudit.findings import AuditSettings, Finding, run_checks, severity_rank
-from orgaudit.queries import query_pack, run_query
-from orgaudit.report import WRITERS
-from orgaudit.report.tables import build_report
+from orgaudit.model.analysis import Analysis, load_analysis
+from orgaudit.render.report import WRITERS
+from orgaudit.render.report.tables import build_report
+from orgaudit.store.queries import query_pack, run_query
 
 
 @dataclass(frozen=True)
@@ -48,18 +56,6 @@ class AuditOptions:
             )
         if self.fail_on is not None:
             severity_rank(self.fail_on)
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    """The findings, the files written and the exit code they call for."""
-
-    snapshot_id: int
-    findings: tuple[Finding, ...]
-    files: tuple[Path, ...]
-    exit_code: ExitCode
-    fail_on: str | None
-    stored: bool = True  # False: a read-only database; the findings were not written back
 
 
 def parse_formats(values: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -95,19 +91,6 @@ def run_audit(options: AuditOptions) -> AuditResult:
         fail_on=options.fail_on,
         stored=stored,
     )
-
-
-def exit_code_for(findings: tuple[Finding, ...], fail_on: str | None) -> ExitCode:
-    """1 when a finding that counts is at or above ``fail_on``, else 0.
-
-    Suppressed findings never count. ``unknown`` findings count like open ones: what
-    could not be checked is not a pass.
-    """
-    if fail_on is None:
-        return ExitCode.OK
-    threshold = severity_rank(fail_on)
-    failing = any(f.counts and severity_rank(f.severity) >= threshold for f in findings)
-    return ExitCode.FINDINGS if failing else ExitCode.OK
 
 
 @dataclass(frozen=True)

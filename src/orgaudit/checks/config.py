@@ -32,8 +32,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from orgaudit.checks.findings import SEVERITIES, AuditSettings, Suppression
 from orgaudit.errors import ConfigError
-from orgaudit.findings import SEVERITIES, AuditSettings, Suppression
 
 _TOP_LEVEL = {"thresholds", "policy", "severity", "suppress"}
 _THRESHOLDS = {"stale_days", "max_owners", "expiring_within_days"}

@@ -17,7 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from orgaudit.access import (
+from orgaudit.collect.scopes import parse_missing_scopes
+from orgaudit.errors import UsageError
+from orgaudit.model.access import (
     ALLOWED,
     DENIED,
     READ_ONLY,
@@ -36,7 +38,7 @@ from orgaudit.access import (
     scope_kind,
     scopes_unknown_reasons,
 )
-from orgaudit.catalog import (
+from orgaudit.model.catalog import (
     EVIDENCE_DOC,
     ORGANIZATION,
     Catalog,
@@ -47,9 +49,7 @@ from orgaudit.catalog import (
     requirement_text,
     split_endpoint,
 )
-from orgaudit.errors import UsageError
-from orgaudit.scopes import parse_missing_scopes
-from orgaudit.snapshot import Snapshot
+from orgaudit.store.snapshot import Snapshot
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 
 import pandas as pd
 
-from orgaudit.access import keys_with_scopes
-from orgaudit.analysis import Analysis
-from orgaudit.errors import UsageError
+from orgaudit.errors import ExitCode, UsageError
+from orgaudit.model.access import keys_with_scopes
+from orgaudit.model.analysis import Analysis
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 OPEN, UNKNOWN = "open", "unknown"
@@ -278,3 +279,28 @@ def _findings(
 
 def _describe(suppression: Suppression) -> str:
     return f"{suppression.reason} (owner {suppression.owner}, until {suppression.expires:%Y-%m-%d})"
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The findings, the files written and the exit code they call for."""
+
+    snapshot_id: int
+    findings: tuple[Finding, ...]
+    files: tuple[Path, ...]
+    exit_code: ExitCode
+    fail_on: str | None
+    stored: bool = True  # False: a read-only database; the findings were not written back
+
+
+def exit_code_for(findings: tuple[Finding, ...], fail_on: str | None) -> ExitCode:
+    """1 when a finding that counts is at or above ``fail_on``, else 0.
+
+    Suppressed findings never count. ``unknown`` findings count like open ones: what
+    could not be checked is not a pass.
+    """
+    if fail_on is None:
+        return ExitCode.OK
+    threshold = severity_rank(fail_on)
+    failing = any(f.counts and severity_rank(f.severity) >= threshold for f in findings)
+    return ExitCode.FINDINGS if failing else ExitCode.OK

@@ -1,6 +1,6 @@
 """Report writers: a plain registry from format name to writer.
 
-Every writer takes the same :class:`~orgaudit.report.tables.ReportData`, an output folder
+Every writer takes the same :class:`~orgaudit.render.report.tables.ReportData`, an output folder
 and a file stem, and returns the path it wrote. Only ``report.xlsx`` imports openpyxl.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from orgaudit.report.tables import ReportData
-from orgaudit.report.text_formats import write_csv, write_json, write_markdown
-from orgaudit.report.xlsx import write_xlsx
+from orgaudit.render.report.tables import ReportData
+from orgaudit.render.report.text_formats import write_csv, write_json, write_markdown
+from orgaudit.render.report.xlsx import write_xlsx
 
 Writer = Callable[[ReportData, Path, str], Path]
 

@@ -8,8 +8,8 @@ import pandas as pd
 
 from orgaudit.errors import UsageError
 from orgaudit.files import write_private_text
-from orgaudit.report.escape import csv_text
-from orgaudit.terminal import json_text
+from orgaudit.render.report.escape import csv_text
+from orgaudit.render.terminal import json_text
 
 QUERY_FORMATS = ("table", "csv", "json", "xlsx")
 
@@ -27,7 +27,7 @@ def write_query_result(frame: pd.DataFrame, title: str, output: str, out_file: P
     else:
         if out_file is None:
             raise UsageError("--format xlsx needs --out FILE.xlsx")
-        from orgaudit.report.xlsx import write_table_workbook
+        from orgaudit.render.report.xlsx import write_table_workbook
 
         write_table_workbook(frame, title, out_file)
         return f"wrote {out_file}"

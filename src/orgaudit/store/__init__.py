@@ -18,19 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from orgaudit import __version__
+from orgaudit.collect.pull import PROJECT_KEY_IN_ADMIN_LIST, Anomaly, Collected, Scope
+from orgaudit.collect.sources import SOURCES_BY_NAME
 from orgaudit.errors import StoreError, UsageError
 from orgaudit.files import private_folder
-from orgaudit.sources import SOURCES_BY_NAME
 
-if TYPE_CHECKING:
-    from orgaudit.pull import Collected, Scope
-
-Getter = Callable[["Scope", dict[str, Any]], object]
+Getter = Callable[[Scope, dict[str, Any]], object]
 
 
 def _field(*path: str) -> Getter:
@@ -480,10 +478,6 @@ def _added_columns_sql(version: int) -> str:
 # The pull leaves these out of admin_api_keys on purpose (pull.without_project_keys): a
 # known quirk of the API, recorded in anomalies but not reported as a value orgaudit does
 # not know. (No semicolon: migrations are split into statements at semicolons.)
-PROJECT_KEY_IN_ADMIN_LIST = (
-    "is a project API key the admin-key list also returned (its id is in a project's key "
-    "list): not stored as an admin key"
-)
 
 # Version 4: project API keys' expiry (checks key-expired and key-expiring), and the
 # contested-rule columns of the derived tables. Snapshots written before it are mended
@@ -678,7 +672,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 # (table, column, subject id, value as text, problem): one row of the anomalies table.
-Anomaly = tuple[str, str | None, str | None, str | None, str]
 _INT64 = range(-(2**63), 2**63)
 _SHOWN = 200  # characters of an odd value kept in the anomalies table
 _TWICE = "lists the same item twice; kept once"

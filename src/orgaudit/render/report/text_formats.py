@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from orgaudit.checks.findings import SEVERITIES
 from orgaudit.files import private_folder, replacing, write_private_text
-from orgaudit.findings import SEVERITIES
-from orgaudit.report.escape import csv_text
-from orgaudit.report.tables import ReportData
-from orgaudit.terminal import json_text, shown
+from orgaudit.render.report.escape import csv_text
+from orgaudit.render.report.tables import ReportData
+from orgaudit.render.terminal import json_text, shown
 
 JSON_SCHEMA_VERSION = 1
 

@@ -1,7 +1,7 @@
 """Effective access: who holds which role where, and what that lets them do with keys.
 
-Pure functions over a :class:`~orgaudit.snapshot.Snapshot` and a
-:class:`~orgaudit.catalog.Catalog`. A *binding* is one role a principal holds, and how:
+Pure functions over a :class:`~orgaudit.store.snapshot.Snapshot` and a
+:class:`~orgaudit.model.catalog.Catalog`. A *binding* is one role a principal holds, and how:
 their org role, their project role, a custom role assigned directly, or a role a group
 they belong to holds, at org or project level. Effective permissions are the union of
 the bindings that apply (RBAC guide; docs/evidence.md#rbac-guide). A principal's
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orgaudit.catalog import ORGANIZATION, PROJECT, Catalog, Preset
-from orgaudit.snapshot import Snapshot
+from orgaudit.model.catalog import ORGANIZATION, PROJECT, Catalog, Preset
+from orgaudit.store.snapshot import Snapshot
 
 ORG_ROLE = "org role"
 ORG_RBAC_ROLE = "org RBAC role"

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
 
 from orgaudit import store
-from orgaudit.audit import AuditResult
-from orgaudit.demo import DemoResult
-from orgaudit.diff import SECTIONS, SnapshotDiff
-from orgaudit.findings import SEVERITIES, severity_rank
-from orgaudit.pull import PullResult
-from orgaudit.queries import SavedQuery
-from orgaudit.terminal import lines_text, shown
+from orgaudit.checks.diff import SECTIONS, SnapshotDiff
+from orgaudit.checks.findings import SEVERITIES, AuditResult, severity_rank
+from orgaudit.collect.pull import PullResult
+from orgaudit.render.terminal import lines_text, shown
+from orgaudit.store.queries import SavedQuery
 
 # The counts a pull summary names, in this order: (source, label).
 _SUMMARY_COUNTS = (
@@ -74,21 +73,22 @@ def snapshot_table(db_path: Path) -> Table | str:
     return table
 
 
-def demo_report(result: DemoResult) -> str:
+def demo_report(
+    pulled: PullResult, audited: AuditResult, db_path: Path, cases: Mapping[str, str]
+) -> str:
     """What the demo did, and the cases its org holds."""
     lines = [
         "orgaudit demo: pulled the simulated demo org over real HTTP on loopback.",
-        pull_summary(result.pull),
-        f"database: {result.db_path}",
+        pull_summary(pulled),
+        f"database: {db_path}",
         "",
         "The demo org holds these cases for the audit to find:",
-        *(f"  - {name}: {text}" for name, text in result.cases.items()),
+        *(f"  - {name}: {text}" for name, text in cases.items()),
         "",
-        *_audit_lines(result.audit),
+        *_audit_lines(audited),
         "",
-        f"open the workbook: {result.audit.files[0]}",
-        "ask why: orgaudit explain user carol@example.com --project Payments "
-        f"--db {result.db_path}",
+        f"open the workbook: {audited.files[0]}",
+        f"ask why: orgaudit explain user carol@example.com --project Payments --db {db_path}",
     ]
     return lines_text(lines)
 

@@ -51,7 +51,7 @@ def default_pack() -> Path:
     """Where the query pack is: $ORGAUDIT_QUERIES, the checkout's queries/, or the install's."""
     if os.environ.get(QUERIES_ENV):
         return Path(os.environ[QUERIES_ENV])
-    checkout = Path(__file__).resolve().parents[2] / "queries"
+    checkout = Path(__file__).resolve().parents[3] / "queries"
     if checkout.is_dir():
         return checkout
     return Path(sys.prefix) / "share" / "orgaudit" / "queries"

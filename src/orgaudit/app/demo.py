@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orgaudit.audit import AuditOptions, AuditResult, run_audit
-from orgaudit.client import QUIET, Progress
-from orgaudit.pipeline import pull_and_analyze
-from orgaudit.pull import PullResult
-from orgaudit.report import DEFAULT_FORMATS
+from orgaudit.app.audit import AuditOptions, run_audit
+from orgaudit.app.pull import pull_and_analyze
+from orgaudit.checks.findings import AuditResult
+from orgaudit.collect.client import QUIET, Progress
+from orgaudit.collect.pull import PullResult
+from orgaudit.render.report import DEFAULT_FORMATS
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org

@@ -13,12 +13,12 @@ from typing import Any
 import pandas as pd
 
 from orgaudit import __version__
-from orgaudit.access import ALLOWED, UNKNOWN, USER, keys_with_scopes, levels_for_pairs
-from orgaudit.analysis import Analysis
-from orgaudit.catalog import PROJECT
-from orgaudit.diff import SnapshotDiff
-from orgaudit.findings import SEVERITIES, Check, Finding
-from orgaudit.snapshot import principal_names
+from orgaudit.checks.diff import SnapshotDiff
+from orgaudit.checks.findings import SEVERITIES, Check, Finding
+from orgaudit.model.access import ALLOWED, UNKNOWN, USER, keys_with_scopes, levels_for_pairs
+from orgaudit.model.analysis import Analysis
+from orgaudit.model.catalog import PROJECT
+from orgaudit.store.snapshot import principal_names
 
 # Past this many cells the access matrix is left out (the Memberships and Access review
 # sheets hold the same facts in long form), so the workbook stays fast and small.

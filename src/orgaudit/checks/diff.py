@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from orgaudit.access import keys_with_scopes
-from orgaudit.analysis import Analysis
-from orgaudit.catalog import PROJECT
-from orgaudit.findings import Finding
-from orgaudit.snapshot import principal_names, project_names
+from orgaudit.checks.findings import Finding
+from orgaudit.model.access import keys_with_scopes
+from orgaudit.model.analysis import Analysis
+from orgaudit.model.catalog import PROJECT
+from orgaudit.store.snapshot import principal_names, project_names
 
 # Sections of a diff, in the order they are shown.
 SECTIONS = (

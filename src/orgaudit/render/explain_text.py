@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orgaudit.explain import (
+from orgaudit.explain.verdicts import (
     Contested,
     ErrorExplanation,
     Fix,
@@ -10,7 +10,7 @@ from orgaudit.explain import (
     ScopesPlan,
     UserVerdict,
 )
-from orgaudit.terminal import lines_text
+from orgaudit.render.terminal import lines_text
 
 _MARK = {"allowed": "ALLOWED", "denied": "DENIED", "unknown": "UNKNOWN"}
 

@@ -30,6 +30,7 @@ import certifi
 import httpx
 
 from orgaudit import __version__
+from orgaudit.collect.scopes import parse_missing_scopes
 from orgaudit.errors import (
     ApiError,
     AuthError,
@@ -38,7 +39,6 @@ from orgaudit.errors import (
     UnfinishedListError,
     UsageError,
 )
-from orgaudit.scopes import parse_missing_scopes
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 
 JsonObject = dict[str, Any]

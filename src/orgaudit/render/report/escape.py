@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from orgaudit.terminal import UNSAFE_BUT_NEWLINE, safe_lines
+from orgaudit.render.terminal import UNSAFE_BUT_NEWLINE, safe_lines
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

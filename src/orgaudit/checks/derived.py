@@ -1,43 +1,15 @@
-"""Load a snapshot with its catalog and access model, and store derived tables back."""
+"""The derived tables a snapshot stores: its access model and an audit's findings."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from orgaudit import store
-from orgaudit.access import AccessModel, compute_access, keys_with_scopes, with_scope_kinds
-from orgaudit.catalog import Catalog, load_catalog
-from orgaudit.snapshot import Snapshot, load_snapshot
-
-if TYPE_CHECKING:
-    from orgaudit.findings import Finding
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """A snapshot, the catalog it is read with, and the access model that follows."""
-
-    snapshot: Snapshot
-    catalog: Catalog
-    model: AccessModel
-
-
-def analyze(snapshot: Snapshot, catalog: Catalog) -> Analysis:
-    """The access model of a loaded snapshot."""
-    return Analysis(snapshot, catalog, compute_access(snapshot, catalog))
-
-
-def load_analysis(db_path: Path, snapshot_id: int | None, catalog_path: Path | None) -> Analysis:
-    """Open the database, load a snapshot (latest by default) and analyze it."""
-    catalog = load_catalog(catalog_path)
-    with store.connect(db_path, create=False) as conn:
-        snapshot = load_snapshot(conn, snapshot_id)
-    return analyze(snapshot, catalog)
+from orgaudit.checks.findings import Finding
+from orgaudit.model.access import keys_with_scopes, with_scope_kinds
+from orgaudit.model.analysis import Analysis
 
 
 def store_derived(

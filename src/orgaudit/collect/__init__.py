@@ -1,0 +1,2 @@
+"""Collecting an org through the Admin API: the one HTTP client, the request plan, the
+journal and the pull's fan-out."""

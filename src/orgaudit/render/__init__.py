@@ -1,0 +1,1 @@
+"""Everything a person reads: terminal text, explanations, the report files."""
