@@ -1,4 +1,5 @@
-"""Benchmark: `orgaudit pull` as a user runs it, its time and its peak memory.
+"""Benchmark: `orgaudit pull` (or an online `orgaudit audit`) as a user runs it: its time
+and its peak memory.
 
 The org is generated and served by the simulator in a process of its own (the real API
 is another machine) with ``--latency`` per response and 429s beyond 16 requests in flight.
@@ -8,7 +9,10 @@ analysis it stores); the benchmark prints its wall time and its peak resident me
 (the child's own ``ru_maxrss``, from ``wait4``). Run:
 
     python bench/pull_bench.py [--org large] [--org huge] [--runs 3] [--latency 0.025]
-                               [--source DIR ...]
+                               [--source DIR ...] [--command pull|audit]
+
+``--command audit`` runs ``orgaudit audit`` instead (pull, analysis, checks and the
+default reports, into a fresh folder), every other option at its default.
 
 ``--source`` runs the pull of another source tree (a ``src`` folder, e.g. of a git worktree
 of an older commit) instead of the installed one; given several times, their runs
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,25 +47,27 @@ class Run:
     summary: str
 
 
-def _pull(source: str | None, db: Path, base_url: str, key_file: Path) -> Run:
+def _pull(source: str | None, db: Path, base_url: str, key_file: Path, command: str) -> Run:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_ADMIN_KEY"}
     if source is not None:
         env["PYTHONPATH"] = source
-    command = [sys.executable, "-m", "orgaudit", "pull", "--db", str(db),
-               "--base-url", base_url, "--admin-key-file", str(key_file)]  # fmt: skip
+    argv = [sys.executable, "-m", "orgaudit", command, "--db", str(db),
+            "--base-url", base_url, "--admin-key-file", str(key_file)]  # fmt: skip
+    if command == "audit":
+        argv += ["--out", str(db.with_suffix(".reports"))]
     started = time.perf_counter()
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     ) as child:
         assert child.stdout is not None
         out = child.stdout.read()
         _pid, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
-    if child.returncode != 0:
-        raise SystemExit(f"the pull exited {child.returncode}: {out.strip()[-300:]}")
+    if child.returncode not in (0, 1):  # 1: an audit's findings under --fail-on
+        raise SystemExit(f"{command} exited {child.returncode}: {out.strip()[-300:]}")
     lines = out.strip().splitlines()
-    return Run(seconds, usage.ru_maxrss / 1024, lines[-1] if lines else "")
+    return Run(seconds, usage.ru_maxrss / 1024, lines[0] if lines else "")
 
 
 def main() -> None:
@@ -69,6 +76,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency", type=float, default=0.025)
     parser.add_argument("--source", action="append", help="a src folder to run instead")
+    parser.add_argument("--command", choices=("pull", "audit"), default="pull")
     args = parser.parse_args()
     sources: list[str | None] = args.source or [None]
     work = Path(tempfile.mkdtemp(prefix="orgaudit-pull-bench-"))
@@ -82,10 +90,11 @@ def main() -> None:
             for attempt in range(args.runs):
                 for source in sources:
                     db = work / f"{org}-{attempt}-{len(runs[source])}-{id(source)}.db"
-                    run = _pull(source, db, base_url, key_file)
+                    run = _pull(source, db, base_url, key_file, args.command)
                     db.unlink()
+                    shutil.rmtree(db.with_suffix(".reports"), ignore_errors=True)
                     runs[source].append(run)
-                    print(f"{org} {source or 'installed'}: {run.seconds:.1f} s, "
+                    print(f"{org} {args.command} {source or 'installed'}: {run.seconds:.1f} s, "
                           f"peak {run.peak_mb:.0f} MB | {run.summary}", flush=True)  # fmt: skip
             for source, done in runs.items():
                 seconds = [run.seconds for run in done]

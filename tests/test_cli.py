@@ -20,13 +20,16 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
 from orgaudit import __version__, store
 from orgaudit.app.pull import pull
+from orgaudit.cli import app
 from orgaudit.collect.journal import finished_lists
-from orgaudit.settings import AdminKey
+from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import DEMO_CASES
 from orgaudit.simulator.org import SimOrg
@@ -731,3 +734,20 @@ def test_resume_with_nothing_to_resume_is_a_usage_error(
     run = run_cli("pull", "--db", tmp_path / "db", "--base-url", simulator.base_url,
                   "--resume", cwd=tmp_path, OPENAI_ADMIN_KEY=ADMIN_KEY)  # fmt: skip
     assert "nothing to resume: no unfinished pull was found" in assert_one_line_error(run, 2)
+
+
+def test_pull_and_audit_share_every_pull_option_and_its_default() -> None:
+    # One definition: both commands take the pull's options with the settings' defaults.
+    group: Any = typer.main.get_command(app)  # typer's own click group (it vendors click)
+    commands = {name: group.commands[name] for name in ("pull", "audit")}
+    options = {
+        name: {p.name: p.default for p in command.params if p.name != "resume"}
+        for name, command in commands.items()
+    }
+    pull_only = set(options["pull"]) - set(options["audit"])
+    assert pull_only == set()
+    shared = {name: options["audit"][name] for name in options["pull"]}
+    assert shared == options["pull"]
+    assert options["pull"]["concurrency"] == ClientSettings().concurrency
+    assert options["pull"]["max_body_mb"] * 1024 * 1024 == ClientSettings().max_body_bytes
+    assert options["pull"]["max_wait"] == RetryPolicy().max_wait

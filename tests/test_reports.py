@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,9 @@ from orgaudit.app.pull import pull_and_analyze
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
 from orgaudit.checks.config import load_settings
 from orgaudit.checks.findings import Finding, exit_code_for
+from orgaudit.cli import main
 from orgaudit.errors import ConfigError, ExitCode, UsageError
+from orgaudit.model import analysis as analysis_module
 from orgaudit.render.report import WRITERS
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
@@ -357,3 +360,27 @@ def test_key_exceeds_owner_names_the_scopes_the_owner_lacks(tmp_path: Path) -> N
     assert "api.responses.write, model.request" in exceeding["vic-old"].message
     # A scope the catalog does not know cannot be judged: unknown, not a false alarm.
     assert exceeding["meg-new-scope"].status == "unknown"
+
+
+def test_an_online_audit_works_out_the_access_model_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pull works it out to store it, and hands it on to the audit (it used to be
+    # worked out again). Counted by wrapping the one function that computes it.
+    calls: list[int] = []
+    real = analysis_module.compute_access
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis_module, "compute_access", counted)
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN_KEY)
+    with Simulator(demo_org(int(FIXED.timestamp())), admin_key=ADMIN_KEY) as sim:
+        argv = ["orgaudit", "audit", "--base-url", sim.base_url, "--db", str(tmp_path / "db"),
+                "--out", str(tmp_path / "out")]  # fmt: skip
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as done:
+            main()
+    assert done.value.code in (0, 1)
+    assert len(calls) == 1

@@ -20,6 +20,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DB_PATH = Path("reports") / "orgaudit.db"
 ADMIN_KEY_ENV = "OPENAI_ADMIN_KEY"
 DB_ENV = "ORGAUDIT_DB"
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_MB = 16  # a real page is under 1 MB
 
 
 class AdminKey:
@@ -195,7 +197,7 @@ class ClientSettings:
     # Resource bounds: a body larger than this is refused before it is parsed, and a list
     # longer than this many pages is refused, so a hostile or broken server cannot
     # exhaust memory or keep a pull going for ever.
-    max_body_bytes: int = 16 * 1024 * 1024  # a real page is under 1 MB
+    max_body_bytes: int = DEFAULT_MAX_BODY_MB * MIB
     max_pages: int = 10_000
     # Honour the standard proxy variables and SSL_CERT_FILE/SSL_CERT_DIR. The built-in
     # demo, which talks only to its own loopback simulator, turns it off.

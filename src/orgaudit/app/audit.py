@@ -66,15 +66,20 @@ def parse_formats(values: list[str] | None, default: tuple[str, ...]) -> tuple[s
     return tuple(dict.fromkeys(names))
 
 
-def run_audit(options: AuditOptions) -> AuditResult:
-    """Analyze the snapshot, run the checks, write every report format asked for."""
+def run_audit(options: AuditOptions, analysis: Analysis | None = None) -> AuditResult:
+    """Analyze the snapshot, run the checks, write every report format asked for.
+
+    ``analysis`` is the snapshot's analysis when the caller has it already (an online
+    audit's pull worked it out): it is not worked out again.
+    """
     settings = load_settings(
         options.config_path,
         frozenset(CHECKS_BY_ID),
         stale_days=options.stale_days,
         max_owners=options.max_owners,
     )
-    analysis = load_analysis(options.db_path, options.snapshot_id, options.catalog_path)
+    if analysis is None:
+        analysis = load_analysis(options.db_path, options.snapshot_id, options.catalog_path)
     findings = run_checks(CHECKS, analysis, settings)
     stored = _store(options.db_path, analysis, findings)
     changes = _changes_since_previous(options, analysis, findings, settings)

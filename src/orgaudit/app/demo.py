@@ -59,6 +59,7 @@ def run_demo(
             out_dir=out_dir if out_dir is not None else db_path.parent,
             formats=DEFAULT_FORMATS,
             snapshot_id=pulled.snapshot_id,
-        )
+        ),
+        pulled.analysis,
     )
     return DemoResult(db_path, pulled, audited, dict(DEMO_CASES))

@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from orgaudit.collect.client import QUIET, Progress
 from orgaudit.collect.journal import Journal, journal_path
 from orgaudit.collect.pull import PullResult, collect
 from orgaudit.errors import OrgauditError, UsageError
-from orgaudit.model.analysis import analyze
+from orgaudit.model.analysis import Analysis, analyze
 from orgaudit.model.catalog import load_catalog
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.store.snapshot import load_snapshot
@@ -101,6 +102,14 @@ def _open_journal(
     return Journal.begin(path, fingerprint, now, resume=False)
 
 
+@dataclass(frozen=True)
+class AnalyzedPull(PullResult):
+    """A pull and the analysis of the snapshot it wrote: worked out once, stored with the
+    snapshot, and handed on, so an online audit does not work it out again."""
+
+    analysis: Analysis
+
+
 def pull_and_analyze(
     key: AdminKey,
     client_settings: ClientSettings,
@@ -110,7 +119,7 @@ def pull_and_analyze(
     catalog_path: Path | None = None,
     progress: Progress = QUIET,
     clock: Callable[[], datetime] | None = None,
-) -> PullResult:
+) -> AnalyzedPull:
     """Pull a new snapshot and store its access model as derived tables, in one
     transaction: both land, or neither does.
 
@@ -118,11 +127,13 @@ def pull_and_analyze(
     """
     catalog = load_catalog(catalog_path)
     timing = {} if clock is None else {"clock": clock}
+    analyses: list[Analysis] = []
 
     def store_analysis(conn: sqlite3.Connection, snapshot_id: int) -> None:
-        store_derived(conn, analyze(load_snapshot(conn, snapshot_id), catalog))
+        analyses.append(analyze(load_snapshot(conn, snapshot_id), catalog))
+        store_derived(conn, analyses[-1])
 
-    return pull(
+    pulled = pull(
         key,
         client_settings,
         pull_settings,
@@ -131,3 +142,4 @@ def pull_and_analyze(
         then=store_analysis,
         **timing,
     )
+    return AnalyzedPull(pulled.snapshot_id, pulled.collected, analyses[-1])

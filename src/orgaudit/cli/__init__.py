@@ -43,7 +43,14 @@ from orgaudit.cli.common import (
 from orgaudit.errors import ExitCode, Interrupted, OrgauditError
 from orgaudit.render import text as presentation
 from orgaudit.render.terminal import shown
-from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
+from orgaudit.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_BODY_MB,
+    ClientSettings,
+    PullSettings,
+    RetryPolicy,
+    resolve_db_path,
+)
 
 app = typer.Typer(
     name="orgaudit",
@@ -82,14 +89,14 @@ def pull_command(
     db: DbOption = None,
     admin_key_file: KeyFileOption = None,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
-    concurrency: ConcurrencyOption = 16,
-    timeout: TimeoutOption = 30.0,
-    max_attempts: MaxAttemptsOption = 6,
-    max_wait: MaxWaitOption = 600.0,
+    concurrency: ConcurrencyOption = ClientSettings.concurrency,
+    timeout: TimeoutOption = ClientSettings.timeout,
+    max_attempts: MaxAttemptsOption = RetryPolicy.max_attempts,
+    max_wait: MaxWaitOption = RetryPolicy.max_wait,
     strict: StrictOption = False,
-    audit_days: AuditDaysOption = 180,
-    max_body_mb: MaxBodyOption = 16,
-    max_pages: MaxPagesOption = 10_000,
+    audit_days: AuditDaysOption = PullSettings.audit_days,
+    max_body_mb: MaxBodyOption = DEFAULT_MAX_BODY_MB,
+    max_pages: MaxPagesOption = ClientSettings.max_pages,
     ask_every_role_list: AskEveryRoleListOption = False,
     resume: ResumeOption = False,
     catalog: CatalogOption = None,

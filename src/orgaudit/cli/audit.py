@@ -32,7 +32,14 @@ from orgaudit.cli.common import (
 from orgaudit.errors import UsageError
 from orgaudit.render import text as presentation
 from orgaudit.render.report import DEFAULT_FORMATS, WRITERS
-from orgaudit.settings import DEFAULT_BASE_URL, resolve_db_path
+from orgaudit.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_BODY_MB,
+    ClientSettings,
+    PullSettings,
+    RetryPolicy,
+    resolve_db_path,
+)
 from orgaudit.store.queries import default_pack
 
 
@@ -74,14 +81,14 @@ def audit_command(
     catalog: CatalogOption = None,
     admin_key_file: KeyFileOption = None,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
-    concurrency: ConcurrencyOption = 16,
-    timeout: TimeoutOption = 30.0,
-    max_attempts: MaxAttemptsOption = 6,
-    max_wait: MaxWaitOption = 600.0,
+    concurrency: ConcurrencyOption = ClientSettings.concurrency,
+    timeout: TimeoutOption = ClientSettings.timeout,
+    max_attempts: MaxAttemptsOption = RetryPolicy.max_attempts,
+    max_wait: MaxWaitOption = RetryPolicy.max_wait,
     strict: StrictOption = False,
-    audit_days: AuditDaysOption = 180,
-    max_body_mb: MaxBodyOption = 16,
-    max_pages: MaxPagesOption = 10_000,
+    audit_days: AuditDaysOption = PullSettings.audit_days,
+    max_body_mb: MaxBodyOption = DEFAULT_MAX_BODY_MB,
+    max_pages: MaxPagesOption = ClientSettings.max_pages,
     ask_every_role_list: AskEveryRoleListOption = False,
 ) -> None:
     """Check the org and write the workbook (and csv, json, markdown); exit 1 per --fail-on."""
@@ -115,7 +122,8 @@ def audit_command(
             strict=strict,
         )
         pulled = pull_with_progress(pull_options, db_path, catalog)
-        options = replace(options, snapshot_id=pulled.snapshot_id)
-    result = run_audit(options)
+        result = run_audit(replace(options, snapshot_id=pulled.snapshot_id), pulled.analysis)
+    else:
+        result = run_audit(options)
     out.print(presentation.audit_summary(result))
     raise typer.Exit(result.exit_code)

@@ -13,13 +13,12 @@ import typer
 from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from orgaudit.app.pull import pull_and_analyze
+from orgaudit.app.pull import AnalyzedPull, pull_and_analyze
 from orgaudit.collect.client import Progress
-from orgaudit.collect.pull import PullResult
 from orgaudit.errors import Interrupted
 from orgaudit.render import text as presentation
 from orgaudit.render.terminal import SafeConsole, shown
-from orgaudit.settings import ClientSettings, PullSettings, RetryPolicy, load_admin_key
+from orgaudit.settings import MIB, ClientSettings, PullSettings, RetryPolicy, load_admin_key
 
 # Markup off: paths, names and server text are never read as markup; and no control
 # character they hold reaches the terminal (orgaudit.render.terminal).
@@ -159,7 +158,7 @@ class PullOptions:
             concurrency=self.concurrency,
             timeout=self.timeout,
             retry=RetryPolicy(max_attempts=self.max_attempts, max_wait=self.max_wait),
-            max_body_bytes=self.max_body_mb * 1024 * 1024,
+            max_body_bytes=self.max_body_mb * MIB,
             max_pages=self.max_pages,
         )
 
@@ -187,7 +186,7 @@ class _Counter:
         return counted
 
 
-def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None) -> PullResult:
+def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None) -> AnalyzedPull:
     """Pull and analyze with a spinner on a terminal, then print the one-line summary."""
     key = load_admin_key(options.key_file, strict=options.strict, warn=_notice)
     with request_progress("pulling") as progress:
