@@ -40,7 +40,6 @@ NOT_YET_SPLIT = {
     "model/catalog/__init__.py",
     "render/report/tables.py",
     "render/report/xlsx.py",
-    "store/__init__.py",
 }
 
 
