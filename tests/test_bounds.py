@@ -31,7 +31,8 @@ import pytest
 from orgaudit import store
 from orgaudit.app.pull import pull
 from orgaudit.collect import sources
-from orgaudit.collect.client import AdminClient, JsonObject
+from orgaudit.collect.answers import JsonObject
+from orgaudit.collect.client import AdminClient
 from orgaudit.collect.pull import reading_memory_ceiling
 from orgaudit.errors import ApiError, MalformedResponseError
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy

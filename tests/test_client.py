@@ -22,16 +22,10 @@ from typing import Any, TypeVar
 import pytest
 
 from orgaudit.collect import sources
-from orgaudit.collect.client import (
-    ADMIN_KEYS_URL,
-    AdminClient,
-    ClientStats,
-    ListEndpoint,
-    Progress,
-    ReadOnlyViolation,
-    WaitBudget,
-    parse_missing_scopes,
-)
+from orgaudit.collect.answers import ListEndpoint
+from orgaudit.collect.client import ADMIN_KEYS_URL, AdminClient, ReadOnlyViolation
+from orgaudit.collect.pacing import ClientStats, Progress, WaitBudget
+from orgaudit.collect.scopes import parse_missing_scopes
 from orgaudit.errors import ApiError, AuthError, MalformedResponseError
 from orgaudit.settings import AdminKey, RetryPolicy
 from orgaudit.simulator import Fault, SimOrg, Simulator

@@ -11,7 +11,7 @@ from pathlib import Path
 from orgaudit.app.audit import AuditOptions, run_audit
 from orgaudit.app.pull import pull_and_analyze
 from orgaudit.checks.findings import AuditResult
-from orgaudit.collect.client import QUIET, Progress
+from orgaudit.collect.pacing import QUIET, Progress
 from orgaudit.collect.pull import PullResult
 from orgaudit.render.report import DEFAULT_FORMATS
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from orgaudit import store
 from orgaudit.checks.derived import store_derived
-from orgaudit.collect.client import QUIET, Progress
 from orgaudit.collect.journal import Journal, journal_path
+from orgaudit.collect.pacing import QUIET, Progress
 from orgaudit.collect.pull import PullResult, collect
 from orgaudit.errors import OrgauditError, UsageError
 from orgaudit.model.analysis import Analysis, analyze

@@ -14,7 +14,7 @@ from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orgaudit.app.pull import AnalyzedPull, pull_and_analyze
-from orgaudit.collect.client import Progress
+from orgaudit.collect.pacing import Progress
 from orgaudit.errors import Interrupted
 from orgaudit.render import text as presentation
 from orgaudit.render.terminal import SafeConsole, shown

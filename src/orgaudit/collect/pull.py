@@ -17,8 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orgaudit.collect import sources as src
-from orgaudit.collect.client import QUIET, AdminClient, JsonObject, Progress
+from orgaudit.collect.answers import JsonObject
+from orgaudit.collect.client import AdminClient
 from orgaudit.collect.journal import BATCH_BYTES, Journal, JournaledList
+from orgaudit.collect.pacing import QUIET, Progress
 from orgaudit.collect.sources import Family, Source
 from orgaudit.errors import (
     ApiError,

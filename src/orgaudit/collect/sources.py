@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from orgaudit.collect.client import ListEndpoint, PageStyle
+from orgaudit.collect.answers import ListEndpoint, PageStyle
 
 A, B = PageStyle.LAST_ID, PageStyle.NEXT
 
