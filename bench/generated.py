@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orgaudit.app.pull import pull_and_analyze
-from orgaudit.collect.pull import PullResult
+from orgaudit.collect.records import PullResult
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.generate import OrgShape, generate_org

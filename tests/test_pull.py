@@ -16,7 +16,7 @@ from orgaudit import store
 from orgaudit.app.pull import pull, pull_and_analyze
 from orgaudit.collect import sources
 from orgaudit.collect.journal import finished_lists, journal_path
-from orgaudit.collect.pull import PROJECT_KEY_IN_ADMIN_LIST
+from orgaudit.collect.records import PROJECT_KEY_IN_ADMIN_LIST
 from orgaudit.errors import AuthError, CollectError, UsageError
 from orgaudit.explain.verdicts import explain_user
 from orgaudit.model.analysis import load_analysis

@@ -14,7 +14,8 @@ import pytest
 from orgaudit import store
 from orgaudit.app.pull import pull, pull_and_analyze
 from orgaudit.collect import sources as src
-from orgaudit.collect.pull import (
+from orgaudit.collect.coverage import summarize_coverage
+from orgaudit.collect.records import (
     ARCHIVED,
     PROJECT_KEY_IN_ADMIN_LIST,
     SKIPPED,
@@ -23,7 +24,6 @@ from orgaudit.collect.pull import (
     Gap,
     Scope,
     SourceCoverage,
-    summarize_coverage,
 )
 from orgaudit.errors import CollectError, ExitCode, StoreError, UsageError
 from orgaudit.settings import AdminKey

@@ -12,7 +12,7 @@ from orgaudit.app.audit import AuditOptions, run_audit
 from orgaudit.app.pull import pull_and_analyze
 from orgaudit.checks.findings import AuditResult
 from orgaudit.collect.pacing import QUIET, Progress
-from orgaudit.collect.pull import PullResult
+from orgaudit.collect.records import PullResult
 from orgaudit.render.report import DEFAULT_FORMATS
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator

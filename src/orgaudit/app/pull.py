@@ -17,7 +17,8 @@ from orgaudit import store
 from orgaudit.checks.derived import store_derived
 from orgaudit.collect.journal import Journal, journal_path
 from orgaudit.collect.pacing import QUIET, Progress
-from orgaudit.collect.pull import PullResult, collect
+from orgaudit.collect.pull import collect
+from orgaudit.collect.records import PullResult
 from orgaudit.errors import OrgauditError, UsageError
 from orgaudit.model.analysis import Analysis, analyze
 from orgaudit.model.catalog import load_catalog

@@ -6,7 +6,7 @@ import pandas as pd
 
 from orgaudit import store
 from orgaudit.checks.findings import AuditContext
-from orgaudit.collect.pull import PROJECT_KEY_IN_ADMIN_LIST
+from orgaudit.collect.records import PROJECT_KEY_IN_ADMIN_LIST
 from orgaudit.model.access import BINDING_SOURCES
 
 _EXAMPLES = 5  # subjects named in one finding; the count says how many there are

@@ -11,16 +11,31 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orgaudit.collect import sources as src
 from orgaudit.collect.answers import JsonObject
 from orgaudit.collect.client import AdminClient
+from orgaudit.collect.coverage import (
+    note_dropped,
+    project_keys_in_admin_list,
+    summarize_coverage,
+    tolerated_gap,
+)
 from orgaudit.collect.journal import BATCH_BYTES, Journal, JournaledList
 from orgaudit.collect.pacing import QUIET, Progress
+from orgaudit.collect.records import (
+    ARCHIVED,
+    DERIVED,
+    SKIPPED,
+    WHOLE_ORG,
+    Collected,
+    Gap,
+    Scope,
+)
 from orgaudit.collect.sources import Family, Source
 from orgaudit.errors import (
     ApiError,
@@ -30,21 +45,6 @@ from orgaudit.errors import (
 )
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 
-# An odd value or a left-out item, as the snapshot's anomalies table records it:
-# (table, column, subject, value shown, what was wrong).
-Anomaly = tuple[str, str | None, str | None, str | None, str]
-# The pull leaves these out of admin_api_keys on purpose (project_keys_in_admin_list): a
-# known quirk of the API, recorded but not reported as a value orgaudit does not know.
-PROJECT_KEY_IN_ADMIN_LIST = (
-    "is a project API key the admin-key list also returned (its id is in a project's key "
-    "list): not stored as an admin key"
-)
-
-# Gap statuses: "unavailable" (the API refused), "skipped" (not asked, because its family
-# or parent list was unavailable), "archived" (the spec documents HTTP 400 for some lists
-# of archived projects), "derived" (not asked, because other lists already give its
-# answer). Only the first two degrade coverage.
-UNAVAILABLE, SKIPPED, ARCHIVED, DERIVED = "unavailable", "skipped", "archived", "derived"
 _ORG_DERIVED_REASON = (
     "not asked per user: the org defines no custom org role, so users hold only the "
     "built-in org role their user record names"
@@ -76,76 +76,6 @@ def reading_memory_ceiling(settings: ClientSettings) -> int:
     """
     bodies = (settings.concurrency + 4) * settings.max_body_bytes
     return PROGRAM_BYTES + bodies + PARSED_PAGE_OBJECTS_BYTES + BATCH_BYTES
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where a list was read: which project, user or group its path named."""
-
-    project_id: str | None = None
-    user_id: str | None = None
-    group_id: str | None = None
-    project_archived: bool = False
-
-    def path_args(self) -> dict[str, str]:
-        """The path template arguments this scope fills in."""
-        args = {"project_id": self.project_id, "user_id": self.user_id, "group_id": self.group_id}
-        return {name: value for name, value in args.items() if value is not None}
-
-
-@dataclass(frozen=True)
-class Gap:
-    """A list that could not be read (or was not asked for), and why."""
-
-    source: str
-    scope: Scope
-    status: str
-    reason: str
-    asked: bool = True  # False: never sent (skipped or derived), so it used no request
-
-
-@dataclass(frozen=True)
-class SourceCoverage:
-    """How completely one source was read: complete, partial, unavailable."""
-
-    source: str
-    status: str
-    reason: str
-    rows: int
-    requests: int
-
-
-@dataclass(frozen=True)
-class Collected:
-    """Everything one pull read, ready to be written as a snapshot."""
-
-    started_at: datetime
-    finished_at: datetime
-    base_url: str
-    audit_since: datetime
-    # A source's items by name, read (a page at a time) from where the pull put them;
-    # in the order of their scopes, each list's items in the order they came.
-    items: Callable[[str], Iterable[tuple[Scope, JsonObject]]]
-    gaps: tuple[Gap, ...]
-    coverage: tuple[SourceCoverage, ...]
-    requests: int
-    retries: int
-    throttled: int
-    # Items the pull left out on purpose, with why: written to the snapshot's anomalies.
-    anomalies: tuple[Anomaly, ...] = ()
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """What the pull command reports: the snapshot written and what it holds."""
-
-    snapshot_id: int
-    collected: Collected
-
-    @property
-    def seconds(self) -> float:
-        """Wall time of the pull, from first request to snapshot written."""
-        return (self.collected.finished_at - self.collected.started_at).total_seconds()
 
 
 async def collect(
@@ -188,82 +118,12 @@ async def collect(
         audit_since=audit_since,
         items=collector.journaled_items,
         gaps=gaps,
-        coverage=tuple(_note_dropped(c, dropped, gaps) for c in coverage),
+        coverage=tuple(note_dropped(c, dropped, gaps) for c in coverage),
         requests=client.stats.requests,
         retries=client.stats.retries,
         throttled=client.stats.throttled,
         anomalies=dropped,
     )
-
-
-def project_keys_in_admin_list(
-    admin_key_ids: Iterable[str], project_key_ids: set[str]
-) -> tuple[Anomaly, ...]:
-    """The project keys the admin-key list also returned, each as a note of why it is
-    left out of the snapshot's admin keys.
-
-    ``GET /organization/admin_api_keys`` is titled "List all organization and project API
-    keys" in the API reference, and returns every project key labelled
-    ``organization.admin_api_key``; cartography-cncf/cartography pull request 2511 drops
-    the ids seen in the per-project key lists, as this does (docs/evidence.md).
-    """
-    return tuple(
-        (src.ADMIN_API_KEYS.table, None, key_id, None, PROJECT_KEY_IN_ADMIN_LIST)
-        for key_id in admin_key_ids
-        if key_id in project_key_ids
-    )
-
-
-def _note_dropped(
-    coverage: SourceCoverage, dropped: tuple[Anomaly, ...], gaps: tuple[Gap, ...]
-) -> SourceCoverage:
-    """The admin-key source's coverage says how many project keys it left out, and that
-    keys of projects whose key list was not read could not be told apart."""
-    if coverage.source != src.ADMIN_API_KEYS.name:
-        return coverage
-    notes = [coverage.reason] if coverage.reason else []
-    if dropped:
-        notes.append(f"{len(dropped)} project key(s) the list also returned were left out")
-    unread = {
-        g.scope.project_id
-        for g in gaps
-        if g.source == src.PROJECT_API_KEYS.name and g.status != DERIVED
-    }
-    if unread and coverage.status != UNAVAILABLE:
-        notes.append(
-            f"the key lists of {len(unread)} project(s) were not read, so their keys, if the "
-            "list returned them, are counted as admin keys"
-        )
-    return replace(coverage, reason="; ".join(notes))
-
-
-def summarize_coverage(
-    source: Source, calls: int, rows: int, gaps: tuple[Gap, ...]
-) -> SourceCoverage:
-    """One source's coverage from the lists it read and the gaps it left."""
-    own = [gap for gap in gaps if gap.source == source.name]
-    missing = [gap for gap in own if gap.status in (UNAVAILABLE, SKIPPED)]
-    archived = [gap for gap in own if gap.status == ARCHIVED]
-    derived = [gap for gap in own if gap.status == DERIVED]
-    notes = []
-    if archived:
-        notes.append(f"{len(archived)} archived project(s) not readable ({archived[0].reason})")
-    if derived:
-        # One derived gap stands for every member list of a project (or every user's list).
-        places = [gap for gap in derived if gap.scope.project_id is not None]
-        what, _, why = derived[0].reason.partition(": ")
-        where = f" in {len(places)} project(s)" if places else ""
-        notes.append(f"{what}{where}: {why}")
-    note = "; ".join(notes)
-    read = calls - len([gap for gap in own if gap.asked])
-    if not missing:
-        status, reason = "complete", note
-    elif read == 0 and not derived:  # derived lists are known without being asked
-        status, reason = "unavailable", missing[0].reason
-    else:
-        status = "partial"
-        reason = f"{len(missing)} of {len(missing) + read} lists unavailable: {missing[0].reason}"
-    return SourceCoverage(source.name, status, reason, rows, calls)
 
 
 class _Collector:
@@ -329,7 +189,7 @@ class _Collector:
     async def fetch(
         self,
         source: Source,
-        scope: Scope = Scope(),
+        scope: Scope = WHOLE_ORG,
         extra: tuple[tuple[str, str], ...] = (),
         each: Callable[[JsonObject], None] | None = None,
     ) -> int:
@@ -373,7 +233,7 @@ class _Collector:
                 await self.client.read_pages(source.endpoint, path, extra, on_page)
                 self.journal.finish(entry)
         except (ApiError, UnfinishedListError) as exc:
-            gap = _tolerated_gap(source, scope, exc, read, self.strict)
+            gap = tolerated_gap(source, scope, exc, read, self.strict)
             if gap is None:
                 raise
             self.gaps.append(gap)
@@ -421,7 +281,7 @@ class _Collector:
         await self.org_roles_known.wait()  # one request; it decides the fan-out below
         if self._org_assignments_follow_from_roles():
             if await self.fetch(src.USERS):
-                gap = Gap(src.USER_ORG_ROLES.name, Scope(), DERIVED, _ORG_DERIVED_REASON, False)
+                gap = Gap(src.USER_ORG_ROLES.name, WHOLE_ORG, DERIVED, _ORG_DERIVED_REASON, False)
                 self.gaps.append(gap)
             return
 
@@ -499,38 +359,6 @@ def _custom(role: JsonObject) -> bool:
     """
     plain_permissions = role.get("permissions") in (None, [], ["*"])
     return not (role.get("predefined_role") is True and plain_permissions)
-
-
-# Without these the snapshot means nothing: a failure reading them ends the pull.
-_ESSENTIAL = (src.USERS.name, src.PROJECTS.name)
-
-
-def _tolerated_gap(
-    source: Source, scope: Scope, exc: ApiError | UnfinishedListError, read: int, strict: bool
-) -> Gap | None:
-    """The gap a failed list leaves, or None when the failure must stop the pull.
-
-    A source the key may not read (or the org does not have) is unavailable; an archived
-    project's list may answer 400. A list that cannot be finished (a server error or a
-    timeout that outlasts the retries, a 400 or 404 on one list, paging that cannot be
-    followed) keeps what it read and becomes a gap too, unless ``strict``, or unless it is
-    the org's users or projects, or the key itself was refused.
-    """
-    status = exc.status if isinstance(exc, ApiError) else None
-    missing = exc.missing_scopes if isinstance(exc, ApiError) else ()
-    refused = status in (403, 404) or (status == 401 and bool(missing))
-    if source.optional and refused:
-        detail = f": missing {', '.join(missing)}" if missing else ""
-        return Gap(source.name, scope, UNAVAILABLE, f"HTTP {status}{detail}")
-    # Lists of archived projects answer 400 (spec: ListProjectUsers "project is archived").
-    if scope.project_archived and status in (400, 403, 404):
-        return Gap(source.name, scope, ARCHIVED, f"HTTP {status} for an archived project")
-    unfinished = isinstance(exc, UnfinishedListError) or (
-        type(exc) is ApiError and (status is None or status >= 500 or status in (400, 404))
-    )
-    if not unfinished or strict or source.name in _ESSENTIAL:
-        return None
-    return Gap(source.name, scope, UNAVAILABLE, f"not finished ({read} item(s) read): {exc}")
 
 
 # The field every item of a source must carry, so rows can be joined at all.

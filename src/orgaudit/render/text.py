@@ -11,7 +11,7 @@ from rich.table import Table
 from orgaudit import store
 from orgaudit.checks.diff import SECTIONS, SnapshotDiff
 from orgaudit.checks.findings import SEVERITIES, AuditResult, severity_rank
-from orgaudit.collect.pull import PullResult
+from orgaudit.collect.records import PullResult
 from orgaudit.render.terminal import lines_text, shown
 from orgaudit.store.queries import SavedQuery
 

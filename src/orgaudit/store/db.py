@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from orgaudit import __version__
-from orgaudit.collect.pull import Anomaly, Collected
+from orgaudit.collect.records import Anomaly, Collected
 from orgaudit.collect.sources import SOURCES_BY_NAME
 from orgaudit.errors import StoreError, UsageError
 from orgaudit.files import private_folder

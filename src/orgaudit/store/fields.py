@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from orgaudit.collect.pull import Scope
+from orgaudit.collect.records import Scope
 
 Getter = Callable[[Scope, dict[str, Any]], object]
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from orgaudit.collect.pull import Anomaly, Scope
+from orgaudit.collect.records import Anomaly, Scope
 from orgaudit.store.schema import IDENTITY, INT, TABLES, Column
 
 _INT64 = range(-(2**63), 2**63)

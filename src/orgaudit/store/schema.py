@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orgaudit.collect.pull import PROJECT_KEY_IN_ADMIN_LIST
+from orgaudit.collect.records import PROJECT_KEY_IN_ADMIN_LIST
 from orgaudit.store.fields import (
     Getter,
     at,
