@@ -35,7 +35,6 @@ LONG_ALLOWED = {"simulator/server.py", "simulator/org.py"}
 NOT_YET_SPLIT = {
     "explain/verdicts.py",
     "model/access.py",
-    "render/report/xlsx.py",
 }
 
 

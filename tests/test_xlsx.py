@@ -23,12 +23,8 @@ from orgaudit.checks.findings import AuditSettings, run_checks
 from orgaudit.model.analysis import load_analysis
 from orgaudit.render.report import xlsx
 from orgaudit.render.report.tables import ReportData, build_report
-from orgaudit.render.report.xlsx import (
-    MATRIX_COLOURS,
-    SEVERITY_COLOURS,
-    write_table_workbook,
-    write_xlsx,
-)
+from orgaudit.render.report.xlsx import write_table_workbook, write_xlsx
+from orgaudit.render.report.xlsx_cells import MATRIX_COLOURS, SEVERITY_COLOURS
 
 from support import HOSTILE_KEY, HOSTILE_PROJECT, HOSTILE_USER, Audited, check_golden
 

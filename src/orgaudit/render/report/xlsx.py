@@ -1,4 +1,4 @@
-"""The workbook admins use (the only module that imports openpyxl).
+"""The workbook admins use (with :mod:`xlsx_cells`, the only modules that import openpyxl).
 
 Written in openpyxl's write-only mode: each sheet's rows stream to a temporary file as
 they are appended, so memory stays bounded however large the org. Column widths, frozen
@@ -13,72 +13,49 @@ stored as a text cell with Excel's quote prefix: it shows and reads back exactly
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.marker import DataPoint
 from openpyxl.comments import Comment
-from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
 from orgaudit.checks.findings import SEVERITIES
 from orgaudit.files import replacing
-from orgaudit.render.report.escape import is_formula_like
 from orgaudit.render.report.tables import ReportData
-from orgaudit.render.terminal import safe_lines
+from orgaudit.render.report.xlsx_cells import (
+    MATRIX_FILLS,
+    SEVERITY_COLOURS,
+    TITLE_FONT,
+    CellMaker,
+    Sheet,
+    header_cells,
+    severity_cell,
+    styled,
+    text_cell,
+    value_cell,
+)
 
-Sheet = Any  # openpyxl's WriteOnlyWorksheet (openpyxl ships no type hints)
-StyledCell = Any  # openpyxl's WriteOnlyCell
-CellMaker = Callable[[Sheet, object], object]
-
-DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
 TABLE_STYLE = "TableStyleMedium2"
 WIDTH_CAP = 60
 WIDTH_MIN = 8
 DATE_WIDTH = 19
-# Excel holds at most this many characters in a cell; openpyxl would cut longer text silently.
-TEXT_LIMIT = 32_767
-
 _WORST_FIRST = tuple(reversed(SEVERITIES))
-SEVERITY_COLOURS = {
-    "critical": "8B0000",
-    "high": "E03C31",
-    "medium": "F5A623",
-    "low": "FFE066",
-    "info": "D9D9D9",
-}
 # A matrix cell where the user holds no project role starts so (report/tables.py).
 ORG_ROLE_ONLY = "(org role only)"
 # Past this many, matrix cells get no comment of their own (see _commented).
 MATRIX_COMMENT_LIMIT = 10_000
-MATRIX_COLOURS = {"can create keys": "C6EFCE", "cannot": "FFC7CE", "unknown": "D9D9D9"}
 REVIEW_DECISIONS = ("Keep", "Change", "Remove")
-
-_FONT = "Calibri"  # openpyxl's default body font; a font without a name shows as serif
-_BOLD = Font(name=_FONT, size=11, bold=True)
-_TITLE = Font(name=_FONT, size=14, bold=True)
-_WHITE_BOLD = Font(name=_FONT, size=11, bold=True, color="FFFFFF")
-
-
-def _fill(colour: str) -> PatternFill:
-    return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
-
-
-_SEVERITY_FILLS = {name: _fill(colour) for name, colour in SEVERITY_COLOURS.items()}
-_MATRIX_FILLS = {mark: _fill(colour) for mark, colour in MATRIX_COLOURS.items()}
 
 
 def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
@@ -93,13 +70,13 @@ def _write_workbook(report: ReportData, path: Path) -> None:
     workbook = Workbook(write_only=True)
     with _closed_on_failure(workbook):
         _summary(workbook, report)
-        _table_sheet(workbook, "Findings", report.findings, {"Severity": _severity_cell})
+        _table_sheet(workbook, "Findings", report.findings, {"Severity": severity_cell})
         _matrix_sheet(workbook, report)
         for title, frame in report.tables.items():
             sheet = _table_sheet(workbook, _sheet_title(title), frame)
             if title == "Access review":
                 _decision_dropdown(sheet, frame)
-        _table_sheet(workbook, "Checks", report.checks, {"Severity": _severity_cell})
+        _table_sheet(workbook, "Checks", report.checks, {"Severity": severity_cell})
         workbook.save(path)
 
 
@@ -119,78 +96,6 @@ def _closed_on_failure(workbook: Workbook) -> Iterator[None]:
                 with contextlib.suppress(Exception):
                     writer.close()
         raise
-
-
-# -- cells -------------------------------------------------------------------------------
-
-
-def _text(sheet: Sheet, value: str) -> object:
-    """A text value; one a spreadsheet would read otherwise becomes a quoted text cell.
-
-    Without lxml installed, a carriage return reads back as a line feed (XML end-of-line
-    handling: the standard library's serializer leaves it unescaped); it stays text.
-    """
-    # Control characters (which XML 1.0 cannot even carry) and bidi overrides shown
-    # escaped, as everywhere orgaudit writes outside text (orgaudit.render.terminal).
-    value = safe_lines(value)
-    if len(value) > TEXT_LIMIT:
-        note = f"... [cut: {len(value):,} characters; the json report has them all]"
-        value = value[: TEXT_LIMIT - len(note)] + note
-    if not (is_formula_like(value) or value in ERROR_CODES):
-        return value
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.data_type = "s"  # openpyxl binds "=..." as a formula and "#N/A" as an error
-    cell.quotePrefix = True
-    return cell
-
-
-def _date(sheet: Sheet, value: datetime) -> object:
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    cell = WriteOnlyCell(sheet)
-    cell.number_format = DATE_FORMAT
-    cell.value = value
-    return cell
-
-
-def _value(sheet: Sheet, value: object) -> object:
-    """Any table value as what the sheet stores: text, a date cell, a number or a boolean."""
-    if isinstance(value, str):
-        return _text(sheet, value)
-    if isinstance(value, datetime):
-        return _date(sheet, value)
-    if value is None or isinstance(value, bool | int | date | time | timedelta):
-        return value
-    if isinstance(value, float):  # Excel has no NaN or infinity
-        return value if math.isfinite(value) else _text(sheet, str(value))
-    if isinstance(value, bytes):
-        return _text(sheet, value.decode("utf-8", "replace"))
-    return _text(sheet, str(value))
-
-
-def _styled(
-    sheet: Sheet, value: object, *, fill: PatternFill | None = None, font: Font | None = None
-) -> StyledCell:
-    made = _value(sheet, value)
-    cell = made if isinstance(made, Cell) else WriteOnlyCell(sheet, value=made)
-    if fill is not None:
-        cell.fill = fill
-    if font is not None:
-        cell.font = font
-    return cell
-
-
-def _severity_cell(sheet: Sheet, value: object) -> object:
-    fill = _SEVERITY_FILLS.get(value) if isinstance(value, str) else None
-    if fill is None:
-        return _value(sheet, value)
-    return _styled(sheet, value, fill=fill, font=_WHITE_BOLD if value == "critical" else None)
-
-
-def _header(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
-    return [_styled(sheet, str(name), font=_BOLD) for name in names]
 
 
 # -- tables ------------------------------------------------------------------------------
@@ -281,8 +186,8 @@ def _table_sheet(
     sheet = workbook.create_sheet(title)
     widths = [_width(name, frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
     _lay_out(sheet, widths, "A2")
-    sheet.append(_header(sheet, frame.columns))
-    makers = [(special or {}).get(str(name), _value) for name in frame.columns]
+    sheet.append(header_cells(sheet, frame.columns))
+    makers = [(special or {}).get(str(name), value_cell) for name in frame.columns]
     for row in _plain(frame).itertuples(index=False, name=None):
         sheet.append([make(sheet, value) for make, value in zip(makers, row, strict=True)])
     _add_table(sheet, title, list(frame.columns), len(frame))
@@ -318,8 +223,8 @@ def _mark(text: object) -> str:
 def _matrix_cell(sheet: Sheet, text: object, reason: object) -> object:
     if text is None:
         return None
-    fill = _MATRIX_FILLS.get(_mark(text), _MATRIX_FILLS["unknown"])
-    cell = _styled(sheet, text, fill=fill)
+    fill = MATRIX_FILLS.get(_mark(text), MATRIX_FILLS["unknown"])
+    cell = styled(sheet, text, fill=fill)
     if isinstance(reason, str) and reason:
         cell.comment = Comment(reason, "orgaudit", height=80, width=320)
     return cell
@@ -355,14 +260,14 @@ def _matrix_sheet(workbook: Workbook, report: ReportData) -> None:
     matrix, reasons = report.matrix, report.matrix_reasons
     if matrix is None or reasons is None:
         _lay_out(sheet, [WIDTH_CAP * 2], None)
-        sheet.append([_text(sheet, report.matrix_note or "no access matrix")])
+        sheet.append([text_cell(sheet, report.matrix_note or "no access matrix")])
         return
     reasons, note = _commented(matrix, reasons)
     labels = pd.Series(matrix.index, dtype=object)
     widths = [_width(matrix.index.name or "User", labels)]
     widths += [_width(name, matrix.iloc[:, i]) for i, name in enumerate(matrix.columns)]
     _lay_out(sheet, widths, "B2", fit_width=len(widths) <= 20)
-    header = _header(sheet, [matrix.index.name or "User", *matrix.columns])
+    header = header_cells(sheet, [matrix.index.name or "User", *matrix.columns])
     if note:
         header[0].comment = Comment(note, "orgaudit", height=160, width=320)
     sheet.append(header)
@@ -374,7 +279,7 @@ def _matrix_sheet(workbook: Workbook, report: ReportData) -> None:
     )
     for label, texts, why in cells:
         row = [_matrix_cell(sheet, t, r) for t, r in zip(texts, why, strict=True)]
-        sheet.append([_value(sheet, label), *row])
+        sheet.append([value_cell(sheet, label), *row])
     last = get_column_letter(len(matrix.columns) + 1)
     sheet.auto_filter.ref = f"A1:{last}{len(matrix) + 1}"
 
@@ -470,12 +375,12 @@ def _severity_chart(sheet: Sheet, header_row: int) -> None:
 
 def _summary_row(sheet: Sheet, kind: str, values: list[object]) -> list[object]:
     if kind == TITLE:
-        return [_styled(sheet, values[0], font=_TITLE)]
+        return [styled(sheet, values[0], font=TITLE_FONT)]
     if kind in (SECTION, HEADER):
-        return _header(sheet, values)
+        return header_cells(sheet, values)
     if kind == SEVERITY:
-        return [_severity_cell(sheet, values[0]), *values[1:]]
-    return [_value(sheet, value) for value in values]
+        return [severity_cell(sheet, values[0]), *values[1:]]
+    return [value_cell(sheet, value) for value in values]
 
 
 def _summary(workbook: Workbook, report: ReportData) -> None:

@@ -1,0 +1,116 @@
+"""The workbook's cells: values stored as what they are (text a spreadsheet cannot
+misread, dates, numbers), and the styles the sheets share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES, Cell
+from openpyxl.styles import Font, PatternFill
+
+from orgaudit.render.report.escape import is_formula_like
+from orgaudit.render.terminal import safe_lines
+
+Sheet = Any  # openpyxl's WriteOnlyWorksheet (openpyxl ships no type hints)
+StyledCell = Any  # openpyxl's WriteOnlyCell
+CellMaker = Callable[[Sheet, object], object]
+
+DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+# Excel holds at most this many characters in a cell; openpyxl would cut longer text silently.
+TEXT_LIMIT = 32_767
+
+SEVERITY_COLOURS = {
+    "critical": "8B0000",
+    "high": "E03C31",
+    "medium": "F5A623",
+    "low": "FFE066",
+    "info": "D9D9D9",
+}
+MATRIX_COLOURS = {"can create keys": "C6EFCE", "cannot": "FFC7CE", "unknown": "D9D9D9"}
+
+FONT = "Calibri"  # openpyxl's default body font; a font without a name shows as serif
+BOLD = Font(name=FONT, size=11, bold=True)
+TITLE_FONT = Font(name=FONT, size=14, bold=True)
+WHITE_BOLD = Font(name=FONT, size=11, bold=True, color="FFFFFF")
+
+
+def solid_fill(colour: str) -> PatternFill:
+    return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+
+
+SEVERITY_FILLS = {name: solid_fill(colour) for name, colour in SEVERITY_COLOURS.items()}
+MATRIX_FILLS = {mark: solid_fill(colour) for mark, colour in MATRIX_COLOURS.items()}
+
+
+def text_cell(sheet: Sheet, value: str) -> object:
+    """A text value; one a spreadsheet would read otherwise becomes a quoted text cell.
+
+    Without lxml installed, a carriage return reads back as a line feed (XML end-of-line
+    handling: the standard library's serializer leaves it unescaped); it stays text.
+    """
+    # Control characters (which XML 1.0 cannot even carry) and bidi overrides shown
+    # escaped, as everywhere orgaudit writes outside text (orgaudit.render.terminal).
+    value = safe_lines(value)
+    if len(value) > TEXT_LIMIT:
+        note = f"... [cut: {len(value):,} characters; the json report has them all]"
+        value = value[: TEXT_LIMIT - len(note)] + note
+    if not (is_formula_like(value) or value in ERROR_CODES):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # openpyxl binds "=..." as a formula and "#N/A" as an error
+    cell.quotePrefix = True
+    return cell
+
+
+def date_cell(sheet: Sheet, value: datetime) -> object:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    cell = WriteOnlyCell(sheet)
+    cell.number_format = DATE_FORMAT
+    cell.value = value
+    return cell
+
+
+def value_cell(sheet: Sheet, value: object) -> object:
+    """Any table value as what the sheet stores: text, a date cell, a number or a boolean."""
+    if isinstance(value, str):
+        return text_cell(sheet, value)
+    if isinstance(value, datetime):
+        return date_cell(sheet, value)
+    if value is None or isinstance(value, bool | int | date | time | timedelta):
+        return value
+    if isinstance(value, float):  # Excel has no NaN or infinity
+        return value if math.isfinite(value) else text_cell(sheet, str(value))
+    if isinstance(value, bytes):
+        return text_cell(sheet, value.decode("utf-8", "replace"))
+    return text_cell(sheet, str(value))
+
+
+def styled(
+    sheet: Sheet, value: object, *, fill: PatternFill | None = None, font: Font | None = None
+) -> StyledCell:
+    made = value_cell(sheet, value)
+    cell = made if isinstance(made, Cell) else WriteOnlyCell(sheet, value=made)
+    if fill is not None:
+        cell.fill = fill
+    if font is not None:
+        cell.font = font
+    return cell
+
+
+def severity_cell(sheet: Sheet, value: object) -> object:
+    fill = SEVERITY_FILLS.get(value) if isinstance(value, str) else None
+    if fill is None:
+        return value_cell(sheet, value)
+    return styled(sheet, value, fill=fill, font=WHITE_BOLD if value == "critical" else None)
+
+
+def header_cells(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
+    return [styled(sheet, str(name), font=BOLD) for name in names]
