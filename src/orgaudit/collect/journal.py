@@ -71,6 +71,7 @@ def finished_lists(path: Path) -> int:
 
 
 _COUNT_FINISHED = "SELECT COUNT(*) FROM lists WHERE finished = 1"
+_COUNT_ALL = "SELECT COUNT(*) FROM lists"
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,6 @@ class Journal:
         self._finished: list[tuple[int]] = []
         self._pending_bytes = 0
         self._flushed_at = time.monotonic()
-        self.replayed = 0
 
     @staticmethod
     def inspect(path: Path, fingerprint: str, now: datetime) -> Unfinished | None:
@@ -126,16 +126,16 @@ class Journal:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
                 meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-                lists = 0
-                if meta.get("format") == FORMAT:
-                    lists = conn.execute(_COUNT_FINISHED).fetchone()[0]
+                # The first format kept finished lists only; this one marks them.
+                count = _COUNT_FINISHED if meta.get("format") == FORMAT else _COUNT_ALL
+                lists = conn.execute(count).fetchone()[0]
             finally:
                 conn.close()
             started = datetime.fromisoformat(meta["started_at"])
         except (sqlite3.Error, KeyError, ValueError):
             return Unfinished(now, 0, False, "the journal cannot be read")
         if meta.get("format") != FORMAT:
-            return Unfinished(started, 1, False, "another version of orgaudit wrote it")
+            return Unfinished(started, lists, False, "another version of orgaudit wrote it")
         if meta.get("fingerprint") != fingerprint:
             return Unfinished(started, lists, False, "it read another org or with other options")
         if now - started > MAX_AGE:
@@ -174,10 +174,7 @@ class Journal:
     def finished(self, source: str, place: Place) -> JournaledList | None:
         """The list, if an earlier run of this pull finished it."""
         entry = self._lists.get((source, _place(place)))
-        if entry is None or not entry.finished:
-            return None
-        self.replayed += 1
-        return entry
+        return entry if entry is not None and entry.finished else None
 
     def start(self, source: str, place: Place) -> JournaledList:
         """A list about to be asked for, with whatever an earlier run read of it dropped.
