@@ -19,7 +19,7 @@ import time
 from generated import medium_shape, pulled_org
 
 from orgaudit import store
-from orgaudit.explain.verdicts import explain_key, explain_user
+from orgaudit.explain import explain_key, explain_user
 from orgaudit.model.analysis import analyze
 from orgaudit.model.catalog import load_catalog
 from orgaudit.store.snapshot import load_snapshot

@@ -17,20 +17,93 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+import pandas as pd
+
 from orgaudit import store
-from orgaudit.app.audit import AuditOptions, run_audit
-from orgaudit.app.pull import pull_and_analyze
+from orgaudit.app import audit as app_audit
+from orgaudit.app import pull as app_pull
+from orgaudit.app.audit import AuditOptions, DiffOptions
+from orgaudit.app.pull import AnalyzedPull
+from orgaudit.checks.diff import SnapshotDiff
 from orgaudit.checks.findings import AuditResult
+from orgaudit.collect.records import PullResult
+from orgaudit.model.analysis import Analysis
+from orgaudit.model.analysis import load_analysis as _load_analysis
 from orgaudit.render.report import WRITERS
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings, RetryPolicy
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import OrgBuilder, SimOrg
+from orgaudit.store.database import SnapshotDatabase
+from orgaudit.store.queries import SavedQuery
+from orgaudit.store.queries import run_query as _run_query
 
 # A made-up key with a recognisable body, so a search of every byte written can find it.
 ADMIN_KEY = "sk-admin-TESTKEY-5f3c9a1b7e2d4c6f8a0b1c2d3e4f5a6b"
 NOW = int(time.time())
 PULL = PullSettings()
+
+
+# The app's functions take the database handle a command opens once; these open it for
+# one call, as each command does, so a test reads like the command it stands for.
+
+
+def pull(
+    key: AdminKey,
+    client: ClientSettings,
+    settings: PullSettings,
+    db_path: Path,
+    **options: Any,
+) -> PullResult:
+    """``orgaudit pull`` into ``db_path`` (created if missing)."""
+    with SnapshotDatabase.open(db_path, create=True) as db:
+        return app_pull.pull(db, key, client, settings, **options)
+
+
+def pull_and_analyze(
+    key: AdminKey,
+    client: ClientSettings,
+    settings: PullSettings,
+    db_path: Path,
+    **options: Any,
+) -> AnalyzedPull:
+    """A pull that stores its access model, as ``orgaudit pull`` runs it."""
+    with SnapshotDatabase.open(db_path, create=True) as db:
+        return app_pull.pull_and_analyze(db, key, client, settings, **options)
+
+
+def run_audit(db_path: Path, options: AuditOptions) -> AuditResult:
+    """``orgaudit audit --offline`` on ``db_path``."""
+    with SnapshotDatabase.open(db_path) as db:
+        return app_audit.run_audit(db, options)
+
+
+def run_diff(db_path: Path, options: DiffOptions | None = None) -> SnapshotDiff:
+    """``orgaudit diff`` on ``db_path``."""
+    with SnapshotDatabase.open(db_path) as db:
+        return app_audit.run_diff(db, options or DiffOptions())
+
+
+def run_query(
+    db_path: Path, query: SavedQuery, snapshot_id: int | None, params: dict[str, str]
+) -> pd.DataFrame:
+    """``orgaudit query`` on ``db_path``."""
+    with SnapshotDatabase.open(db_path) as db:
+        return _run_query(db, query, snapshot_id, params)
+
+
+def prune(db_path: Path, keep: int) -> tuple[int, ...]:
+    """``orgaudit snapshots --prune KEEP`` on ``db_path``."""
+    with SnapshotDatabase.open(db_path) as db:
+        return db.prune(keep)
+
+
+def load_analysis(
+    db_path: Path, snapshot_id: int | None = None, catalog_path: Path | None = None
+) -> Analysis:
+    """A snapshot of ``db_path`` analyzed, as ``orgaudit explain`` reads it."""
+    with SnapshotDatabase.open(db_path) as db:
+        return _load_analysis(db, snapshot_id, catalog_path)
 
 
 def fast_settings(sim: Simulator, **overrides: object) -> ClientSettings:
@@ -101,7 +174,7 @@ def audit_org(org: SimOrg, base: Path, name: str) -> Audited:
     """Pull ``org`` at the fixed time and write every report format."""
     db, out = base / f"{name}.db", base / "out"
     pull_fixed(org, db)
-    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=tuple(WRITERS)))
+    result = run_audit(db, AuditOptions(out_dir=out, formats=tuple(WRITERS)))
     return Audited(db, out, result)
 
 

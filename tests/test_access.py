@@ -22,29 +22,25 @@ import pandas as pd
 import pytest
 
 from orgaudit import store
-from orgaudit.app.pull import pull, pull_and_analyze
 from orgaudit.errors import ConfigError
-from orgaudit.explain.verdicts import explain_key, explain_user
-from orgaudit.model.access import (
-    ALLOWED,
-    DENIED,
+from orgaudit.explain import explain_key, explain_user
+from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN, level_for
+from orgaudit.model.analysis import Analysis, analyze
+from orgaudit.model.bindings import (
     ORG_GROUP_ROLE,
     ORG_ROLE,
     PROJECT_GROUP_ROLE,
     PROJECT_RBAC_ROLE,
     SERVICE_ACCOUNT_ROLE,
-    UNKNOWN,
-    level_for,
-    request_permissions,
 )
-from orgaudit.model.analysis import Analysis, analyze
 from orgaudit.model.catalog import Catalog, load_catalog
+from orgaudit.model.keys import request_permissions
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.org import project_role_id
 from orgaudit.store.snapshot import load_snapshot
 
-from support import ADMIN_KEY, NOW, PULL, fast_settings
+from support import ADMIN_KEY, NOW, PULL, fast_settings, pull, pull_and_analyze
 
 KEYS_WRITE = "api.organization.projects.api_keys.write"
 KEYS_READ = "api.organization.projects.api_keys.read"

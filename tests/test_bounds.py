@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from orgaudit import store
-from orgaudit.app.pull import pull
 from orgaudit.collect import sources
 from orgaudit.collect.answers import JsonObject
 from orgaudit.collect.client import AdminClient
@@ -38,7 +37,7 @@ from orgaudit.errors import ApiError, MalformedResponseError
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 from orgaudit.simulator import Fault, OrgBuilder, Simulator
 
-from support import ADMIN_KEY, NOW, PULL, fast_settings
+from support import ADMIN_KEY, NOW, PULL, fast_settings, pull
 
 DATA = Path(__file__).resolve().parent / "data"
 CERT, CERT_KEY = DATA / "loopback-tls.pem", DATA / "loopback-tls.key"

@@ -26,7 +26,6 @@ import pytest
 import typer
 
 from orgaudit import __version__, store
-from orgaudit.app.pull import pull
 from orgaudit.cli import app
 from orgaudit.collect.journal import finished_lists
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
@@ -34,7 +33,7 @@ from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import DEMO_CASES
 from orgaudit.simulator.org import SimOrg
 
-from support import ADMIN_KEY, PULL, Run, cli_env, entity_tables, fast_settings, run_cli
+from support import ADMIN_KEY, PULL, Run, cli_env, entity_tables, fast_settings, pull, run_cli
 
 # The part of the test key that no redacted form shows (those keep 8 + 4 characters).
 KEY_MIDDLE = ADMIN_KEY[len("sk-admin-") : -4]

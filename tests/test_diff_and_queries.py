@@ -12,15 +12,24 @@ from pathlib import Path
 import pytest
 
 from orgaudit import store
-from orgaudit.app.audit import AuditOptions, DiffOptions, run_audit, run_diff
-from orgaudit.app.pull import pull_and_analyze
+from orgaudit.app.audit import AuditOptions
 from orgaudit.errors import UsageError
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_builder
-from orgaudit.store.queries import default_pack, find_query, query_pack, run_query
+from orgaudit.store.queries import default_pack, find_query, query_pack
 
-from support import ADMIN_KEY, NOW, PULL, fast_settings
+from support import (
+    ADMIN_KEY,
+    NOW,
+    PULL,
+    fast_settings,
+    prune,
+    pull_and_analyze,
+    run_audit,
+    run_diff,
+    run_query,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ def _section(diff_dict: dict[str, object], name: str) -> list[dict[str, str]]:
 
 
 def test_diff_lists_exactly_the_changes_made_between_pulls(two_pulls: Pulled) -> None:
-    diff = run_diff(DiffOptions(two_pulls.db)).to_dict()
+    diff = run_diff(two_pulls.db).to_dict()
     assert (diff["from"], diff["to"]) == (1, 2)
     subjects = {name: [c["subject"] for c in _section(diff, name)] for name in diff["changes"]}
     assert subjects["users added"] == ["zoe@example.com"]
@@ -106,7 +115,7 @@ def test_diff_lists_exactly_the_changes_made_between_pulls(two_pulls: Pulled) ->
 def test_audit_adds_a_changes_table_when_a_previous_snapshot_exists(
     two_pulls: Pulled, tmp_path: Path
 ) -> None:
-    result = run_audit(AuditOptions(db_path=two_pulls.db, out_dir=tmp_path, formats=("json",)))
+    result = run_audit(two_pulls.db, AuditOptions(out_dir=tmp_path, formats=("json",)))
     document = json.loads(result.files[0].read_text())
     changes = document["tables"]["Changes"]
     assert {"Section": "keys deleted", "Subject": "bob-laptop"}.items() <= changes[
@@ -153,7 +162,7 @@ def test_diff_needs_two_snapshots(tmp_path: Path) -> None:
     with Simulator(demo_builder(NOW).org, admin_key=ADMIN_KEY) as sim:
         _pull(sim, db)
     with pytest.raises(UsageError, match="no earlier snapshot"):
-        run_diff(DiffOptions(db))
+        run_diff(db)
 
 
 # -- saved queries --------------------------------------------------------------------------
@@ -279,9 +288,7 @@ def test_query_output_formats(demo_db: Path, tmp_path: Path) -> None:
 
 def test_audit_with_queries_adds_each_pack_query(demo_db: Path, tmp_path: Path) -> None:
     result = run_audit(
-        AuditOptions(
-            db_path=demo_db, out_dir=tmp_path, formats=("json",), queries_dir=default_pack()
-        )
+        demo_db, AuditOptions(out_dir=tmp_path, formats=("json",), queries_dir=default_pack())
     )
     tables = json.loads(result.files[0].read_text())["tables"]
     assert "users-cannot-create-keys" in tables
@@ -298,14 +305,14 @@ def test_prune_keeps_the_newest_and_compacts(tmp_path: Path) -> None:
         for _ in range(3):
             _pull(sim, db)
     size_before = db.stat().st_size
-    assert store.prune_file(db, 1) == (1, 2)
+    assert prune(db, 1) == (1, 2)
     with store.connect(db) as conn:
         assert [s.id for s in store.list_snapshots(conn)] == [3]
         for table in [*store.TABLES, *store.DERIVED_TABLES, "coverage", "coverage_gaps"]:
             stray = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE snapshot_id != 3")
             assert stray.fetchone()[0] == 0, table
     assert db.stat().st_size < size_before
-    assert store.prune_file(db, 5) == ()
+    assert prune(db, 5) == ()
     run = _cli("snapshots", "--db", db, "--prune", "0")
     assert run.returncode == 2 and "keeps at least 1" in run.stderr
 

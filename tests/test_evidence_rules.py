@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from orgaudit.app.audit import AuditOptions, run_audit
+from orgaudit.app.audit import AuditOptions
 from orgaudit.checks.findings import AuditResult, Finding
-from orgaudit.explain.verdicts import explain_error, explain_key, explain_user, plan_scopes
+from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
 from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN
-from orgaudit.model.analysis import Analysis, load_analysis
+from orgaudit.model.analysis import Analysis
 from orgaudit.model.catalog import EVIDENCE_DOC, load_catalog
 from orgaudit.simulator import OrgBuilder
 
-from support import FIXED, pull_fixed
+from support import FIXED, load_analysis, pull_fixed, run_audit
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_RULE = "key_rights_need_project_role"
@@ -63,7 +63,7 @@ def truth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Analysis, AuditResu
     config = base / "orgaudit.toml"
     config.write_text("[policy]\nmax_key_age_days = 365\n", encoding="utf-8")
     result = run_audit(
-        AuditOptions(db_path=db, out_dir=base / "out", formats=("json",), config_path=config)
+        db, AuditOptions(out_dir=base / "out", formats=("json",), config_path=config)
     )
     return load_analysis(db, None, None), result, base / "out"
 
@@ -144,9 +144,7 @@ def test_a_catalog_without_contested_rules_flags_nothing(tmp_path: Path) -> None
     db = tmp_path / "truth.db"
     pull_fixed(_org().org, db)
     result = run_audit(
-        AuditOptions(
-            db_path=db, out_dir=tmp_path / "out", formats=("json",), catalog_path=catalog_path
-        )
+        db, AuditOptions(out_dir=tmp_path / "out", formats=("json",), catalog_path=catalog_path)
     )
     assert [f for f in result.findings if f.contested] == []
     assert any(f.subject_name == "rita@example.com" for f in result.findings)
@@ -209,7 +207,7 @@ def test_a_read_only_key_of_an_org_owner_passes(
 def test_an_empty_org_audits_to_no_findings(tmp_path: Path) -> None:
     db = tmp_path / "empty.db"
     pull_fixed(OrgBuilder("org_empty", int(FIXED.timestamp())).org, db)
-    result = run_audit(AuditOptions(db_path=db, out_dir=tmp_path / "out", formats=("json",)))
+    result = run_audit(db, AuditOptions(out_dir=tmp_path / "out", formats=("json",)))
     assert result.findings == ()
 
 
@@ -276,7 +274,7 @@ def test_expiring_expired_and_too_old_keys(truth: tuple[Analysis, AuditResult, P
 def test_the_key_age_policy_is_off_without_configuration(tmp_path: Path) -> None:
     db = tmp_path / "truth.db"
     pull_fixed(_org().org, db)
-    result = run_audit(AuditOptions(db_path=db, out_dir=tmp_path / "out", formats=("json",)))
+    result = run_audit(db, AuditOptions(out_dir=tmp_path / "out", formats=("json",)))
     assert _findings(result, "key-no-expiry-too-old") == {}
 
 

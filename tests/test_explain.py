@@ -15,15 +15,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
 from orgaudit import store
-from orgaudit.app.pull import pull, pull_and_analyze
 from orgaudit.errors import UsageError
-from orgaudit.explain.verdicts import (
+from orgaudit.explain import (
     UserVerdict,
     explain_error,
     explain_key,
@@ -31,7 +31,7 @@ from orgaudit.explain.verdicts import (
     plan_scopes,
 )
 from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN
-from orgaudit.model.analysis import Analysis, analyze, load_analysis
+from orgaudit.model.analysis import Analysis, analyze
 from orgaudit.model.catalog import load_catalog
 from orgaudit.render import explain_text as explain_view
 from orgaudit.settings import AdminKey
@@ -39,7 +39,7 @@ from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org
 from orgaudit.store.snapshot import load_snapshot
 
-from support import ADMIN_KEY, NOW, PULL, fast_settings
+from support import ADMIN_KEY, NOW, PULL, fast_settings, load_analysis, pull, pull_and_analyze
 
 KEYS_WRITE = "api.organization.projects.api_keys.write"
 PASTED = (
@@ -322,7 +322,7 @@ def test_user_without_project_gets_one_verdict_per_project(
 ) -> None:
     a = demo_analysis
     verdicts = explain_user(a.snapshot, a.model, a.catalog, "carol@example.com")
-    by_project = {v.project["name"]: v.decision for v in verdicts}
+    by_project = {v.project.name: v.decision for v in verdicts}
     assert len(verdicts) == len(a.snapshot["projects"]) == 3
     assert by_project == {"Payments": DENIED, "Research": ALLOWED, "Legacy": DENIED}
 
@@ -382,7 +382,7 @@ def test_key_whose_owner_left_the_project_is_denied(demo_analysis: Analysis) -> 
     a = demo_analysis
     verdict = explain_key(a.snapshot, a.model, a.catalog, "heidi-old", "/v1/chat/completions")
     assert verdict.decision == DENIED
-    assert verdict.key["owner_project_access"] == "inactive"
+    assert verdict.key.owner_project_access == "inactive"
     assert verdict.missing_in_key == ()  # its scopes would do
     assert "no longer has access to the project" in verdict.advice[0].action
 
@@ -398,7 +398,7 @@ def test_unrestricted_key_passes(demo_analysis: Analysis) -> None:
 def test_key_of_an_archived_project_does_not_pass(demo_analysis: Analysis) -> None:
     a = demo_analysis
     verdict = explain_key(a.snapshot, a.model, a.catalog, "legacy-batch", "/v1/responses")
-    assert verdict.key["project"] == "Legacy"
+    assert verdict.key.project == "Legacy"
     assert verdict.decision == DENIED
 
 
@@ -472,23 +472,23 @@ def test_pasted_error_against_a_user_in_a_project(demo_analysis: Analysis) -> No
     # dave's viewer role grants neither scope. The rule is contested: under its other
     # reading his org reader role counts, and grants both.
     assert dave.user is not None
-    assert {k: v for k, v in dave.user.items() if k != "contested"} == {
+    assert {k: v for k, v in asdict(dave.user).items() if k != "contested"} == {
         "user": "dave@example.com",
         "project": "Payments",
         "decision": DENIED,
-        "lacking": [KEYS_WRITE, "api.responses.write"],
+        "lacking": (KEYS_WRITE, "api.responses.write"),
     }
     assert dave.decision == DENIED
-    [contested] = dave.user["contested"]
-    assert contested["rule"] == "request_rights_need_project_role"
-    assert contested["decision_if_other"] == ALLOWED
-    assert "org roles count" in contested["other_reading"]
+    [contested] = dave.user.contested
+    assert contested.rule == "request_rights_need_project_role"
+    assert contested.decision_if_other == ALLOWED
+    assert "org roles count" in contested.other_reading
     erin = explain_error(a.catalog, text, user="erin@example.com", **against)
     assert erin.user is not None  # her group's custom role grants the key right only
-    assert (erin.decision, erin.user["lacking"]) == (DENIED, ["api.responses.write"])
+    assert (erin.decision, erin.user.lacking) == (DENIED, ("api.responses.write",))
     bob = explain_error(a.catalog, text, user="bob@example.com", **against)
     assert bob.user is not None  # a member
-    assert (bob.decision, bob.user["lacking"]) == (ALLOWED, [])
+    assert (bob.decision, bob.user.lacking) == (ALLOWED, ())
     with pytest.raises(UsageError, match="--user needs --project"):
         explain_error(a.catalog, text, snapshot=a.snapshot, model=a.model, user="user_dave")
 

@@ -17,12 +17,11 @@ import pandas as pd
 import pytest
 
 from orgaudit import store
-from orgaudit.app.pull import pull
 from orgaudit.errors import ExitCode, OrgauditError
 from orgaudit.settings import AdminKey, ClientSettings, RetryPolicy
 from orgaudit.simulator import Fault, SimOrg, Simulator
 
-from support import ADMIN_KEY, PULL, fast_settings, small_org
+from support import ADMIN_KEY, PULL, fast_settings, pull, small_org
 
 USERS = "^/organization/users$"
 ANY_LIST = "^/(organization|projects)/"

@@ -29,13 +29,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from orgaudit.app.audit import AuditOptions, run_audit
+from orgaudit.app.audit import AuditOptions
 from orgaudit.collect import sources
 from orgaudit.collect.client import AdminClient
 from orgaudit.errors import OrgauditError
-from orgaudit.explain.verdicts import explain_key, explain_user
+from orgaudit.explain import explain_key, explain_user
 from orgaudit.model.access import level_for
-from orgaudit.model.analysis import load_analysis
 from orgaudit.model.catalog import load_catalog
 from orgaudit.render.explain_text import key_text, user_text
 from orgaudit.render.report import WRITERS
@@ -43,7 +42,7 @@ from orgaudit.render.report.escape import FORMULA_PREFIXES
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, SimOrg, Simulator
 
-from support import ADMIN_KEY, fast_settings, pull_fixed, small_org
+from support import ADMIN_KEY, fast_settings, load_analysis, pull_fixed, run_audit, small_org
 
 MISSING = object()  # an edit that removes the field altogether
 
@@ -240,7 +239,7 @@ def test_hostile_values_never_crash_and_are_all_reported(
     org = hostile_org(changes, repeated)
     db, out = work / "orgaudit.db", work / "out"
     pull_fixed(org, db)
-    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=tuple(WRITERS)))
+    result = run_audit(db, AuditOptions(out_dir=out, formats=tuple(WRITERS)))
 
     odd = {f.subject_id for f in result.findings if f.check_id == "unrecognized-value"}
     final = {(target, name): value for target, name, value in changes}  # the last edit wins
@@ -320,9 +319,7 @@ def test_a_deliberately_hostile_org_reports_each_odd_value_once_per_field_and_va
     ]
     org = hostile_org(changes, ["user", "user"])
     pull_fixed(org, tmp_path / "h.db")
-    result = run_audit(
-        AuditOptions(db_path=tmp_path / "h.db", out_dir=tmp_path / "out", formats=("json",))
-    )
+    result = run_audit(tmp_path / "h.db", AuditOptions(out_dir=tmp_path / "out", formats=("json",)))
     odd = {f.subject_id: f.message for f in result.findings if f.check_id == "unrecognized-value"}
     assert set(odd) == {
         "users.role 'billing_admin'",
@@ -413,9 +410,7 @@ async def _no_sleep(_delay: float) -> None:
 def test_numbers_sqlite_cannot_hold_as_a_time_are_reported(tmp_path: Path, value: object) -> None:
     org = hostile_org([("key", "last_used_at", value)], [])
     pull_fixed(org, tmp_path / "n.db")
-    result = run_audit(
-        AuditOptions(db_path=tmp_path / "n.db", out_dir=tmp_path / "out", formats=("json",))
-    )
+    result = run_audit(tmp_path / "n.db", AuditOptions(out_dir=tmp_path / "out", formats=("json",)))
     odd = [f for f in result.findings if f.check_id == "unrecognized-value"]
     assert [f.subject_id.split(" ")[0] for f in odd] == ["project_api_keys.last_used_at"]
     assert "is not an integer; stored as missing" in odd[0].message
@@ -430,7 +425,7 @@ def test_projects_sharing_a_name_get_headers_of_their_own_in_the_access_matrix(
         builder.member(project_id, "user_0000", "member")
     pull_fixed(builder.org, tmp_path / "names.db")
     out = tmp_path / "out"
-    run_audit(AuditOptions(db_path=tmp_path / "names.db", out_dir=out, formats=("csv",)))
+    run_audit(tmp_path / "names.db", AuditOptions(out_dir=out, formats=("csv",)))
     (matrix,) = out.glob("*-csv/access-matrix.csv")
     with matrix.open(encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle))

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "orgaudit"
 
 # Lowest first. The simulator stands apart: only the app (demo, simulate) may use it.
 LAYERS = (
-    ("orgaudit", "orgaudit.errors", "orgaudit.settings", "orgaudit.files"),
+    ("orgaudit", "orgaudit.errors", "orgaudit.settings", "orgaudit.files", "orgaudit.vocabulary"),
     ("orgaudit.simulator",),
     ("orgaudit.collect",),
     ("orgaudit.store",),
@@ -32,10 +32,7 @@ MAX_LINES = 450
 LONG_ALLOWED = {"simulator/server.py", "simulator/org.py"}
 # Still to be split (issue #14): each is taken off this list as it is split, and the
 # test fails while a module on it is already short, so the list can only shrink.
-NOT_YET_SPLIT = {
-    "explain/verdicts.py",
-    "model/access.py",
-}
+NOT_YET_SPLIT: set[str] = set()
 
 
 def _modules() -> dict[str, Path]:

@@ -13,18 +13,25 @@ import pandas as pd
 import pytest
 
 from orgaudit import store
-from orgaudit.app.pull import pull, pull_and_analyze
 from orgaudit.collect import sources
 from orgaudit.collect.journal import finished_lists, journal_path
 from orgaudit.collect.records import PROJECT_KEY_IN_ADMIN_LIST
 from orgaudit.errors import AuthError, CollectError, UsageError
-from orgaudit.explain.verdicts import explain_user
-from orgaudit.model.analysis import load_analysis
+from orgaudit.explain import explain_user
 from orgaudit.settings import AdminKey, PullSettings, RetryPolicy
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.org import SimOrg
 
-from support import ADMIN_KEY, PULL, entity_tables, fast_settings, small_org
+from support import (
+    ADMIN_KEY,
+    PULL,
+    entity_tables,
+    fast_settings,
+    load_analysis,
+    pull,
+    pull_and_analyze,
+    small_org,
+)
 
 
 def _rows(db_path: Path, table: str, snapshot_id: int = 1) -> list[dict[str, object]]:
@@ -189,7 +196,6 @@ def _no_custom_roles_org() -> SimOrg:
 def test_per_user_role_lists_are_not_asked_when_no_custom_role_exists(
     admin_key: AdminKey, db_path: Path, tmp_path: Path
 ) -> None:
-    from orgaudit.model.analysis import load_analysis
 
     with Simulator(_no_custom_roles_org(), admin_key=admin_key.reveal()) as sim:
         result = pull(admin_key, fast_settings(sim), PULL, db_path)
@@ -250,7 +256,6 @@ def test_a_custom_role_means_the_lists_it_could_appear_in_are_asked(
 def test_asking_every_role_list_gives_the_same_access_as_deriving(
     admin_key: AdminKey, tmp_path: Path
 ) -> None:
-    from orgaudit.model.analysis import load_analysis
 
     levels = {}
     for derive in (True, False):

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from orgaudit.app.audit import AuditOptions, parse_formats, run_audit
-from orgaudit.app.pull import pull_and_analyze
+from orgaudit.app.audit import AuditOptions, parse_formats
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
 from orgaudit.checks.config import load_settings
 from orgaudit.checks.findings import Finding, exit_code_for
@@ -27,6 +26,7 @@ from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import OrgBuilder
+from orgaudit.vocabulary import FindingStatus, Severity
 
 from support import (
     ADMIN_KEY,
@@ -37,7 +37,10 @@ from support import (
     Audited,
     check_golden,
     fast_settings,
+    load_analysis,
+    pull_and_analyze,
     pull_fixed,
+    run_audit,
 )
 
 
@@ -171,8 +174,8 @@ def _finding(severity: str, suppressed: bool = False, status: str = "open") -> F
     return Finding(
         "key-unused",
         "Unused key",
-        severity,
-        status,
+        Severity(severity),
+        FindingStatus(status),
         "api_key",
         "key_1",
         "k",
@@ -189,9 +192,10 @@ def _finding(severity: str, suppressed: bool = False, status: str = "open") -> F
 def test_exit_code_follows_fail_on_and_ignores_suppressed_findings() -> None:
     findings = (_finding("medium"), _finding("high", suppressed=True))
     assert exit_code_for(findings, None) is ExitCode.OK
-    assert exit_code_for(findings, "medium") is ExitCode.FINDINGS
-    assert exit_code_for(findings, "high") is ExitCode.OK  # the high one is suppressed
-    assert exit_code_for((_finding("high", status="unknown"),), "high") is ExitCode.FINDINGS
+    assert exit_code_for(findings, Severity.MEDIUM) is ExitCode.FINDINGS
+    assert exit_code_for(findings, Severity.HIGH) is ExitCode.OK  # the high one is suppressed
+    unknown = (_finding("high", status="unknown"),)
+    assert exit_code_for(unknown, Severity.HIGH) is ExitCode.FINDINGS
 
 
 def test_cli_format_choices_are_the_registry(tmp_path: Path) -> None:
@@ -207,7 +211,7 @@ def test_cli_format_choices_are_the_registry(tmp_path: Path) -> None:
         assert name in run.stdout
     assert parse_formats(["xlsx,csv", "json", "csv"], ("md",)) == ("xlsx", "csv", "json")
     with pytest.raises(UsageError, match="choose from xlsx, csv, json, md"):
-        AuditOptions(db_path=tmp_path, out_dir=tmp_path, formats=("pdf",))
+        AuditOptions(out_dir=tmp_path, formats=("pdf",))
 
 
 def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -273,7 +277,6 @@ def test_fail_on_and_suppressions_decide_the_exit_code(demo_audit: Audited, tmp_
 
 def test_an_expired_suppression_no_longer_suppresses_and_says_so(demo_audit: Audited) -> None:
     from orgaudit.checks.findings import run_checks
-    from orgaudit.model.analysis import load_analysis
 
     config_text = (
         '[[suppress]]\ncheck = "key-scope-trap"\nsubject = "grace-responses"\n'
@@ -322,13 +325,13 @@ def test_a_source_left_unread_makes_unknown_findings_not_silent_passes(tmp_path:
     )
     with Simulator(demo_org(int(FIXED.timestamp())), admin_key=ADMIN_KEY, faults=[fault]) as sim:
         pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=lambda: FIXED)
-    result = run_audit(AuditOptions(db_path=db, out_dir=out, formats=("json",)))
+    result = run_audit(db, AuditOptions(out_dir=out, formats=("json",)))
     by_check = {f.check_id: f for f in result.findings if f.subject_type in ("check", "source")}
     assert by_check["key-scope-trap"].status == "unknown"
     assert by_check["key-unrestricted"].status == "unknown"
     assert "audit_key_events" in by_check["source-unavailable"].message
     assert "key-scope-trap" in by_check["source-unavailable"].message
-    assert exit_code_for(result.findings, "high") is ExitCode.FINDINGS
+    assert exit_code_for(result.findings, Severity.HIGH) is ExitCode.FINDINGS
 
 
 def test_readme_lists_every_check_of_the_registry() -> None:
@@ -339,7 +342,6 @@ def test_readme_lists_every_check_of_the_registry() -> None:
 
 def test_key_exceeds_owner_names_the_scopes_the_owner_lacks(tmp_path: Path) -> None:
     from orgaudit.checks.findings import AuditSettings, run_checks
-    from orgaudit.model.analysis import load_analysis
 
     builder = OrgBuilder("org_exceeds", int(FIXED.timestamp()))
     viewer = builder.user("Vic Viewer", "vic@example.com", user_id="user_vic")

@@ -186,12 +186,12 @@ _FULL_DISK_AUDIT = """
 import resource, sys
 import orgaudit.app.audit as audit
 from orgaudit.cli import main
-stored = audit._store
+stored = audit.store_derived
 def store_then_fill_the_disk(*args):
     done = stored(*args)
     resource.setrlimit(resource.RLIMIT_FSIZE, (2048, resource.RLIM_INFINITY))
     return done
-audit._store = store_then_fill_the_disk
+audit.store_derived = store_then_fill_the_disk
 sys.argv = ["orgaudit", *sys.argv[1:]]
 main()
 """

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 import yaml
 
-from orgaudit.app.pull import pull
 from orgaudit.collect.sources import ALL_SOURCES
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, Simulator
@@ -30,7 +29,7 @@ from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import project_key_as_admin_key
 from orgaudit.simulator.server import RequestRecord
 
-from support import ADMIN_KEY, NOW, PULL, fast_settings
+from support import ADMIN_KEY, NOW, PULL, fast_settings, pull
 
 SPEC_PATH = Path(__file__).resolve().parent / "data" / "openai-admin-openapi-excerpt.yaml"
 SPEC_URI = "urn:openai-admin-openapi-excerpt"

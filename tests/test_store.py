@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from orgaudit import store
-from orgaudit.app.pull import pull, pull_and_analyze
 from orgaudit.collect import sources as src
 from orgaudit.collect.coverage import summarize_coverage
 from orgaudit.collect.records import (
@@ -31,7 +30,7 @@ from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.org import SimOrg
 
-from support import ADMIN_KEY, NOW, PULL, fast_settings
+from support import ADMIN_KEY, NOW, PULL, fast_settings, pull, pull_and_analyze
 
 # -- helpers ------------------------------------------------------------------------------------
 

@@ -20,13 +20,12 @@ from openpyxl.workbook.workbook import Workbook
 
 from orgaudit.checks import CHECKS
 from orgaudit.checks.findings import AuditSettings, run_checks
-from orgaudit.model.analysis import load_analysis
 from orgaudit.render.report import xlsx
 from orgaudit.render.report.tables import ReportData, build_report
 from orgaudit.render.report.xlsx import write_table_workbook, write_xlsx
 from orgaudit.render.report.xlsx_cells import MATRIX_COLOURS, SEVERITY_COLOURS
 
-from support import HOSTILE_KEY, HOSTILE_PROJECT, HOSTILE_USER, Audited, check_golden
+from support import HOSTILE_KEY, HOSTILE_PROJECT, HOSTILE_USER, Audited, check_golden, load_analysis
 
 STEM = "orgaudit-snapshot-1"
 SHEETS = [

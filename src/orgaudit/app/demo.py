@@ -17,6 +17,7 @@ from orgaudit.render.report import DEFAULT_FORMATS
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org
+from orgaudit.store.database import SnapshotDatabase
 
 
 @dataclass(frozen=True)
@@ -43,23 +44,24 @@ def run_demo(
     if db_path is None:
         db_path = Path(tempfile.mkdtemp(prefix="orgaudit-demo-")) / "orgaudit.db"
     key = AdminKey(f"sk-admin-demo-{secrets.token_hex(16)}")
-    with Simulator(demo_org(int(time.time())), admin_key=key.reveal()) as simulator:
-        pulled = pull_and_analyze(
-            key,
-            ClientSettings(
-                base_url=simulator.base_url, concurrency=8, timeout=10.0, trust_env=False
+    with SnapshotDatabase.open(db_path, create=True) as db:
+        with Simulator(demo_org(int(time.time())), admin_key=key.reveal()) as simulator:
+            pulled = pull_and_analyze(
+                db,
+                key,
+                ClientSettings(
+                    base_url=simulator.base_url, concurrency=8, timeout=10.0, trust_env=False
+                ),
+                PullSettings(),
+                progress=progress,
+            )
+        audited = run_audit(
+            db,
+            AuditOptions(
+                out_dir=out_dir if out_dir is not None else db_path.parent,
+                formats=DEFAULT_FORMATS,
+                snapshot_id=pulled.snapshot_id,
             ),
-            PullSettings(),
-            db_path,
-            progress=progress,
+            pulled.analysis,
         )
-    audited = run_audit(
-        AuditOptions(
-            db_path=db_path,
-            out_dir=out_dir if out_dir is not None else db_path.parent,
-            formats=DEFAULT_FORMATS,
-            snapshot_id=pulled.snapshot_id,
-        ),
-        pulled.analysis,
-    )
     return DemoResult(db_path, pulled, audited, dict(DEMO_CASES))

@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orgaudit import store
 from orgaudit.checks.derived import store_derived
 from orgaudit.collect.journal import Journal, journal_path
 from orgaudit.collect.pacing import QUIET, Progress
@@ -23,57 +20,43 @@ from orgaudit.errors import OrgauditError, UsageError
 from orgaudit.model.analysis import Analysis, analyze
 from orgaudit.model.catalog import load_catalog
 from orgaudit.settings import AdminKey, ClientSettings, PullSettings
-from orgaudit.store.snapshot import load_snapshot
+from orgaudit.store.database import SnapshotDatabase
 
 
 def pull(
+    db: SnapshotDatabase,
     key: AdminKey,
     client_settings: ClientSettings,
     pull_settings: PullSettings,
-    db_path: Path,
     *,
     progress: Progress = QUIET,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    then: Callable[[sqlite3.Connection, int], None] | None = None,
+    then: Callable[[int], None] | None = None,
 ) -> PullResult:
-    """Read the whole org and write it to ``db_path`` as one new snapshot.
+    """Read the whole org and write it to ``db`` as one new snapshot.
 
     ``clock`` gives the pull's start and end; the start is the snapshot's "as of" time,
     which every later check uses. Tests pass a fixed clock for reproducible reports.
-    ``then`` runs inside the snapshot's transaction (given the connection and the new
-    snapshot's id): the snapshot lands only if it succeeds too.
+    ``then`` runs inside the snapshot's transaction (given the new snapshot's id): the
+    snapshot lands only if it succeeds too.
     """
-    new_database = not os.path.lexists(db_path)
+    journal = _open_journal(db.path, client_settings, pull_settings, clock(), progress)
     try:
-        with store.connect(db_path) as conn:  # opened first: a bad path fails before any request
-            journal = _open_journal(db_path, client_settings, pull_settings, clock(), progress)
-            try:
-                collected = asyncio.run(
-                    collect(
-                        key, client_settings, pull_settings, journal, progress=progress, clock=clock
-                    )
-                )
-                with store.transaction(conn, "write the snapshot"):
-                    snapshot_id = store.write_snapshot(conn, collected)
-                    if then is not None:
-                        then(conn, snapshot_id)
-            except BaseException:
-                # Whatever stopped the pull, what it read is kept to resume; a journal that
-                # cannot be written must not hide why the pull stopped.
-                with contextlib.suppress(OrgauditError):
-                    journal.keep()
-                raise
-            journal.discard()
+        collected = asyncio.run(
+            collect(key, client_settings, pull_settings, journal, progress=progress, clock=clock)
+        )
+        with db.transaction("write the snapshot"):
+            snapshot_id = db.write_snapshot(collected)
+            if then is not None:
+                then(snapshot_id)
     except BaseException:
-        if new_database:  # a pull that wrote no snapshot leaves no new file behind
-            for leftover in (db_path, *(Path(f"{db_path}{end}") for end in _SQLITE_SIDE_FILES)):
-                leftover.unlink(missing_ok=True)
+        # Whatever stopped the pull, what it read is kept to resume; a journal that
+        # cannot be written must not hide why the pull stopped.
+        with contextlib.suppress(OrgauditError):
+            journal.keep()
         raise
+    journal.discard()
     return PullResult(snapshot_id, collected)
-
-
-# What SQLite may leave beside a database it was writing.
-_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 def _open_journal(
@@ -112,10 +95,10 @@ class AnalyzedPull(PullResult):
 
 
 def pull_and_analyze(
+    db: SnapshotDatabase,
     key: AdminKey,
     client_settings: ClientSettings,
     pull_settings: PullSettings,
-    db_path: Path,
     *,
     catalog_path: Path | None = None,
     progress: Progress = QUIET,
@@ -130,15 +113,15 @@ def pull_and_analyze(
     timing = {} if clock is None else {"clock": clock}
     analyses: list[Analysis] = []
 
-    def store_analysis(conn: sqlite3.Connection, snapshot_id: int) -> None:
-        analyses.append(analyze(load_snapshot(conn, snapshot_id), catalog))
-        store_derived(conn, analyses[-1])
+    def store_analysis(snapshot_id: int) -> None:
+        analyses.append(analyze(db.load(snapshot_id), catalog))
+        store_derived(db, analyses[-1])
 
     pulled = pull(
+        db,
         key,
         client_settings,
         pull_settings,
-        db_path,
         progress=progress,
         then=store_analysis,
         **timing,

@@ -32,8 +32,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from orgaudit.checks.findings import SEVERITIES, AuditSettings, Suppression
+from orgaudit.checks.findings import AuditSettings, Suppression
 from orgaudit.errors import ConfigError
+from orgaudit.vocabulary import Severity
 
 _TOP_LEVEL = {"thresholds", "policy", "severity", "suppress"}
 _THRESHOLDS = {"stale_days", "max_owners", "expiring_within_days"}
@@ -89,9 +90,9 @@ def load_settings(
     for check_id, severity in data.get("severity", {}).items():
         if check_id not in check_ids:
             raise fail(f"unknown check {check_id!r} in [severity]", check_id)
-        if severity not in SEVERITIES:
-            raise fail(f"severity of {check_id} must be one of {', '.join(SEVERITIES)}", check_id)
-        severities[check_id] = severity
+        if severity not in tuple(Severity):
+            raise fail(f"severity of {check_id} must be one of {', '.join(Severity)}", check_id)
+        severities[check_id] = Severity(severity)
     suppressions = tuple(
         _suppression(entry, number, fail, check_ids)
         for number, entry in enumerate(data.get("suppress", []))

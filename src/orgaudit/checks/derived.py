@@ -1,29 +1,74 @@
-"""The derived tables a snapshot stores: its access model and an audit's findings."""
+"""The derived tables a snapshot stores: its access model and an audit's findings, and
+those findings read back for the next audit's Changes."""
 
 from __future__ import annotations
-
-import sqlite3
 
 import pandas as pd
 
 from orgaudit import store
+from orgaudit.checks import CHECKS_BY_ID
 from orgaudit.checks.findings import Finding
-from orgaudit.model.access import keys_with_scopes, with_scope_kinds
 from orgaudit.model.analysis import Analysis
+from orgaudit.store.database import SnapshotDatabase
+from orgaudit.vocabulary import FindingStatus, Severity
 
 
 def store_derived(
-    conn: sqlite3.Connection, analysis: Analysis, findings: tuple[Finding, ...] = ()
+    db: SnapshotDatabase, analysis: Analysis, findings: tuple[Finding, ...] | None = None
 ) -> None:
     """Write the access model (and an audit's findings) into the derived tables.
 
     They replace the snapshot's earlier derived rows: the findings table holds the latest
-    audit's findings (a pull alone leaves it empty).
+    audit's findings (a pull alone, ``findings`` None, leaves it empty).
     """
     rows = derived_rows(analysis)
     columns = list(store.DERIVED_TABLES["findings"])
-    rows["findings"] = [tuple(_plain(getattr(f, c)) for c in columns) for f in findings]
-    store.write_derived(conn, analysis.snapshot.id, analysis.catalog.version, rows)
+    rows["findings"] = [tuple(_plain(getattr(f, c)) for c in columns) for f in findings or ()]
+    db.write_derived(
+        analysis.snapshot.id, analysis.catalog.version, rows, audited=findings is not None
+    )
+
+
+def stored_findings(db: SnapshotDatabase, snapshot_id: int) -> tuple[Finding, ...] | None:
+    """The findings the last audit of a snapshot stored, or None where none was audited.
+
+    A check the registry no longer holds keeps its id as its title; what the stored row
+    does not hold (the title, the remediation) comes from the registry.
+    """
+    if not db.audited(snapshot_id):
+        return None
+    rows = db.table("findings", snapshot_id)
+    rows = rows.astype(object).where(rows.notna(), None)
+    severities, statuses = frozenset(Severity), frozenset(FindingStatus)
+    if not (rows["severity"].isin(severities).all() and rows["status"].isin(statuses).all()):
+        return None  # not what an audit writes: the checks are run again instead
+    findings = []
+    for row in rows.itertuples(index=False):
+        check = CHECKS_BY_ID.get(str(row.check_id))
+        findings.append(
+            Finding(
+                check_id=str(row.check_id),
+                title=check.title if check else str(row.check_id),
+                severity=Severity(str(row.severity)),
+                status=FindingStatus(str(row.status)),
+                subject_type=str(row.subject_type),
+                subject_id=str(row.subject_id),
+                subject_name=str(row.subject_name),
+                project_id=_text(row.project_id),
+                project_name=_text(row.project_name),
+                message=str(row.message),
+                remediation=check.fix if check else "",
+                evidence=str(row.evidence),
+                suppressed=bool(row.suppressed),
+                suppression=_text(row.suppression) or "",
+                contested=_text(row.contested) or "",
+            )
+        )
+    return tuple(findings)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def derived_rows(analysis: Analysis) -> dict[str, list[tuple[object, ...]]]:
@@ -40,9 +85,7 @@ def derived_rows(analysis: Analysis) -> dict[str, list[tuple[object, ...]]]:
         permission_source=bindings["permission_key"].map(sources),
     )[list(store.DERIVED_TABLES["access_bindings"])]
     level_rows = model.levels[list(store.DERIVED_TABLES["access_levels"])]
-    snapshot = analysis.snapshot
-    keys = keys_with_scopes(snapshot)
-    kinds = with_scope_kinds(keys, analysis.catalog)
+    kinds = analysis.keys
     recorded_at = (kinds["recorded_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     key_rows = pd.DataFrame(
         {

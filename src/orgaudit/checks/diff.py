@@ -13,10 +13,8 @@ from typing import Any
 import pandas as pd
 
 from orgaudit.checks.findings import Finding
-from orgaudit.model.access import keys_with_scopes
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.catalog import PROJECT
-from orgaudit.store.snapshot import principal_names, project_names
 
 # Sections of a diff, in the order they are shown.
 SECTIONS = (
@@ -174,17 +172,13 @@ def _project_role_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def _names(analysis: Analysis) -> pd.DataFrame:
-    return principal_names(analysis.snapshot).rename(columns={"name": "who"})
-
-
-def _project_names(analysis: Analysis) -> pd.Series:
-    return project_names(analysis.snapshot)
+    return analysis.principal_names.rename(columns={"name": "who"})
 
 
 def _project_roles(old: Analysis, new: Analysis) -> list[Change]:
     keys = ["principal_id", "project_id"]
     removed, added, both = _compare(_project_role_table(old), _project_role_table(new), keys)
-    names = pd.concat([_project_names(old), _project_names(new)])
+    names = pd.concat([old.project_names, new.project_names])
     names = names[~names.index.duplicated(keep="last")]
     frames = []
     for frame, who in ((removed, "who_old"), (added, "who_new"), (both, "who_new")):
@@ -237,7 +231,7 @@ def _role_permissions(old: Analysis, new: Analysis) -> list[Change]:
 
     _, _, both = _compare(table(old), table(new), ["resource_type", "project_id", "id"])
     changed = both[both["permissions_old"].fillna("") != both["permissions_new"].fillna("")]
-    names = _project_names(new)
+    names = new.project_names
     changed = changed.assign(project=changed["project_id"].map(names).fillna(""))
     return _changes(
         "role permissions changed",
@@ -251,10 +245,10 @@ def _role_permissions(old: Analysis, new: Analysis) -> list[Change]:
 
 def _key_table(analysis: Analysis, stale_days: int) -> pd.DataFrame:
     snapshot = analysis.snapshot
-    keys = keys_with_scopes(snapshot)
+    keys = analysis.keys
     idle = (snapshot.as_of - keys["last_used_at"]).dt.days
     fresh = keys["last_used_at"].notna() & (idle <= stale_days)
-    names = _project_names(analysis)
+    names = analysis.project_names
     return pd.DataFrame(
         {
             "id": keys["id"],

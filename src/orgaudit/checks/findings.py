@@ -17,11 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from orgaudit.errors import ExitCode, UsageError
-from orgaudit.model.access import keys_with_scopes
 from orgaudit.model.analysis import Analysis
-
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-OPEN, UNKNOWN = "open", "unknown"
+from orgaudit.vocabulary import FindingStatus, Severity
 
 # Columns a check's result has. ``status`` defaults to open; ``escalate`` (default False)
 # raises a row one severity above the check's, for "worse when ..." cases; ``contested``
@@ -50,16 +47,6 @@ def contested_note(rules: pd.Series, other_answer: str) -> pd.Series:
     return note
 
 
-def severity_rank(severity: str) -> int:
-    """Order of severities, ``info`` lowest; a clear error for an unknown one."""
-    try:
-        return SEVERITIES.index(severity)
-    except ValueError:
-        raise UsageError(
-            f"unknown severity {severity!r}; use one of {', '.join(SEVERITIES)}"
-        ) from None
-
-
 @dataclass(frozen=True)
 class Suppression:
     """A finding accepted on purpose: which check and subject, why, who, until when."""
@@ -85,7 +72,7 @@ class AuditSettings:
 
     stale_days: int = 90
     max_owners: int = 3
-    severities: Mapping[str, str] = field(default_factory=dict)
+    severities: Mapping[str, Severity] = field(default_factory=dict)
     suppressions: tuple[Suppression, ...] = ()
     # Keys expiring within this many days are flagged (check key-expiring); a key used
     # within the same many days counts as in use.
@@ -119,8 +106,9 @@ class AuditContext:
 
     @cached_property
     def keys(self) -> pd.DataFrame:
-        """Project API keys with their recorded scopes (None where unknown)."""
-        keys = keys_with_scopes(self.analysis.snapshot)
+        """Project API keys with their recorded scopes and kinds (see ``Analysis.keys``) and
+        their project's name and status."""
+        keys = self.analysis.keys
         return keys.merge(self.project_names, on="project_id", how="left", validate="many_to_one")
 
     @cached_property
@@ -142,13 +130,18 @@ class AuditContext:
 CheckFunction = Callable[[AuditContext], pd.DataFrame]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Check:
-    """One check of the registry: a stable id and what it means, and its function."""
+    """One check of the registry: a stable id and what it means, and its function.
+
+    ``flags`` says what it flags, ``why`` why that matters, ``fix`` how to fix it,
+    ``evidence`` the weakest evidence level of the catalog rules it rests on, and
+    ``needs`` the sources it reads (one not read makes the check one unknown finding).
+    """
 
     id: str
     title: str
-    severity: str
+    severity: Severity
     flags: str
     why: str
     fix: str
@@ -163,8 +156,8 @@ class Finding:
 
     check_id: str
     title: str
-    severity: str
-    status: str
+    severity: Severity
+    status: FindingStatus
     subject_type: str
     subject_id: str
     subject_name: str
@@ -201,12 +194,12 @@ def run_checks(
     return tuple(findings)
 
 
-def _not_evaluated(check: Check, severity: str, sources: list[str]) -> Finding:
+def _not_evaluated(check: Check, severity: Severity, sources: list[str]) -> Finding:
     return Finding(
         check_id=check.id,
         title=check.title,
         severity=severity,
-        status=UNKNOWN,
+        status=FindingStatus.UNKNOWN,
         subject_type="check",
         subject_id=check.id,
         subject_name=check.title,
@@ -222,18 +215,18 @@ def _not_evaluated(check: Check, severity: str, sources: list[str]) -> Finding:
 
 def _findings(
     check: Check,
-    severity: str,
+    severity: Severity,
     flagged: pd.DataFrame,
     suppressions: tuple[Suppression, ...],
     as_of: datetime,
 ) -> list[Finding]:
     frame = flagged.reindex(columns=FLAG_COLUMNS)
-    raised = SEVERITIES[min(severity_rank(severity) + 1, len(SEVERITIES) - 1)]
+    raised = severity.raised()
     escalate = frame["escalate"].astype("boolean").fillna(False).astype(bool)
     status = frame["status"].astype(object)
     frame = frame.assign(
         severity=escalate.map({True: raised, False: severity}),
-        status=status.where(status.notna(), OPEN),
+        status=status.where(status.notna(), FindingStatus.OPEN),
     )
     findings = []
     for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
@@ -259,8 +252,8 @@ def _findings(
             Finding(
                 check_id=check.id,
                 title=check.title,
-                severity=str(row.severity),
-                status=str(row.status),
+                severity=Severity(str(row.severity)),
+                status=FindingStatus(str(row.status)),
                 subject_type=str(row.subject_type),
                 subject_id=str(row.subject_id),
                 subject_name=str(row.subject_name),
@@ -289,11 +282,11 @@ class AuditResult:
     findings: tuple[Finding, ...]
     files: tuple[Path, ...]
     exit_code: ExitCode
-    fail_on: str | None
+    fail_on: Severity | None
     stored: bool = True  # False: a read-only database; the findings were not written back
 
 
-def exit_code_for(findings: tuple[Finding, ...], fail_on: str | None) -> ExitCode:
+def exit_code_for(findings: tuple[Finding, ...], fail_on: Severity | None) -> ExitCode:
     """1 when a finding that counts is at or above ``fail_on``, else 0.
 
     Suppressed findings never count. ``unknown`` findings count like open ones: what
@@ -301,6 +294,6 @@ def exit_code_for(findings: tuple[Finding, ...], fail_on: str | None) -> ExitCod
     """
     if fail_on is None:
         return ExitCode.OK
-    threshold = severity_rank(fail_on)
-    failing = any(f.counts and severity_rank(f.severity) >= threshold for f in findings)
+    threshold = fail_on.rank
+    failing = any(f.counts and f.severity.rank >= threshold for f in findings)
     return ExitCode.FINDINGS if failing else ExitCode.OK

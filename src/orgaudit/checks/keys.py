@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from orgaudit.checks.findings import UNKNOWN, AuditContext, contested_note
-from orgaudit.model.access import (
-    REQUEST_RULE,
-    SERVICE_ACCOUNT,
-    AccessModel,
-    levels_for_pairs,
-    request_bindings,
-    scopes_unknown_reasons,
-    with_scope_kinds,
-)
+from orgaudit.checks.findings import AuditContext, contested_note
+from orgaudit.model.access import AccessModel, levels_for_pairs
+from orgaudit.model.bindings import SERVICE_ACCOUNT
 from orgaudit.model.catalog import ORGANIZATION, PROJECT, Catalog
+from orgaudit.model.keys import REQUEST_RULE, request_bindings, scopes_unknown_reasons
+from orgaudit.vocabulary import FindingStatus, ScopeKind
 
 KEY_COLUMNS = ["id", "name", "project_id", "project_name", "owner_type", "owner_id"]
 
@@ -41,8 +36,8 @@ def _owner(keys: pd.DataFrame) -> pd.Series:
 
 def key_scope_trap(context: AuditContext) -> pd.DataFrame:
     """Restricted keys holding trap scopes (sub-options) without the umbrella scope."""
-    keys = with_scope_kinds(context.keys, context.analysis.catalog)
-    restricted = keys[keys["scope_kind"] == "restricted"]
+    keys = context.keys
+    restricted = keys[keys["scope_kind"] == ScopeKind.RESTRICTED]
     frames = []
     for trap in context.analysis.catalog.traps:
         springs = {s: trap.springs(s) for s in restricted["scope_set"].drop_duplicates()}
@@ -103,9 +98,9 @@ def key_exceeds_owner(context: AuditContext) -> pd.DataFrame:
 def _requested_scopes(context: AuditContext) -> pd.DataFrame:
     """One row per scope each restricted key holds (keys whose owner lost access fail
     whatever they ask: key-owner-without-access says so)."""
-    keys = with_scope_kinds(context.keys, context.analysis.catalog)
+    keys = context.keys
     restricted = keys[
-        (keys["scope_kind"] == "restricted") & (keys["owner_project_access"] == "active")
+        (keys["scope_kind"] == ScopeKind.RESTRICTED) & (keys["owner_project_access"] == "active")
     ]
     as_lists = {s: sorted(s) for s in restricted["scope_set"].drop_duplicates()}
     return (
@@ -176,7 +171,9 @@ def _exceeding_rows(context: AuditContext, beyond: pd.DataFrame) -> pd.DataFrame
         + " in the project do not grant; those calls fail"
     )
     rows = _key_rows(per_key, message)
-    return rows.assign(status=(per_key["unknown"] | ~complete).map({True: UNKNOWN, False: None}))
+    return rows.assign(
+        status=(per_key["unknown"] | ~complete).map({True: FindingStatus.UNKNOWN, False: None})
+    )
 
 
 def _owner_complete(context: AuditContext, keys: pd.DataFrame) -> pd.Series:
@@ -227,8 +224,8 @@ def key_owner_without_access(context: AuditContext) -> pd.DataFrame:
 
 def key_unrestricted(context: AuditContext) -> pd.DataFrame:
     """Keys with all permissions; worse when a service account owns them."""
-    keys = with_scope_kinds(context.keys, context.analysis.catalog)
-    loose = keys[keys["scope_kind"] == "unrestricted"]
+    keys = context.keys
+    loose = keys[keys["scope_kind"] == ScopeKind.UNRESTRICTED]
     message = "key with all permissions, owned by " + _owner(loose)
     return _key_rows(loose, message).assign(escalate=loose["owner_type"] == SERVICE_ACCOUNT)
 

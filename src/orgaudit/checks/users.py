@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from orgaudit.checks.findings import AuditContext, contested_note
-from orgaudit.model.access import DENIED, UNKNOWN, USER
+from orgaudit.model.bindings import USER
 from orgaudit.model.catalog import ORGANIZATION, PROJECT
+from orgaudit.vocabulary import FindingStatus, Verdict
 
 _LEVEL_TEXT = {
     "none": "no rights on keys",
@@ -24,7 +25,7 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
         (levels["principal_type"] == USER)
         & levels["project_id"].notna()
         & ~levels["archived"]
-        & levels["verdict"].isin([DENIED, UNKNOWN])
+        & levels["verdict"].isin([Verdict.DENIED, Verdict.UNKNOWN])
     ]
     if denied.empty:
         return pd.DataFrame()
@@ -67,7 +68,7 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
             }
         )
     )
-    message = message.where(rows["verdict"] != UNKNOWN, message + why_unknown)
+    message = message.where(rows["verdict"] != Verdict.UNKNOWN, message + why_unknown)
     contested = rows["contested"].fillna("").astype(str)
     message = message + contested_note(contested, "they can")
     return pd.DataFrame(
@@ -78,7 +79,7 @@ def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
             "project_id": rows["project_id"],
             "project_name": rows["project_name"],
             "message": message,
-            "status": rows["verdict"].map({UNKNOWN: UNKNOWN}),
+            "status": rows["verdict"].map({Verdict.UNKNOWN: FindingStatus.UNKNOWN}),
             "contested": contested,
         }
     )
@@ -118,7 +119,7 @@ def user_no_project(context: AuditContext) -> pd.DataFrame:
             + contested_note(contested, "their org role lets them create keys in every project"),
             # A project whose role lists were not all read could hold a role for them.
             "status": (~lonely["complete"].fillna(False).astype(bool) | incomplete).map(
-                {True: UNKNOWN}
+                {True: FindingStatus.UNKNOWN}
             ),
             "contested": contested,
         }

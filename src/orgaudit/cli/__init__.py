@@ -51,6 +51,7 @@ from orgaudit.settings import (
     RetryPolicy,
     resolve_db_path,
 )
+from orgaudit.store.database import SnapshotDatabase
 
 app = typer.Typer(
     name="orgaudit",
@@ -116,7 +117,8 @@ def pull_command(
         strict=strict,
         resume=resume,
     )
-    pull_with_progress(options, resolve_db_path(db), catalog)
+    with SnapshotDatabase.open(resolve_db_path(db), create=True) as database:
+        pull_with_progress(database, options, catalog)
 
 
 @app.command("demo")

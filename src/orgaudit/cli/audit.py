@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from orgaudit.app.audit import AuditOptions, parse_formats, run_audit
-from orgaudit.checks.findings import SEVERITIES
 from orgaudit.cli.common import (
     AskEveryRoleListOption,
     AuditDaysOption,
@@ -40,7 +39,9 @@ from orgaudit.settings import (
     RetryPolicy,
     resolve_db_path,
 )
+from orgaudit.store.database import SnapshotDatabase
 from orgaudit.store.queries import default_pack
+from orgaudit.vocabulary import Severity
 
 
 def audit_command(
@@ -61,7 +62,7 @@ def audit_command(
     fail_on: Annotated[
         str | None,
         typer.Option(
-            help=f"Exit 1 if a finding at or above this severity counts: {', '.join(SEVERITIES)}."
+            help=f"Exit 1 if a finding at or above this severity counts: {', '.join(Severity)}."
         ),
     ] = None,
     config: Annotated[
@@ -92,38 +93,39 @@ def audit_command(
     ask_every_role_list: AskEveryRoleListOption = False,
 ) -> None:
     """Check the org and write the workbook (and csv, json, markdown); exit 1 per --fail-on."""
-    db_path = resolve_db_path(db)
     options = AuditOptions(
-        db_path=db_path,
         out_dir=out_dir,
         formats=parse_formats(formats, DEFAULT_FORMATS),
         snapshot_id=snapshot,
         catalog_path=catalog,
         config_path=config,
-        fail_on=fail_on,
+        fail_on=None if fail_on is None else Severity.parse(fail_on),
         stale_days=stale_days,
         max_owners=max_owners,
         queries_dir=default_pack() if queries else None,
     )
     if snapshot is not None and not offline:
         raise UsageError("--snapshot audits a stored snapshot: add --offline")
-    if not offline:
-        pull_options = PullOptions(
-            admin_key_file,
-            base_url,
-            concurrency,
-            timeout,
-            max_attempts,
-            audit_days,
-            max_body_mb,
-            max_pages,
-            ask_every_role_list,
-            max_wait=max_wait,
-            strict=strict,
-        )
-        pulled = pull_with_progress(pull_options, db_path, catalog)
-        result = run_audit(replace(options, snapshot_id=pulled.snapshot_id), pulled.analysis)
-    else:
-        result = run_audit(options)
+    pull_options = PullOptions(
+        admin_key_file,
+        base_url,
+        concurrency,
+        timeout,
+        max_attempts,
+        audit_days,
+        max_body_mb,
+        max_pages,
+        ask_every_role_list,
+        max_wait=max_wait,
+        strict=strict,
+    )
+    with SnapshotDatabase.open(resolve_db_path(db), create=not offline) as database:
+        if offline:
+            result = run_audit(database, options)
+        else:
+            pulled = pull_with_progress(database, pull_options, catalog)
+            result = run_audit(
+                database, replace(options, snapshot_id=pulled.snapshot_id), pulled.analysis
+            )
     out.print(presentation.audit_summary(result))
     raise typer.Exit(result.exit_code)

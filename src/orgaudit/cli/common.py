@@ -19,6 +19,7 @@ from orgaudit.errors import Interrupted
 from orgaudit.render import text as presentation
 from orgaudit.render.terminal import SafeConsole, shown
 from orgaudit.settings import MIB, ClientSettings, PullSettings, RetryPolicy, load_admin_key
+from orgaudit.store.database import SnapshotDatabase
 
 # Markup off: paths, names and server text are never read as markup; and no control
 # character they hold reaches the terminal (orgaudit.render.terminal).
@@ -186,7 +187,9 @@ class _Counter:
         return counted
 
 
-def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None) -> AnalyzedPull:
+def pull_with_progress(
+    db: SnapshotDatabase, options: PullOptions, catalog: Path | None
+) -> AnalyzedPull:
     """Pull and analyze with a spinner on a terminal, then print the one-line summary."""
     key = load_admin_key(options.key_file, strict=options.strict, warn=_notice)
     with request_progress("pulling") as progress:
@@ -194,10 +197,10 @@ def pull_with_progress(options: PullOptions, db_path: Path, catalog: Path | None
         counted = replace(progress, response=answered.add(progress.response))
         try:
             result = pull_and_analyze(
+                db,
                 key,
                 options.client(),
                 options.pull(),
-                db_path,
                 catalog_path=catalog,
                 progress=counted,
             )

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, SnapshotOption, out
-from orgaudit.explain.verdicts import explain_error, explain_key, explain_user, plan_scopes
-from orgaudit.model.analysis import load_analysis
+from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
+from orgaudit.model.analysis import Analysis, load_analysis
 from orgaudit.model.catalog import load_catalog
 from orgaudit.render import explain_text as explain_view
 from orgaudit.render.terminal import json_text
 from orgaudit.settings import resolve_db_path
+from orgaudit.store.database import SnapshotDatabase
 
 app = typer.Typer(
     help="Explain a verdict: a user in a project, a key, a pasted error, least scopes.",
     no_args_is_help=True,
 )
+
+
+def _analysis(db: Path | None, snapshot: int | None, catalog: Path | None) -> Analysis:
+    with SnapshotDatabase.open(resolve_db_path(db)) as database:
+        return load_analysis(database, snapshot, catalog)
 
 
 def _print(as_json: bool, payload: Any, text: str) -> None:
@@ -40,7 +47,7 @@ def user_command(
     as_json: JsonOption = False,
 ) -> None:
     """Can USER create API keys in PROJECT, and why (not)?"""
-    analysis = load_analysis(resolve_db_path(db), snapshot, catalog)
+    analysis = _analysis(db, snapshot, catalog)
     verdicts = explain_user(analysis.snapshot, analysis.model, analysis.catalog, user, project)
     payload: Any = verdicts[0].to_dict() if project else [v.to_dict() for v in verdicts]
     _print(as_json, payload, explain_view.user_text(verdicts))
@@ -58,7 +65,7 @@ def key_command(
     as_json: JsonOption = False,
 ) -> None:
     """Would requests with KEY pass: its scopes, its owner's roles, an endpoint."""
-    analysis = load_analysis(resolve_db_path(db), snapshot, catalog)
+    analysis = _analysis(db, snapshot, catalog)
     verdict = explain_key(analysis.snapshot, analysis.model, analysis.catalog, key, endpoint)
     _print(as_json, verdict.to_dict(), explain_view.key_text(verdict))
 
@@ -78,7 +85,7 @@ def error_command(
     if key is None and user is None:
         explanation = explain_error(load_catalog(catalog), text)
     else:
-        analysis = load_analysis(resolve_db_path(db), snapshot, catalog)
+        analysis = _analysis(db, snapshot, catalog)
         explanation = explain_error(
             analysis.catalog,
             text,

@@ -12,6 +12,7 @@ from orgaudit.errors import UsageError
 from orgaudit.render import text as presentation
 from orgaudit.render.report.query_output import QUERY_FORMATS, write_query_result
 from orgaudit.settings import resolve_db_path
+from orgaudit.store.database import SnapshotDatabase
 from orgaudit.store.queries import default_pack, find_query, parse_params, query_pack, run_query
 
 
@@ -43,6 +44,7 @@ def query_command(
     if name is None:
         raise UsageError("name a saved query (`orgaudit query --list`) or a .sql file")
     query = find_query(name, pack)
-    frame = run_query(resolve_db_path(db), query, snapshot, parse_params(params))
+    with SnapshotDatabase.open(resolve_db_path(db)) as database:
+        frame = run_query(database, query, snapshot, parse_params(params))
     text = write_query_result(frame, query.title, output, out_file)
     out.print(presentation.frame_table(frame, query.title) if output == "table" else text)

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from orgaudit import store
 from orgaudit.app.audit import DiffOptions, run_diff
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, out
 from orgaudit.render import text as presentation
 from orgaudit.render.terminal import json_text
 from orgaudit.settings import resolve_db_path
+from orgaudit.store.database import SnapshotDatabase
 
 
 def snapshots_command(
@@ -23,10 +23,11 @@ def snapshots_command(
     ] = None,
 ) -> None:
     """List the snapshots in the database (or prune all but the newest KEEP)."""
-    if prune is not None:
-        out.print(presentation.pruned(store.prune_file(resolve_db_path(db), prune)))
-        return
-    out.print(presentation.snapshot_table(resolve_db_path(db)))
+    with SnapshotDatabase.open(resolve_db_path(db)) as database:
+        if prune is not None:
+            out.print(presentation.pruned(database.prune(prune)))
+        else:
+            out.print(presentation.snapshot_table(database.snapshots(), database.path))
 
 
 def diff_command(
@@ -42,7 +43,8 @@ def diff_command(
     as_json: JsonOption = False,
 ) -> None:
     """What changed between two snapshots: people, roles, groups, keys, findings."""
-    diff = run_diff(DiffOptions(resolve_db_path(db), from_snapshot, to_snapshot, catalog, config))
+    with SnapshotDatabase.open(resolve_db_path(db)) as database:
+        diff = run_diff(database, DiffOptions(from_snapshot, to_snapshot, catalog, config))
     if as_json:
         out.print(json_text(json.dumps(diff.to_dict(), ensure_ascii=False, indent=2)))
     else:

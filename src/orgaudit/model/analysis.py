@@ -1,14 +1,23 @@
-"""One analysis of a snapshot: the snapshot, its catalog and the access model that follows."""
+"""One analysis of a snapshot: the snapshot, its catalog, the access model that follows,
+and the tables every later step reads, each worked out once.
+
+The checks, explain, diff and every report read the same :class:`Analysis`; what they
+share (keys with their scopes, names by id) is computed on first use and kept.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from orgaudit import store
+import pandas as pd
+
 from orgaudit.model.access import AccessModel, compute_access
 from orgaudit.model.catalog import Catalog, load_catalog
-from orgaudit.store.snapshot import Snapshot, load_snapshot
+from orgaudit.model.keys import keys_with_scopes, with_scope_kinds
+from orgaudit.store.database import SnapshotDatabase
+from orgaudit.store.snapshot import Snapshot, principal_names, project_names
 
 
 @dataclass(frozen=True)
@@ -19,15 +28,32 @@ class Analysis:
     catalog: Catalog
     model: AccessModel
 
+    @cached_property
+    def keys(self) -> pd.DataFrame:
+        """Project API keys with their recorded ``scopes`` and ``recorded_at`` (missing
+        where none was recorded), ``scope_set`` and ``scope_kind``."""
+        return with_scope_kinds(keys_with_scopes(self.snapshot), self.catalog)
+
+    @cached_property
+    def principal_names(self) -> pd.DataFrame:
+        """``principal_id`` and ``name``: a user's e-mail, a service account's name, else
+        the id."""
+        return principal_names(self.snapshot)
+
+    @cached_property
+    def project_names(self) -> pd.Series:
+        """Project names by project id."""
+        return project_names(self.snapshot)
+
 
 def analyze(snapshot: Snapshot, catalog: Catalog) -> Analysis:
     """The access model of a loaded snapshot."""
     return Analysis(snapshot, catalog, compute_access(snapshot, catalog))
 
 
-def load_analysis(db_path: Path, snapshot_id: int | None, catalog_path: Path | None) -> Analysis:
-    """Open the database, load a snapshot (latest by default) and analyze it."""
-    catalog = load_catalog(catalog_path)
-    with store.connect(db_path, create=False) as conn:
-        snapshot = load_snapshot(conn, snapshot_id)
-    return analyze(snapshot, catalog)
+def load_analysis(
+    db: SnapshotDatabase, snapshot_id: int | None, catalog_path: Path | None
+) -> Analysis:
+    """A snapshot (the latest by default) analyzed under a catalog (the shipped one by
+    default)."""
+    return analyze(db.load(snapshot_id), load_catalog(catalog_path))

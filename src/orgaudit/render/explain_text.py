@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orgaudit.explain.verdicts import (
+from orgaudit.explain import (
     Contested,
     ErrorExplanation,
     Fix,
@@ -11,8 +11,9 @@ from orgaudit.explain.verdicts import (
     UserVerdict,
 )
 from orgaudit.render.terminal import lines_text
+from orgaudit.vocabulary import Verdict
 
-_MARK = {"allowed": "ALLOWED", "denied": "DENIED", "unknown": "UNKNOWN"}
+_MARK = {verdict: verdict.value.upper() for verdict in Verdict}
 
 
 def _fixes(title: str, fixes: tuple[Fix, ...]) -> list[str]:
@@ -57,7 +58,7 @@ def key_text(v: KeyVerdict) -> str:
 
 
 def _key_lines(v: KeyVerdict) -> list[str]:
-    owner = v.owner["email"] or v.owner["name"] or v.owner["id"] or "(no owner named)"
+    owner = v.owner.email or v.owner.name or v.owner.id or "(no owner named)"
     if v.scopes is None:
         scopes = f"unknown ({v.scopes_note})"
     else:
@@ -65,9 +66,9 @@ def _key_lines(v: KeyVerdict) -> list[str]:
     lines = [
         f"{_MARK[v.decision]}: {v.summary}",
         *_contested(v.contested),
-        f"key: {v.key['name']} ({v.key['id']}) in {v.key['project']}; "
-        f"owner access to the project: {v.key['owner_project_access']}",
-        f"owner: {owner} ({v.owner['type']}); the owner's access to keys there: {v.owner['level']}",
+        f"key: {v.key.name} ({v.key.id}) in {v.key.project}; "
+        f"owner access to the project: {v.key.owner_project_access}",
+        f"owner: {owner} ({v.owner.type}); the owner's access to keys there: {v.owner.level}",
         f"scopes: {scopes}",
     ]
     for check in v.checks:
@@ -111,15 +112,14 @@ def error_text(e: ErrorExplanation) -> str:
     if e.key is not None:
         lines += ["", *_key_lines(e.key)]
     if e.user is not None:
-        lacking = ", ".join(e.user["lacking"]) or "nothing"
+        lacking = ", ".join(e.user.lacking) or "nothing"
         lines += [
             "",
-            f"{_MARK[e.user['decision']]}: {e.user['user']} in {e.user['project']} "
-            f"lacks: {lacking}",
+            f"{_MARK[e.user.decision]}: {e.user.user} in {e.user.project} lacks: {lacking}",
             *(
-                f"contested: rests on rule {c['rule']}; under its other reading "
-                f"({c['other_reading']}): {c['decision_if_other']}"
-                for c in e.user["contested"]
+                f"contested: rests on rule {c.rule}; under its other reading "
+                f"({c.other_reading}): {c.decision_if_other}"
+                for c in e.user.contested
             ),
         ]
     return lines_text(lines)

@@ -8,12 +8,13 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
-from orgaudit import store
 from orgaudit.checks.diff import SECTIONS, SnapshotDiff
-from orgaudit.checks.findings import SEVERITIES, AuditResult, severity_rank
+from orgaudit.checks.findings import AuditResult
 from orgaudit.collect.records import PullResult
 from orgaudit.render.terminal import lines_text, shown
+from orgaudit.store.db import SnapshotInfo
 from orgaudit.store.queries import SavedQuery
+from orgaudit.vocabulary import Severity
 
 # The counts a pull summary names, in this order: (source, label).
 _SUMMARY_COUNTS = (
@@ -44,10 +45,8 @@ def pull_summary(result: PullResult) -> str:
     )
 
 
-def snapshot_table(db_path: Path) -> Table | str:
+def snapshot_table(snapshots: list[SnapshotInfo], db_path: Path) -> Table | str:
     """The snapshots of a database as a table, or a hint when there are none."""
-    with store.connect(db_path, create=False) as conn:
-        snapshots = store.list_snapshots(conn)
     if not snapshots:
         return shown(f"no snapshots in {db_path}; run `orgaudit pull` first")
     table = Table(
@@ -100,9 +99,9 @@ def audit_summary(result: AuditResult) -> str:
 
 def _audit_lines(result: AuditResult) -> list[str]:
     counted = [f for f in result.findings if f.counts]
-    by_severity = {s: sum(1 for f in counted if f.severity == s) for s in reversed(SEVERITIES)}
+    by_severity = {s: sum(1 for f in counted if f.severity == s) for s in reversed(Severity)}
     suppressed = len(result.findings) - len(counted)
-    worst = sorted(counted, key=lambda f: -severity_rank(f.severity))[:_TOP_FINDINGS]
+    worst = sorted(counted, key=lambda f: -f.severity.rank)[:_TOP_FINDINGS]
     lines = [
         f"snapshot {result.snapshot_id}: {len(counted)} findings ("
         + ", ".join(f"{n} {s}" for s, n in by_severity.items() if n)

@@ -8,10 +8,12 @@ no trace and earlier snapshots untouched.
 
 The package: ``schema`` (tables, columns, migrations), ``fields`` (where each column sits
 in the API's JSON), ``ingest`` (typing items, keeping odd values as anomalies), ``db``
-(the database itself), ``snapshot`` (a snapshot read back as DataFrames) and ``queries``
+(the database itself), ``database`` (the handle a command opens once and passes
+down), ``snapshot`` (a snapshot read back as DataFrames) and ``queries``
 (saved SQL, run read-only). What the rest of orgaudit uses is named here.
 """
 
+from orgaudit.store.database import SnapshotDatabase
 from orgaudit.store.db import (
     SnapshotInfo,
     check_database_file,
@@ -20,7 +22,6 @@ from orgaudit.store.db import (
     list_snapshots,
     previous_snapshot,
     prune,
-    prune_file,
     read_table,
     resolve_snapshot,
     transaction,
@@ -47,6 +48,7 @@ __all__ = [
     "TABLES",
     "TEXT",
     "Column",
+    "SnapshotDatabase",
     "SnapshotInfo",
     "check_database_file",
     "connect",
@@ -54,7 +56,6 @@ __all__ = [
     "list_snapshots",
     "previous_snapshot",
     "prune",
-    "prune_file",
     "read_table",
     "resolve_snapshot",
     "transaction",

@@ -258,11 +258,17 @@ def write_derived(
     snapshot_id: int,
     catalog_version: str,
     rows: dict[str, list[tuple[object, ...]]],
+    *,
+    audited: bool,
 ) -> None:
-    """Replace a snapshot's derived tables in one transaction."""
+    """Replace a snapshot's derived tables in one transaction; ``audited`` says that
+    ``rows["findings"]`` are an audit's findings (a pull stores none)."""
     with transaction(conn, "write the derived tables"):
         conn.execute("DELETE FROM derived_info WHERE snapshot_id = ?", (snapshot_id,))
-        conn.execute("INSERT INTO derived_info VALUES (?, ?)", (snapshot_id, catalog_version))
+        conn.execute(
+            "INSERT INTO derived_info (snapshot_id, catalog_version, audited) VALUES (?, ?, ?)",
+            (snapshot_id, catalog_version, int(audited)),
+        )
         for table, columns in DERIVED_TABLES.items():
             conn.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", (snapshot_id,))
             placeholders = ", ".join("?" * (len(columns) + 1))
@@ -351,10 +357,12 @@ def prune(conn: sqlite3.Connection, keep: int) -> tuple[int, ...]:
     return doomed
 
 
-def prune_file(path: Path, keep: int) -> tuple[int, ...]:
-    """Prune a database file; the ids of the snapshots deleted."""
-    with connect(path, create=False) as conn:
-        return prune(conn, keep)
+def audited(conn: sqlite3.Connection, snapshot_id: int) -> bool:
+    """Whether the snapshot's findings table holds an audit's findings."""
+    row = conn.execute(
+        "SELECT audited FROM derived_info WHERE snapshot_id = ?", (snapshot_id,)
+    ).fetchone()
+    return row is not None and bool(row[0])
 
 
 def read_table(

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from orgaudit import store
 from orgaudit.errors import UsageError
+from orgaudit.store.database import SnapshotDatabase
 
 QUERIES_ENV = "ORGAUDIT_QUERIES"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -111,9 +111,10 @@ def parse_params(values: list[str] | None) -> dict[str, str]:
 
 
 def run_query(
-    db_path: Path, query: SavedQuery, snapshot_id: int | None, params: dict[str, str]
+    db: SnapshotDatabase, query: SavedQuery, snapshot_id: int | None, params: dict[str, str]
 ) -> pd.DataFrame:
-    """Run a query on a read-only connection to the snapshot database."""
+    """Run a query on the database's read-only connection, on one snapshot (the latest by
+    default)."""
     needed = query.parameters
     missing = [name for name in needed if name != "snapshot_id" and name not in params]
     if missing:
@@ -123,64 +124,18 @@ def run_query(
     unknown = [name for name in params if name not in needed]
     if unknown:
         raise UsageError(f"query {query.name} takes no parameter {', '.join(unknown)}")
-    with store.connect(db_path, create=False) as conn:  # migrates, then closes
-        resolved = store.resolve_snapshot(conn, snapshot_id)
+    resolved = db.resolve(snapshot_id)
     bound = {name: params.get(name) for name in needed}
     if "snapshot_id" in needed:
         bound["snapshot_id"] = str(resolved)
-    reader = _read_only(db_path)
     try:
-        cursor = reader.execute(query.sql, bound)
+        cursor = db.reader().execute(query.sql, bound)
         if cursor.description is None:  # ATTACH, a PRAGMA setting: nothing to show
             raise UsageError(f"query {query.name} returns no table; a saved query is one SELECT")
         columns = [column[0] for column in cursor.description]
         return pd.DataFrame.from_records(cursor.fetchall(), columns=columns, coerce_float=True)
     except sqlite3.Error as exc:
         raise UsageError(_describe_sql_error(query, exc)) from None
-    finally:
-        reader.close()
-
-
-# PRAGMAs with no form that changes anything: a query may read the schema with them.
-_READ_ONLY_PRAGMAS = frozenset(
-    {
-        "collation_list", "compile_options", "database_list", "foreign_key_list",
-        "function_list", "index_info", "index_list", "index_xinfo", "module_list",
-        "pragma_list", "table_info", "table_list", "table_xinfo",
-    }
-)  # fmt: skip
-_READING = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
-
-
-def _only_reads(action: int, first: str | None, second: str | None, *_: str | None) -> int:
-    """SQLite's authorizer for saved queries: reading is allowed, and nothing else.
-
-    Opening the database read-only stops writes to it, but not ATTACH (which creates a
-    file anywhere the user can write), VACUUM INTO, or PRAGMAs that change the
-    connection; each of those is refused while the statement is prepared, before it runs
-    (https://www.sqlite.org/c3ref/set_authorizer.html).
-    """
-    if action in _READING:
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_FUNCTION and second != "load_extension":
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and first in _READ_ONLY_PRAGMAS:
-        return sqlite3.SQLITE_OK
-    return sqlite3.SQLITE_DENY
-
-
-def _read_only(db_path: Path) -> sqlite3.Connection:
-    """A connection that cannot write anything anywhere: opened read-only, ``query_only``
-    on, no database may be attached, and an authorizer that allows only reading."""
-    uri = f"{db_path.resolve().as_uri()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-        conn.execute("PRAGMA query_only = ON")
-    except sqlite3.Error as exc:
-        raise UsageError(f"cannot open {db_path} read-only: {exc}") from None
-    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    conn.set_authorizer(_only_reads)
-    return conn
 
 
 def _describe_sql_error(query: SavedQuery, exc: Exception) -> str:

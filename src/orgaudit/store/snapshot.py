@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from orgaudit import store
+from orgaudit.store.db import read_table, resolve_snapshot
+from orgaudit.store.schema import TABLES
 
 # Coverage statuses that leave a source's data incomplete.
 INCOMPLETE = ("partial", "unavailable")
@@ -51,22 +52,19 @@ def load_snapshot(conn: sqlite3.Connection, snapshot_id: int | None = None) -> S
     The ``raw`` JSON column is not read: analysis works on the named columns, and the raw
     objects stay in the database for queries (reading them would double the memory).
     """
-    resolved = store.resolve_snapshot(conn, snapshot_id)
+    resolved = resolve_snapshot(conn, snapshot_id)
     meta = conn.execute(
         "SELECT as_of, audit_since FROM snapshots WHERE id = ?", (resolved,)
     ).fetchone()
-    tables = {
-        name: _with_times(store.read_table(conn, name, resolved, raw=False))
-        for name in store.TABLES
-    }
+    tables = {name: _with_times(read_table(conn, name, resolved, raw=False)) for name in TABLES}
     return Snapshot(
         id=resolved,
         as_of=datetime.fromtimestamp(meta[0], UTC),
         audit_since=datetime.fromtimestamp(meta[1], UTC),
         tables=tables,
-        coverage=store.read_table(conn, "coverage", resolved),
-        gaps=store.read_table(conn, "coverage_gaps", resolved),
-        anomalies=store.read_table(conn, "anomalies", resolved),
+        coverage=read_table(conn, "coverage", resolved),
+        gaps=read_table(conn, "coverage_gaps", resolved),
+        anomalies=read_table(conn, "anomalies", resolved),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,12 @@ from orgaudit.model.catalog.rules import (
     Requirement,
     Rule,
     ScopeTrap,
+    Settled,
 )
 from orgaudit.store import TABLES
 
-REQUIRED_RULES = (
-    "org_roles_apply_in_every_project",
-    "key_rights_need_project_role",
-    "request_rights_need_project_role",
-    "service_accounts_create_keys",
-    "predefined_permissions_from_catalog",
-    "archived_projects_allow_no_keys",
-    "unrestricted_key_scopes",
-    "read_only_key_scope",
-)
+# The rules a catalog must hold: one per field of Settled.
+REQUIRED_RULES = tuple(f.name for f in fields(Settled))
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
@@ -141,9 +134,7 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         _evidence(keys_entry, "keys"),
     )
     rules = {name: _rule(name, entry) for name, entry in data["rules"].items()}
-    missing = [name for name in REQUIRED_RULES if name not in rules]
-    if missing:
-        raise ValueError(f"rules missing: {', '.join(missing)}")
+    Settled.of(rules)  # every rule a catalog must hold, each of its type
     areas: dict[str, Area] = {}
     for entry in data["areas"]:
         what = f"area {entry.get('id')}"
@@ -193,7 +184,7 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         for entry in data.get("traps", [])
     )
     known_values = tuple(_known_values(entry) for entry in data.get("known_values", []))
-    return Catalog(
+    catalog = Catalog(
         str(data["version"]),
         where,
         keys,
@@ -205,6 +196,8 @@ def _parse(data: Mapping[str, Any], where: str) -> Catalog:
         traps,
         known_values,
     )
+    Settled.of(catalog.under_other_reading(tuple(rules)).rules)  # the other readings too
+    return catalog
 
 
 def _endpoints(entries: list[Mapping[str, Any]]) -> tuple[EndpointRule, ...]:

@@ -4,7 +4,8 @@ scope traps, rules and their readings, known values, and the :class:`Catalog` it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 # documented: official docs or the published OpenAPI document say so; observed: real API
@@ -156,6 +157,55 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """The rules' values, typed: what the analysis reads (``catalog.settled.<rule>``).
+
+    One field per rule a catalog must hold; a catalog whose rule has a value of the
+    wrong type is refused when it is loaded.
+    """
+
+    org_roles_apply_in_every_project: bool
+    # Presets whose rights on keys come from a project role (their ids).
+    key_rights_need_project_role: frozenset[str]
+    # Org presets (and "org_custom_roles") whose rights count for a key's requests.
+    request_rights_need_project_role: frozenset[str]
+    service_accounts_create_keys: bool
+    predefined_permissions_from_catalog: bool
+    archived_projects_allow_no_keys: bool
+    # Recorded scope lists that make a key an "All" key.
+    unrestricted_key_scopes: frozenset[frozenset[str]]
+    read_only_key_scope: str
+
+    @classmethod
+    def of(cls, rules: Mapping[str, Rule]) -> Settled:
+        """The typed values of ``rules``; ValueError naming a rule missing or mistyped."""
+        missing = [f.name for f in fields(cls) if f.name not in rules]
+        if missing:
+            raise ValueError(f"rules missing: {', '.join(missing)}")
+        values = {f.name: _typed(f.name, str(f.type), rules[f.name].value) for f in fields(cls)}
+        return cls(**values)
+
+
+def _typed(name: str, kind: str, value: Any) -> Any:
+    """A rule's value as the type its field names; ValueError if it is not that."""
+
+    def strings(items: Any) -> frozenset[str]:
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError(f"rule {name}: value must be a list of strings")
+        return frozenset(items)
+
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "frozenset[str]":
+        return strings(value)
+    if kind == "frozenset[frozenset[str]]" and isinstance(value, list):
+        return frozenset(strings(item) for item in value)
+    raise ValueError(f"rule {name}: value must be {kind.replace('frozenset', 'a list of')}")
+
+
+@dataclass(frozen=True)
 class KnownValues:
     """The values a coded field (``table.column`` of the snapshot) may take."""
 
@@ -209,8 +259,14 @@ class Catalog:
         return frozenset()
 
     def rule(self, name: str) -> Rule:
-        """A rule by name; a catalog without it is refused at load time."""
+        """A rule by name, with its evidence and readings; a catalog without it is
+        refused at load time."""
         return self.rules[name]
+
+    @cached_property
+    def settled(self) -> Settled:
+        """The rules' values, typed (checked when the catalog was loaded)."""
+        return Settled.of(self.rules)
 
     def contested_rules(self, names: tuple[str, ...]) -> tuple[Rule, ...]:
         """Those of the named rules that are contested."""

@@ -3,16 +3,36 @@ and project, and org-wide), and the access matrix."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import pandas as pd
 
-from orgaudit.model.access import ALLOWED, UNKNOWN, USER, levels_for_pairs
+from orgaudit.model.access import levels_for_pairs
 from orgaudit.model.analysis import Analysis
+from orgaudit.model.bindings import USER
 from orgaudit.model.catalog import PROJECT
 from orgaudit.render.report.entities import (
     principal_name_table,
     project_name_table,
     project_roles_table,
 )
+from orgaudit.vocabulary import Verdict
+
+
+class MatrixMark(StrEnum):
+    """What a matrix cell says of its user and project; the workbook colours by it."""
+
+    CAN = "can create keys"
+    CANNOT = "cannot"
+    UNKNOWN = "unknown"
+
+
+MARK_OF_VERDICT = {
+    Verdict.ALLOWED: MatrixMark.CAN,
+    Verdict.DENIED: MatrixMark.CANNOT,
+    Verdict.UNKNOWN: MatrixMark.UNKNOWN,
+}
+
 
 # Past this many cells the access matrix is left out (the Memberships and Access review
 # sheets hold the same facts in long form), so the workbook stays fast and small.
@@ -46,7 +66,7 @@ def _org_wide_review(analysis: Analysis) -> pd.DataFrame:
     allowed = levels[
         levels["project_id"].isna()
         & (levels["principal_type"] == USER)
-        & (levels["verdict"] == ALLOWED)
+        & (levels["verdict"] == Verdict.ALLOWED)
     ]
     bindings = analysis.model.bindings
     granting = bindings[
@@ -94,7 +114,7 @@ def access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFrame
         validate="one_to_one",
     )
     verdict = full["verdict"]
-    mark = verdict.map({ALLOWED: "can create keys", "denied": "cannot", UNKNOWN: "unknown"})
+    mark = verdict.map(MARK_OF_VERDICT).astype(str)
     contested = full["contested"].fillna("").astype(str) != ""
     text = (
         full["Roles"].fillna("(org role only)")
@@ -111,7 +131,7 @@ def access_matrix(analysis: Analysis) -> tuple[pd.DataFrame | None, pd.DataFrame
     reason = (
         ("key access " + full["level"] + explain)
         .where(~full["archived"].astype(bool), "the project is archived: no keys can be created")
-        .where(verdict != ALLOWED, "")
+        .where(verdict != Verdict.ALLOWED, "")
     )
     reason = reason.where(
         ~contested,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from orgaudit.checks.findings import Finding
-from orgaudit.model.access import ALLOWED, USER, keys_with_scopes
 from orgaudit.model.analysis import Analysis
+from orgaudit.model.bindings import USER
 from orgaudit.model.catalog import PROJECT
-from orgaudit.store.snapshot import principal_names
+from orgaudit.vocabulary import Verdict
 
 
 def findings_per_subject(findings: tuple[Finding, ...]) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def users_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
     in_projects = users_levels[users_levels["project_id"].notna()]
     counts = (
         in_projects.assign(
-            can_create=in_projects["verdict"] == ALLOWED,
+            can_create=in_projects["verdict"] == Verdict.ALLOWED,
             active=~in_projects["archived"].astype(bool),
         )
         .groupby("principal_id")
@@ -66,7 +66,7 @@ def users_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
         .drop(columns=["principal_id"])
         .merge(everywhere, left_on="id", right_on="principal_id", how="left", validate="one_to_one")
     )
-    elsewhere_allowed = (users["verdict"] == ALLOWED).astype(int)
+    elsewhere_allowed = (users["verdict"] == Verdict.ALLOWED).astype(int)
     can_create = users["can_create"].fillna(0) + elsewhere_allowed * (
         active_count - users["active"].fillna(0)
     )
@@ -106,7 +106,7 @@ def projects_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def principal_name_table(analysis: Analysis) -> pd.DataFrame:
-    return principal_names(analysis.snapshot).rename(columns={"name": "Principal"})
+    return analysis.principal_names.rename(columns={"name": "Principal"})
 
 
 def memberships_table(analysis: Analysis) -> pd.DataFrame:
@@ -193,8 +193,7 @@ def service_accounts_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.
 
 
 def api_keys_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
-    snapshot = analysis.snapshot
-    keys = keys_with_scopes(snapshot).merge(
+    keys = analysis.keys.merge(
         project_name_table(analysis), on="project_id", how="left", validate="many_to_one"
     )
     table = pd.DataFrame(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from orgaudit import __version__
 from orgaudit.checks.diff import SnapshotDiff
-from orgaudit.checks.findings import SEVERITIES, Check, Finding
+from orgaudit.checks.findings import Check, Finding
 from orgaudit.model.analysis import Analysis
 from orgaudit.render.report.access import access_matrix, access_review_table
 from orgaudit.render.report.entities import (
@@ -29,6 +29,7 @@ from orgaudit.render.report.entities import (
     service_accounts_table,
     users_table,
 )
+from orgaudit.vocabulary import Severity
 
 FINDING_COLUMNS = {
     "severity": "Severity",
@@ -66,7 +67,7 @@ class ReportData:
 def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
     """Findings as a table, worst first, with the reports' column names."""
     frame = pd.DataFrame([asdict(f) for f in findings], columns=list(FINDING_COLUMNS))
-    rank = frame["severity"].map({s: -i for i, s in enumerate(SEVERITIES)})
+    rank = frame["severity"].map({s: -s.rank for s in Severity})
     ordered = frame.assign(_rank=rank).sort_values(
         ["_rank", "check_id", "project_name", "subject_name"], kind="stable", na_position="first"
     )

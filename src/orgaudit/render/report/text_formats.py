@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from orgaudit.checks.findings import SEVERITIES
 from orgaudit.files import private_folder, replacing, write_private_text
 from orgaudit.render.report.escape import csv_text
 from orgaudit.render.report.tables import ReportData
 from orgaudit.render.terminal import json_text, shown
+from orgaudit.vocabulary import Severity
 
 JSON_SCHEMA_VERSION = 1
 
@@ -136,7 +136,7 @@ def write_markdown(report: ReportData, out_dir: Path, stem: str) -> Path:
         "",
         "| severity | findings |",
         "|---|---|",
-        *(f"| {s} | {int(by_severity.get(s, 0))} |" for s in reversed(SEVERITIES)),
+        *(f"| {s} | {int(by_severity.get(s, 0))} |" for s in reversed(Severity)),
         "",
         f"{len(findings) - len(counted)} suppressed finding(s) are listed below but not counted.",
         "",

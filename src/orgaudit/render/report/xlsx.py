@@ -30,8 +30,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
-from orgaudit.checks.findings import SEVERITIES
 from orgaudit.files import replacing
+from orgaudit.render.report.access import MatrixMark
 from orgaudit.render.report.tables import ReportData
 from orgaudit.render.report.xlsx_cells import (
     MATRIX_FILLS,
@@ -45,12 +45,13 @@ from orgaudit.render.report.xlsx_cells import (
     text_cell,
     value_cell,
 )
+from orgaudit.vocabulary import Severity
 
 TABLE_STYLE = "TableStyleMedium2"
 WIDTH_CAP = 60
 WIDTH_MIN = 8
 DATE_WIDTH = 19
-_WORST_FIRST = tuple(reversed(SEVERITIES))
+_WORST_FIRST = tuple(reversed(Severity))
 # A matrix cell where the user holds no project role starts so (report/tables.py).
 ORG_ROLE_ONLY = "(org role only)"
 # Past this many, matrix cells get no comment of their own (see _commented).
@@ -214,16 +215,17 @@ def _decision_dropdown(sheet: Sheet, frame: pd.DataFrame) -> None:
 # -- the access matrix ---------------------------------------------------------------------
 
 
-def _mark(text: object) -> str:
-    """The verdict a matrix cell ends with ("owner: can create keys" -> "can create keys";
-    "viewer: cannot (contested)" -> "cannot")."""
-    return str(text).rsplit(": ", 1)[-1].removesuffix(" (contested)")
+def _mark(text: object) -> MatrixMark:
+    """The mark a matrix cell ends with ("owner: can create keys" -> "can create keys";
+    "viewer: cannot (contested)" -> "cannot"); unknown for anything else."""
+    mark = str(text).rsplit(": ", 1)[-1].removesuffix(" (contested)")
+    return MatrixMark(mark) if mark in tuple(MatrixMark) else MatrixMark.UNKNOWN
 
 
 def _matrix_cell(sheet: Sheet, text: object, reason: object) -> object:
     if text is None:
         return None
-    fill = MATRIX_FILLS.get(_mark(text), MATRIX_FILLS["unknown"])
+    fill = MATRIX_FILLS.get(_mark(text), MATRIX_FILLS[MatrixMark.UNKNOWN])
     cell = styled(sheet, text, fill=fill)
     if isinstance(reason, str) and reason:
         cell.comment = Comment(reason, "orgaudit", height=80, width=320)

@@ -13,6 +13,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, Cell
 from openpyxl.styles import Font, PatternFill
 
+from orgaudit.render.report.access import MatrixMark
 from orgaudit.render.report.escape import is_formula_like
 from orgaudit.render.terminal import safe_lines
 
@@ -31,7 +32,11 @@ SEVERITY_COLOURS = {
     "low": "FFE066",
     "info": "D9D9D9",
 }
-MATRIX_COLOURS = {"can create keys": "C6EFCE", "cannot": "FFC7CE", "unknown": "D9D9D9"}
+MATRIX_COLOURS = {
+    MatrixMark.CAN: "C6EFCE",
+    MatrixMark.CANNOT: "FFC7CE",
+    MatrixMark.UNKNOWN: "D9D9D9",
+}
 
 FONT = "Calibri"  # openpyxl's default body font; a font without a name shows as serif
 BOLD = Font(name=FONT, size=11, bold=True)

@@ -1,0 +1,117 @@
+"""Finding what an explanation is asked about, by id or name, in a snapshot.
+
+Each lookup gives a typed reference, or one line naming the closest matches (exit 2);
+a name several entries share is refused with the ids to use instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from orgaudit.errors import UsageError
+from orgaudit.explain.records import ProjectRef, UserRef
+from orgaudit.store.snapshot import Snapshot
+
+
+def text_or(value: object, missing: str = "") -> str:
+    """A field as text; ``missing`` where the API left it out (None or NA)."""
+    absent = value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    return missing if absent else str(value)
+
+
+def _time(value: object) -> datetime | None:
+    """A time column's value; None where the API left it out (NaT)."""
+    return value if isinstance(value, datetime) and not pd.isna(value) else None
+
+
+def closest(wanted: str, choices: Iterable[object]) -> str:
+    """ "; closest: a, b" naming up to three close matches, or nothing."""
+    options = sorted({c for c in choices if isinstance(c, str)})
+    matches = difflib.get_close_matches(wanted, options, n=3, cutoff=0.5)
+    return f"; closest: {', '.join(matches)}" if matches else ""
+
+
+def _only_one(match: pd.DataFrame, wanted: str, what: str) -> None:
+    """A name several entries share is ambiguous: say which ids to use instead."""
+    if len(match) > 1 and not (match["id"] == wanted).any():
+        ids = ", ".join(sorted(match["id"].astype(str)))
+        raise UsageError(f"{len(match)} {what} are named {wanted!r}; use an id: {ids}")
+
+
+def find_user(snapshot: Snapshot, wanted: str) -> UserRef:
+    """A user by id or e-mail (case-insensitive); a one-line error naming close matches."""
+    users = snapshot["users"]
+    match = users[(users["id"] == wanted) | (users["email"].str.lower() == wanted.lower())]
+    if match.empty:
+        choices = [*users["email"].dropna(), *users["id"]]
+        raise UsageError(f"no user {wanted!r} in snapshot {snapshot.id}{closest(wanted, choices)}")
+    row = match.iloc[0]
+    return UserRef(str(row["id"]), text_or(row["email"]), text_or(row["name"]))
+
+
+def _project_ref(row: pd.Series) -> ProjectRef:
+    return ProjectRef(str(row["id"]), text_or(row["name"]), text_or(row["status"]))
+
+
+def find_project(snapshot: Snapshot, wanted: str) -> ProjectRef:
+    """A project by id or name (case-insensitive)."""
+    projects = snapshot["projects"]
+    match = projects[(projects["id"] == wanted) | (projects["name"].str.lower() == wanted.lower())]
+    _only_one(match, wanted, "projects")
+    if match.empty:
+        choices = [*projects["name"].dropna(), *projects["id"]]
+        raise UsageError(
+            f"no project {wanted!r} in snapshot {snapshot.id}{closest(wanted, choices)}"
+        )
+    return _project_ref(match.iloc[0])
+
+
+def every_project(snapshot: Snapshot) -> tuple[ProjectRef, ...]:
+    """Every project of the snapshot, in its order."""
+    return tuple(_project_ref(row) for _, row in snapshot["projects"].iterrows())
+
+
+@dataclass(frozen=True)
+class FoundKey:
+    """A project API key as the snapshot holds it: the fields its verdict weighs."""
+
+    id: str
+    name: str
+    project_id: str
+    owner_id: str
+    owner_type: str
+    owner_name: str
+    owner_email: str
+    owner_project_access: str
+    created_at: datetime | None
+    expires_at: datetime | None
+
+
+def find_key(snapshot: Snapshot, wanted: str) -> FoundKey:
+    """A project API key by id or name."""
+    keys = snapshot["project_api_keys"]
+    match = keys[(keys["id"] == wanted) | (keys["name"] == wanted)]
+    _only_one(match, wanted, "API keys")
+    if match.empty:
+        choices = [*keys["id"], *keys["name"].dropna()]
+        raise UsageError(
+            f"no API key {wanted!r} in snapshot {snapshot.id}{closest(wanted, choices)}"
+        )
+    row = match.iloc[0]
+    return FoundKey(
+        id=str(row["id"]),
+        name=text_or(row["name"]),
+        project_id=text_or(row["project_id"]),
+        owner_id=text_or(row["owner_id"]),
+        owner_type=text_or(row["owner_type"], "unknown owner type"),
+        owner_name=text_or(row["owner_name"]),
+        owner_email=text_or(row["owner_email"]),
+        owner_project_access=str(row["owner_project_access"]),
+        created_at=_time(row["created_at"]),
+        expires_at=_time(row.get("expires_at")),
+    )

@@ -1,0 +1,239 @@
+"""Whether a user may create their own API keys in a project, and why: the verdict of the
+access model, every binding weighed, the deciding ones marked, and the fixes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orgaudit.explain.lookup import every_project, find_project, find_user, text_or
+from orgaudit.explain.records import (
+    Fix,
+    ProjectRef,
+    UserRef,
+    UserVerdict,
+    WeighedBinding,
+    contested_by,
+)
+from orgaudit.model.access import AccessModel, levels_for_pairs, missing_binding_sources
+from orgaudit.model.catalog import ORGANIZATION, Catalog
+from orgaudit.store.snapshot import Snapshot
+from orgaudit.vocabulary import AccessLevel, Verdict
+
+
+def explain_user(
+    snapshot: Snapshot,
+    model: AccessModel,
+    catalog: Catalog,
+    user: str,
+    project: str | None = None,
+) -> tuple[UserVerdict, ...]:
+    """Whether a user may create their own keys, in one project or in each project."""
+    found = find_user(snapshot, user)
+    projects = (
+        (find_project(snapshot, project),) if project is not None else every_project(snapshot)
+    )
+    # One lookup for every project, and the user's bindings picked out once.
+    pairs = pd.DataFrame({"principal_id": found.id, "project_id": [p.id for p in projects]})
+    rows = {str(r["project_id"]): r for _, r in levels_for_pairs(model, pairs).iterrows()}
+    mine = model.bindings[model.bindings["principal_id"] == found.id]
+    return tuple(
+        _user_in_project(
+            snapshot,
+            model,
+            catalog,
+            found,
+            p,
+            rows[p.id],
+            mine[(mine["scope"] == ORGANIZATION) | (mine["project_id"] == p.id)],
+        )
+        for p in projects
+    )
+
+
+def _user_in_project(
+    snapshot: Snapshot,
+    model: AccessModel,
+    catalog: Catalog,
+    user: UserRef,
+    project: ProjectRef,
+    row: pd.Series,
+    weighed: pd.DataFrame,
+) -> UserVerdict:
+    permission = catalog.keys.create_own
+    # The access model settled whether the project's status allows keys at all (rule
+    # archived_projects_allow_no_keys); an archived project decides, whatever is unread.
+    archived = bool(row["archived"])
+    decision = Verdict.DENIED if archived else Verdict(row["verdict"])
+    has_project_role = bool((weighed["scope"] != ORGANIZATION).any())
+    rows = tuple(
+        _weigh(b, model, catalog, decision, has_project_role, archived)
+        for _, b in weighed.iterrows()
+    )
+    if archived:
+        rule = catalog.rule("archived_projects_allow_no_keys")
+        rows += (
+            WeighedBinding(
+                "project status",
+                "archived",
+                None,
+                "project",
+                False,
+                True,
+                "no keys can be created in an archived project",
+                rule.evidence.level,
+            ),
+        )
+    missing = (
+        missing_binding_sources(snapshot, user.id, project.id)
+        if decision == Verdict.UNKNOWN
+        else ()
+    )
+    who, where = user.label, project.label
+    summary = {
+        Verdict.ALLOWED: f"{who} can create API keys in {where} ({row['level'].replace('_', ' ')})",
+        Verdict.DENIED: f"{who} cannot create API keys in {where}",
+        Verdict.UNKNOWN: f"cannot tell whether {who} can create API keys in {where}: "
+        + (f"{', '.join(missing)} not read" if missing else "a role unknown to the catalog"),
+    }[decision]
+    contested = contested_by(catalog, text_or(row["contested"]), text_or(row["verdict_other"]))
+    return UserVerdict(
+        decision=decision,
+        permission=permission,
+        level=AccessLevel(row["level"]),
+        user=user,
+        project=project,
+        bindings=rows,
+        fixes=_user_fixes(model, catalog, user, project, weighed, decision, archived, missing),
+        missing_sources=missing,
+        summary=summary,
+        contested=() if archived else contested,
+    )
+
+
+def _weigh(
+    binding: pd.Series,
+    model: AccessModel,
+    catalog: Catalog,
+    decision: Verdict,
+    has_project_role: bool,
+    archived_here: bool,
+) -> WeighedBinding:
+    pset = model.permission_sets[str(binding["permission_key"])]
+    conditional = bool(binding["conditional"])
+    grants = bool(binding["grants_create"]) and not conditional
+    if conditional:
+        rule = catalog.rule("key_rights_need_project_role")
+        note = "its rights on keys come from a project role" + (
+            "" if has_project_role else "; the user has none in this project"
+        )
+        evidence = rule.evidence.level
+    elif not pset.known:
+        note, evidence = pset.source, pset.evidence
+    else:
+        level = (
+            "manages all keys"
+            if binding["grants_manage"]
+            else "creates own keys"
+            if binding["grants_create"]
+            else "reads keys only"
+            if binding["grants_read"]
+            else "no rights on keys"
+        )
+        note, evidence = f"{level} ({pset.source})", pset.evidence
+    if archived_here:
+        deciding = False  # the project's status decides, whatever the roles say
+    elif decision == Verdict.ALLOWED:
+        deciding = grants
+    else:  # what to change: the project's roles if any, else the org role
+        deciding = (binding["scope"] != ORGANIZATION) if has_project_role else True
+    via = binding["via_group_name"]
+    return WeighedBinding(
+        source=str(binding["kind"]),
+        role=str(binding["role_name"]),
+        via_group=None if pd.isna(via) else str(via),
+        scope=str(binding["scope"]),
+        grants=grants,
+        deciding=bool(deciding),
+        note=note,
+        evidence=evidence,
+    )
+
+
+def _user_fixes(
+    model: AccessModel,
+    catalog: Catalog,
+    user: UserRef,
+    project: ProjectRef,
+    weighed: pd.DataFrame,
+    decision: Verdict,
+    archived: bool,
+    missing: tuple[str, ...],
+) -> tuple[Fix, ...]:
+    if decision == Verdict.ALLOWED:
+        return ()
+    who, where = user.label, project.label
+    member = catalog.preset_for("project", "member")
+    member_evidence = member.evidence.level if member else "inferred"
+    if archived:
+        rule = catalog.rule("archived_projects_allow_no_keys")
+        return (Fix(f"{where} is archived: create keys in an active project", rule.evidence.level),)
+    fixes: list[Fix] = []
+    if missing:
+        fixes.append(
+            Fix(
+                f"pull again with an admin key that can read {', '.join(missing)}, then ask again",
+                "documented",
+            )
+        )
+    project_rows = weighed[weighed["scope"] != ORGANIZATION]
+    if project_rows.empty:
+        fixes.append(
+            Fix(f"add {who} to {where} as a member (Project settings > Members)", member_evidence)
+        )
+    for _, row in project_rows.iterrows():
+        if row["grants_create"]:
+            continue
+        if not bool(row["known"]):
+            fixes.append(
+                Fix(
+                    f"find out what the role {row['role_name']} that {who} holds in {where} "
+                    "grants and describe it in the catalog (--catalog; see the "
+                    f"unrecognized-value finding), or give {who} the member role in {where}",
+                    "inferred",
+                )
+            )
+        elif row["preset_id"] is not None and not pd.isna(row["preset_id"]):
+            fixes.append(
+                Fix(
+                    f"change {who}'s role in {where} from {row['role_name']} to member",
+                    member_evidence,
+                )
+            )
+        elif pd.isna(row["via_group_name"]):
+            fixes.append(
+                Fix(
+                    f"add {catalog.keys.create_own} to custom role '{row['role_name']}', "
+                    f"or give {who} the member role in {where}",
+                    catalog.keys.evidence.level,
+                )
+            )
+    bindings = model.bindings
+    granting_groups = sorted(
+        set(
+            bindings.loc[
+                (bindings["project_id"] == project.id)
+                & bindings["grants_create"]
+                & bindings["via_group_name"].notna(),
+                "via_group_name",
+            ]
+        )
+    )
+    if granting_groups:
+        fixes.append(
+            Fix(
+                f"or add {who} to a group whose role in {where} grants it: "
+                + ", ".join(granting_groups),
+                catalog.keys.evidence.level,
+            )
+        )
+    return tuple(fixes)
