@@ -18,11 +18,10 @@ import time
 
 from generated import medium_shape, pulled_org
 
-from orgaudit import store
 from orgaudit.explain import explain_key, explain_user
 from orgaudit.model.analysis import analyze
 from orgaudit.model.catalog import load_catalog
-from orgaudit.store.snapshot import load_snapshot
+from orgaudit.store.database import SnapshotDatabase
 
 
 def main() -> None:
@@ -37,8 +36,8 @@ def main() -> None:
 
     catalog = load_catalog()
     started = time.perf_counter()
-    with store.connect(db_path) as conn:
-        snapshot = load_snapshot(conn)
+    with SnapshotDatabase.open(db_path) as db:
+        snapshot = db.load()
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
     analysis = analyze(snapshot, catalog)

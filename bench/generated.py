@@ -21,6 +21,7 @@ from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.generate import OrgShape, generate_org
 from orgaudit.simulator.org import SimOrg
+from orgaudit.store.database import SnapshotDatabase
 
 # Issue #6's "large" org: 10,000 users, 1,000 projects, 20 members and 20 keys per
 # project, 2 service accounts per project, 40 custom roles, 100 groups, ~50,000 audit
@@ -123,9 +124,12 @@ def pull_generated(
     org = generate_org(shape, seed=seed, now=int(time.time()))
     print(f"generated org: {time.perf_counter() - started:.1f} s")
     key = AdminKey(f"sk-admin-bench-{secrets.token_hex(16)}")
-    with simulator_process(org, key.reveal()) as base_url:
+    with (
+        SnapshotDatabase.open(db_path, create=True) as db,
+        simulator_process(org, key.reveal()) as base_url,
+    ):
         settings = ClientSettings(base_url=base_url, concurrency=concurrency)
-        result = pull_and_analyze(key, settings, PullSettings(), db_path)
+        result = pull_and_analyze(db, key, settings, PullSettings())
     print(f"pull + analysis: {result.collected.requests} requests in {result.seconds:.1f} s")
     return result
 

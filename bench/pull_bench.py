@@ -9,10 +9,13 @@ analysis it stores); the benchmark prints its wall time and its peak resident me
 (the child's own ``ru_maxrss``, from ``wait4``). Run:
 
     python bench/pull_bench.py [--org large] [--org huge] [--runs 3] [--latency 0.025]
-                               [--source DIR ...] [--command pull|audit]
+                               [--source DIR ...] [--command pull|audit|audit-again]
 
 ``--command audit`` runs ``orgaudit audit`` instead (pull, analysis, checks and the
 default reports, into a fresh folder), every other option at its default.
+``--command audit-again`` times the audit a periodic user runs: one ``orgaudit audit``
+first (not timed), then the timed ``orgaudit audit`` on the same database, whose report
+holds the Changes since the earlier, audited snapshot.
 
 ``--source`` runs the pull of another source tree (a ``src`` folder, e.g. of a git worktree
 of an older commit) instead of the installed one; given several times, their runs
@@ -76,7 +79,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency", type=float, default=0.025)
     parser.add_argument("--source", action="append", help="a src folder to run instead")
-    parser.add_argument("--command", choices=("pull", "audit"), default="pull")
+    parser.add_argument("--command", choices=("pull", "audit", "audit-again"), default="pull")
     args = parser.parse_args()
     sources: list[str | None] = args.source or [None]
     work = Path(tempfile.mkdtemp(prefix="orgaudit-pull-bench-"))
@@ -90,7 +93,10 @@ def main() -> None:
             for attempt in range(args.runs):
                 for source in sources:
                     db = work / f"{org}-{attempt}-{len(runs[source])}-{id(source)}.db"
-                    run = _pull(source, db, base_url, key_file, args.command)
+                    command = "audit" if args.command == "audit-again" else args.command
+                    if args.command == "audit-again":  # last week's audit, not timed
+                        _pull(source, db, base_url, key_file, command)
+                    run = _pull(source, db, base_url, key_file, command)
                     db.unlink()
                     shutil.rmtree(db.with_suffix(".reports"), ignore_errors=True)
                     runs[source].append(run)

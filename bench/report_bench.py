@@ -32,6 +32,7 @@ from orgaudit.model.analysis import load_analysis
 from orgaudit.render.report import WRITERS
 from orgaudit.render.report.tables import ReportData, build_report
 from orgaudit.simulator.generate import OrgShape
+from orgaudit.store.database import SnapshotDatabase
 
 
 def _pull(shape: OrgShape, db_path: Path, concurrency: int) -> None:
@@ -65,8 +66,8 @@ def _measure(step: Callable[[], object], traced: bool) -> tuple[float, float | N
     return seconds, peak
 
 
-def _analyze(db_path: Path) -> ReportData:
-    analysis = load_analysis(db_path, None, None)
+def _analyze(db: SnapshotDatabase) -> ReportData:
+    analysis = load_analysis(db, None, None)
     findings = run_checks(CHECKS, analysis, AuditSettings())
     return build_report(analysis, CHECKS, findings)
 
@@ -78,7 +79,8 @@ def audit_figures(db_path: Path, out: Path, *, traced: bool) -> None:
     """
     print(f"max RSS before the audit: {_max_rss_mb():.0f} MB")
     started = time.perf_counter()
-    report = _analyze(db_path)
+    with SnapshotDatabase.open(db_path) as db:
+        report = _analyze(db)
     analysis_seconds = time.perf_counter() - started
     sizes = {name: len(frame) for name, frame in report.tables.items()}
     print(

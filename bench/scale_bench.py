@@ -47,15 +47,17 @@ from orgaudit.settings import AdminKey, ClientSettings, PullSettings
 from orgaudit.simulator.demo import demo_org
 from orgaudit.simulator.generate import generate_org
 from orgaudit.simulator.org import SimOrg
+from orgaudit.store.database import SnapshotDatabase
 
 
 def _pull_in_child(
-    key: str, base_url: str, concurrency: int, derive: bool, db: Path, queue: Any
+    key: str, base_url: str, concurrency: int, derive: bool, db_path: Path, queue: Any
 ) -> None:
     # The pull's defaults, as a user runs it (429s are waited out by time, not counted).
     settings = ClientSettings(base_url=base_url, concurrency=concurrency)
     started = time.perf_counter()
-    result = pull(AdminKey(key), settings, PullSettings(derive_role_lists=derive), db)
+    with SnapshotDatabase.open(db_path, create=True) as db:
+        result = pull(db, AdminKey(key), settings, PullSettings(derive_role_lists=derive))
     seconds = time.perf_counter() - started
     rss_mb = peak_rss_mb()
     queue.put((result.collected.requests, result.collected.throttled, seconds, rss_mb))
@@ -68,20 +70,20 @@ def measure(
     concurrency: int,
     *,
     derive: bool = True,
-    db: Path | None = None,
+    db_path: Path | None = None,
 ) -> tuple[int, int, float, float]:
     """Requests, 429s, seconds and peak RSS (MB) of one pull, each side in its own process.
 
-    The snapshot goes to ``db`` (a temporary file when None).
+    The snapshot goes to ``db_path`` (a temporary file when None).
     """
     key = f"sk-admin-bench-{secrets.token_hex(16)}"
-    db = db or Path(tempfile.mkdtemp(prefix="orgaudit-pull-bench-")) / "bench.db"
+    db_path = db_path or Path(tempfile.mkdtemp(prefix="orgaudit-pull-bench-")) / "bench.db"
     with simulator_process(org, key, latency=latency, cap=cap) as base_url:
         # Spawned, not forked: the child must not start out holding this process's orgs.
         spawn = multiprocessing.get_context("spawn")
         queue: multiprocessing.Queue[tuple[int, int, float, float]] = spawn.Queue()
         child = spawn.Process(
-            target=_pull_in_child, args=(key, base_url, concurrency, derive, db, queue)
+            target=_pull_in_child, args=(key, base_url, concurrency, derive, db_path, queue)
         )
         child.start()
         outcome = queue.get()
@@ -102,8 +104,10 @@ def in_child(target: Callable[..., object], *args: object, **kwargs: object) -> 
 def ours(name: str, org: SimOrg, args: argparse.Namespace) -> float:
     """Our pull of one org against its bound, then the audit of that snapshot; its seconds."""
     work = Path(tempfile.mkdtemp(prefix="orgaudit-scale-bench-"))
-    db = work / "bench.db"
-    requests, throttled, seconds, rss = measure(org, args.latency, args.cap, args.cap, db=db)
+    db_path = work / "bench.db"
+    requests, throttled, seconds, rss = measure(
+        org, args.latency, args.cap, args.cap, db_path=db_path
+    )
     bound = requests * args.latency / args.cap
     print(
         f"{name}: {requests} requests; bound {bound:.1f} s (x {args.latency * 1000:.0f} ms "
@@ -111,7 +115,7 @@ def ours(name: str, org: SimOrg, args: argparse.Namespace) -> float:
         f"{throttled} x 429; peak RSS {rss:.0f} MB"
     )
     print(f"{name}, audit of that snapshot:")
-    in_child(audit_figures, db, work / "out", traced=False)
+    in_child(audit_figures, db_path, work / "out", traced=False)
     shutil.rmtree(work)
     return seconds
 

@@ -574,6 +574,27 @@ def test_catalog_key_permission_strings_are_data(rich: Pulled, tmp_path: Path) -
             r"is malformed: rules missing: read_only_key_scope$",
         ),
         (
+            "[rules.archived_projects_allow_no_keys]\nvalue = true",
+            '[rules.archived_projects_allow_no_keys]\nvalue = "yes"',
+            r"is malformed: rule archived_projects_allow_no_keys: value must be bool$",
+        ),
+        (
+            'value = "api.all.read"',
+            "value = 7",
+            r"is malformed: rule read_only_key_scope: value must be str$",
+        ),
+        (
+            'value = [[], ["*"]]',
+            'value = [[], "*"]',
+            r"is malformed: rule unrestricted_key_scopes: value must be a list of strings$",
+        ),
+        (
+            'value = ["org_owner", "org_reader", "org_custom_roles"]',
+            'value = ["org_owner", 3]',
+            r"is malformed: rule request_rights_need_project_role: value must be a list of "
+            r"strings$",
+        ),
+        (
             'field = "users.role"',
             'field = "users.rank"',
             r"is malformed: known_values users.rank: the snapshot has no such table and column$",

@@ -13,10 +13,12 @@ import pytest
 
 from orgaudit import store
 from orgaudit.app.audit import AuditOptions
+from orgaudit.checks.derived import stored_findings
 from orgaudit.errors import UsageError
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_builder
+from orgaudit.store.database import SnapshotDatabase
 from orgaudit.store.queries import default_pack, find_query, query_pack
 
 from support import (
@@ -356,3 +358,93 @@ def test_a_query_may_read_the_schema_and_one_returning_no_table_is_one_line(
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert "returns no table; a saved query is one SELECT" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
+    """Wrap ``module.name`` so each call is counted in the list returned."""
+    calls: list[int] = []
+    real = getattr(module, name)
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_changes_read_the_previous_audits_stored_findings_instead_of_running_the_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orgaudit.app.audit as app_audit
+
+    b = demo_builder(NOW)
+    db = tmp_path / "db"
+    with Simulator(b.org, admin_key=ADMIN_KEY) as sim:
+        _pull(sim, db)
+        first = run_audit(db, AuditOptions(out_dir=tmp_path / "first", formats=("json",)))
+        b.set_project_role("proj_payments", "user_dave", "member")
+        _pull(sim, db)
+    with SnapshotDatabase.open(db) as handle:
+        assert (handle.audited(1), handle.audited(2)) == (True, False)
+        assert stored_findings(handle, 2) is None  # a pull alone stores no findings
+        assert stored_findings(handle, 1) == first.findings  # read back as they were
+
+    calls = _count_calls(monkeypatch, app_audit, "run_checks")
+    second = run_audit(db, AuditOptions(out_dir=tmp_path / "second", formats=("json",)))
+    assert len(calls) == 1  # the new snapshot's checks; snapshot 1's come from the store
+    changes = json.loads(second.files[0].read_text())["tables"]["Changes"]
+    resolved = [c["Subject"] for c in changes if c["Section"] == "findings resolved"]
+    assert "user-cannot-create-keys: dave@example.com" in resolved
+
+    # The same Changes as running snapshot 1's checks again (with unchanged settings).
+    with SnapshotDatabase.open(db) as handle:
+        handle.conn.execute("UPDATE derived_info SET audited = 0 WHERE snapshot_id = 1")
+    calls.clear()
+    again = run_audit(db, AuditOptions(out_dir=tmp_path / "again", formats=("json",)))
+    assert len(calls) == 2
+    assert json.loads(again.files[0].read_text())["tables"]["Changes"] == changes
+
+
+def test_stored_findings_that_an_audit_could_not_have_written_are_not_trusted(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "copy.db"
+    db.write_bytes(demo_db.read_bytes())
+    db.chmod(0o600)
+    run_audit(db, AuditOptions(out_dir=tmp_path, formats=("json",)))
+    with SnapshotDatabase.open(db) as handle:
+        snapshot = handle.resolve(None)
+        assert stored_findings(handle, snapshot)
+        handle.conn.execute("UPDATE findings SET severity = 'dire' WHERE rowid = 1")
+        assert stored_findings(handle, snapshot) is None  # the checks run again instead
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "--offline", "--queries", "--format", "json"],
+        ["diff"],
+        ["query", "users-cannot-create-keys"],
+        ["explain", "user", "bob@example.com"],
+        ["snapshots"],
+    ],
+)
+def test_each_command_opens_the_database_once(
+    two_pulls: Pulled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    import orgaudit.store.database as database
+    from orgaudit.cli import main
+
+    db = tmp_path / "db"
+    db.write_bytes(two_pulls.db.read_bytes())
+    db.chmod(0o600)
+    opened = _count_calls(monkeypatch, database, "connect")
+    argv = ["orgaudit", *args, "--db", str(db)]
+    if args[0] == "audit":
+        argv += ["--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code in (0, 1, None)
+    assert len(opened) == 1

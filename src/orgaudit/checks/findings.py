@@ -109,22 +109,19 @@ class AuditContext:
         """Project API keys with their recorded scopes and kinds (see ``Analysis.keys``) and
         their project's name and status."""
         keys = self.analysis.keys
-        return keys.merge(self.project_names, on="project_id", how="left", validate="many_to_one")
-
-    @cached_property
-    def project_names(self) -> pd.DataFrame:
-        """``project_id``, ``project_name``, ``project_status``."""
-        projects = self.analysis.snapshot["projects"]
-        return projects[["id", "name", "status"]].rename(
-            columns={"id": "project_id", "name": "project_name", "status": "project_status"}
+        return keys.merge(
+            self.analysis.projects, on="project_id", how="left", validate="many_to_one"
         )
 
-    @cached_property
+    @property
+    def project_names(self) -> pd.DataFrame:
+        """``project_id``, ``project_name``, ``project_status``."""
+        return self.analysis.projects
+
+    @property
     def user_names(self) -> pd.DataFrame:
         """``principal_id``, ``subject_name`` (e-mail, else name, else id) of org users."""
-        users = self.analysis.snapshot["users"]
-        name = users["email"].fillna(users["name"]).fillna(users["id"])
-        return pd.DataFrame({"principal_id": users["id"], "subject_name": name})
+        return self.analysis.user_names.rename(columns={"name": "subject_name"})
 
 
 CheckFunction = Callable[[AuditContext], pd.DataFrame]

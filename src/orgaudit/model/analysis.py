@@ -41,9 +41,22 @@ class Analysis:
         return principal_names(self.snapshot)
 
     @cached_property
+    def projects(self) -> pd.DataFrame:
+        """``project_id``, ``project_name`` and ``project_status`` of every project."""
+        return project_names(self.snapshot)
+
+    @cached_property
     def project_names(self) -> pd.Series:
         """Project names by project id."""
-        return project_names(self.snapshot)
+        return self.projects.set_index("project_id")["project_name"]
+
+    @cached_property
+    def user_names(self) -> pd.DataFrame:
+        """``principal_id`` and ``name`` of the org's users (see ``principal_names``)."""
+        users = self.snapshot["users"][["id"]].rename(columns={"id": "principal_id"})
+        return users.merge(
+            self.principal_names, on="principal_id", how="left", validate="one_to_one"
+        )
 
 
 def analyze(snapshot: Snapshot, catalog: Catalog) -> Analysis:

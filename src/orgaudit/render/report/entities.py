@@ -34,8 +34,8 @@ def _with_findings(frame: pd.DataFrame, id_column: str, per_subject: pd.DataFram
 
 
 def project_name_table(analysis: Analysis) -> pd.DataFrame:
-    projects = analysis.snapshot["projects"]
-    return projects[["id", "name"]].rename(columns={"id": "project_id", "name": "Project"})
+    projects = analysis.projects
+    return projects[["project_id", "project_name"]].rename(columns={"project_name": "Project"})
 
 
 def users_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
