@@ -24,7 +24,7 @@ import pytest
 from orgaudit import store
 from orgaudit.errors import ConfigError
 from orgaudit.explain import explain_key, explain_user
-from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN, level_for
+from orgaudit.model.access import level_for
 from orgaudit.model.analysis import Analysis, analyze
 from orgaudit.model.bindings import (
     ORG_GROUP_ROLE,
@@ -39,8 +39,11 @@ from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.org import project_role_id
 from orgaudit.store.snapshot import load_snapshot
+from orgaudit.vocabulary import Verdict
 
 from support import ADMIN_KEY, NOW, PULL, fast_settings, pull, pull_and_analyze
+
+ALLOWED, DENIED, UNKNOWN = Verdict
 
 KEYS_WRITE = "api.organization.projects.api_keys.write"
 KEYS_READ = "api.organization.projects.api_keys.read"

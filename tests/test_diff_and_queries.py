@@ -13,7 +13,8 @@ import pytest
 
 from orgaudit import store
 from orgaudit.app.audit import AuditOptions
-from orgaudit.checks.derived import stored_findings
+from orgaudit.checks.derived import findings_basis, stored_findings
+from orgaudit.checks.findings import AuditSettings
 from orgaudit.errors import UsageError
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
@@ -26,6 +27,7 @@ from support import (
     NOW,
     PULL,
     fast_settings,
+    load_analysis,
     prune,
     pull_and_analyze,
     run_audit,
@@ -385,10 +387,12 @@ def test_changes_read_the_previous_audits_stored_findings_instead_of_running_the
         first = run_audit(db, AuditOptions(out_dir=tmp_path / "first", formats=("json",)))
         b.set_project_role("proj_payments", "user_dave", "member")
         _pull(sim, db)
+    analysis = load_analysis(db, 1)
+    basis = findings_basis(analysis, AuditSettings())
     with SnapshotDatabase.open(db) as handle:
-        assert (handle.audited(1), handle.audited(2)) == (True, False)
-        assert stored_findings(handle, 2) is None  # a pull alone stores no findings
-        assert stored_findings(handle, 1) == first.findings  # read back as they were
+        assert (handle.findings_basis(1), handle.findings_basis(2)) == (basis, None)
+        assert stored_findings(handle, 2, basis) is None  # a pull alone stores no findings
+        assert stored_findings(handle, 1, basis) == first.findings  # read back as they were
 
     calls = _count_calls(monkeypatch, app_audit, "run_checks")
     second = run_audit(db, AuditOptions(out_dir=tmp_path / "second", formats=("json",)))
@@ -399,11 +403,21 @@ def test_changes_read_the_previous_audits_stored_findings_instead_of_running_the
 
     # The same Changes as running snapshot 1's checks again (with unchanged settings).
     with SnapshotDatabase.open(db) as handle:
-        handle.conn.execute("UPDATE derived_info SET audited = 0 WHERE snapshot_id = 1")
+        handle.conn.execute("UPDATE derived_info SET findings_basis = NULL WHERE snapshot_id = 1")
     calls.clear()
     again = run_audit(db, AuditOptions(out_dir=tmp_path / "again", formats=("json",)))
     assert len(calls) == 2
     assert json.loads(again.files[0].read_text())["tables"]["Changes"] == changes
+
+    # Findings stored under other settings (or another catalog) are not compared with:
+    # snapshot 2's were stored with --stale-days 90, so an audit of snapshot 3 with 30
+    # runs snapshot 2's checks again.
+    with Simulator(b.org, admin_key=ADMIN_KEY) as sim:
+        _pull(sim, db)
+    calls.clear()
+    options = AuditOptions(out_dir=tmp_path / "third", formats=("json",), stale_days=30)
+    run_audit(db, options)
+    assert len(calls) == 2
 
 
 def test_stored_findings_that_an_audit_could_not_have_written_are_not_trusted(
@@ -415,9 +429,10 @@ def test_stored_findings_that_an_audit_could_not_have_written_are_not_trusted(
     run_audit(db, AuditOptions(out_dir=tmp_path, formats=("json",)))
     with SnapshotDatabase.open(db) as handle:
         snapshot = handle.resolve(None)
-        assert stored_findings(handle, snapshot)
+        basis = handle.findings_basis(snapshot)
+        assert basis is not None and stored_findings(handle, snapshot, basis)
         handle.conn.execute("UPDATE findings SET severity = 'dire' WHERE rowid = 1")
-        assert stored_findings(handle, snapshot) is None  # the checks run again instead
+        assert stored_findings(handle, snapshot, basis) is None  # the checks run again
 
 
 @pytest.mark.parametrize(

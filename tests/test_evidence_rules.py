@@ -17,12 +17,14 @@ import pytest
 from orgaudit.app.audit import AuditOptions
 from orgaudit.checks.findings import AuditResult, Finding
 from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
-from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.catalog import EVIDENCE_DOC, load_catalog
 from orgaudit.simulator import OrgBuilder
+from orgaudit.vocabulary import Verdict
 
 from support import FIXED, load_analysis, pull_fixed, run_audit
+
+ALLOWED, DENIED, UNKNOWN = Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_RULE = "key_rights_need_project_role"

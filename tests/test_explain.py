@@ -30,7 +30,6 @@ from orgaudit.explain import (
     explain_user,
     plan_scopes,
 )
-from orgaudit.model.access import ALLOWED, DENIED, UNKNOWN
 from orgaudit.model.analysis import Analysis, analyze
 from orgaudit.model.catalog import load_catalog
 from orgaudit.render import explain_text as explain_view
@@ -38,8 +37,11 @@ from orgaudit.settings import AdminKey
 from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org
 from orgaudit.store.snapshot import load_snapshot
+from orgaudit.vocabulary import Verdict
 
 from support import ADMIN_KEY, NOW, PULL, fast_settings, load_analysis, pull, pull_and_analyze
+
+ALLOWED, DENIED, UNKNOWN = Verdict
 
 KEYS_WRITE = "api.organization.projects.api_keys.write"
 PASTED = (

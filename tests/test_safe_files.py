@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from orgaudit import store
 from orgaudit.files import replacing
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_org
@@ -243,6 +244,29 @@ def test_audit_offline_works_on_a_read_only_database(db: Path, tmp_path: Path) -
     assert "the database is read-only: the findings were worked out in memory" in run.stdout
     assert db.read_bytes() == before
     assert (tmp_path / "out" / f"{STEM}.json").stat().st_size > 1000
+
+
+def test_a_read_only_database_of_an_older_schema_is_one_line_not_a_failed_write(
+    db: Path, tmp_path: Path
+) -> None:
+    # Moving a database to a newer schema writes to it; one the user may not write says
+    # so, and what to do, instead of failing half-way.
+    older = tmp_path / "older.db"
+    older.write_bytes(db.read_bytes())
+    older.chmod(0o600)
+    raw = sqlite3.connect(older)
+    raw.execute("ALTER TABLE derived_info DROP COLUMN findings_basis")
+    raw.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION - 1}")
+    raw.commit()
+    raw.close()
+    before = older.read_bytes()
+    with read_only(older):
+        run = run_cli("audit", "--offline", "--format", "json", "--out", tmp_path / "out",
+                      "--db", older, cwd=tmp_path)  # fmt: skip
+    line = _one_line(run, 2)
+    assert f"must move to version {store.SCHEMA_VERSION}" in line
+    assert "copy it to a folder you may write" in line
+    assert older.read_bytes() == before
 
 
 # -- bad local input: exit 2, one line -------------------------------------------------------

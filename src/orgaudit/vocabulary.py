@@ -34,15 +34,9 @@ class AccessLevel(StrEnum):
     CREATE_OWN = "create_own"
     MANAGE_ALL = "manage_all"
 
-    @property
-    def creates_keys(self) -> bool:
-        """Whether the level lets its holder create keys (their own, or any)."""
-        return self in _CREATING
 
-
-_CREATING = frozenset({AccessLevel.CREATE_OWN, AccessLevel.MANAGE_ALL})
-# The levels that let a principal create keys, for ``Series.isin``.
-CREATING_LEVELS = tuple(sorted(_CREATING))
+# The levels that let a principal create keys (their own, or any).
+CREATING_LEVELS = (AccessLevel.CREATE_OWN, AccessLevel.MANAGE_ALL)
 
 
 class ScopeKind(StrEnum):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
 from orgaudit.checks.config import load_settings
-from orgaudit.checks.derived import store_derived, stored_findings
+from orgaudit.checks.derived import findings_basis, store_derived, stored_findings
 from orgaudit.checks.diff import SnapshotDiff, diff_snapshots
 from orgaudit.checks.findings import (
     AuditResult,
@@ -47,6 +47,8 @@ class AuditOptions:
     queries_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.fail_on is not None:  # a caller's plain text is checked, and typed
+            object.__setattr__(self, "fail_on", Severity.parse(self.fail_on))
         unknown = [f for f in self.formats if f not in WRITERS]
         if unknown or not self.formats:
             raise UsageError(
@@ -83,7 +85,7 @@ def run_audit(
     # is left as it is: the reports come from what was worked out in memory all the same.
     stored = db.writable
     if stored:
-        store_derived(db, analysis, findings)
+        store_derived(db, analysis, (findings, settings))
     changes = _changes_since_previous(db, options, analysis, findings, settings)
     extra = {} if options.queries_dir is None else _query_sheets(db, options, analysis, settings)
     report = build_report(analysis, CHECKS, findings, changes, extra)
@@ -138,14 +140,14 @@ def _changes_since_previous(
 ) -> SnapshotDiff | None:
     """The diff against the snapshot before the audited one, when there is one.
 
-    Its findings are those the previous audit stored; only a snapshot never audited has
-    its checks run here.
+    Its findings are those the previous audit stored, where it ran under the same catalog
+    and settings; otherwise (or where it was never audited) its checks run here.
     """
     previous = db.previous(analysis.snapshot.id)
     if previous is None:
         return None
     old = load_analysis(db, previous, options.catalog_path)
-    old_findings = stored_findings(db, previous)
+    old_findings = stored_findings(db, previous, findings_basis(old, settings))
     if old_findings is None:
         old_findings = run_checks(CHECKS, old, settings)
     return diff_snapshots(old, analysis, old_findings, findings, settings.stale_days)

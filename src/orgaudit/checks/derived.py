@@ -3,39 +3,57 @@ those findings read back for the next audit's Changes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict
+
 import pandas as pd
 
 from orgaudit import store
 from orgaudit.checks import CHECKS_BY_ID
-from orgaudit.checks.findings import Finding
+from orgaudit.checks.findings import AuditSettings, Finding
 from orgaudit.model.analysis import Analysis
 from orgaudit.store.database import SnapshotDatabase
 from orgaudit.vocabulary import FindingStatus, Severity
 
 
+def findings_basis(analysis: Analysis, settings: AuditSettings) -> str:
+    """A digest of what an audit's findings follow from besides the snapshot: the
+    catalog's text and the audit's settings (thresholds, severities, suppressions)."""
+    described = json.dumps(asdict(settings), sort_keys=True, default=str)
+    return hashlib.sha256(f"{analysis.catalog.digest}\n{described}".encode()).hexdigest()
+
+
 def store_derived(
-    db: SnapshotDatabase, analysis: Analysis, findings: tuple[Finding, ...] | None = None
+    db: SnapshotDatabase,
+    analysis: Analysis,
+    audit: tuple[tuple[Finding, ...], AuditSettings] | None = None,
 ) -> None:
-    """Write the access model (and an audit's findings) into the derived tables.
+    """Write the access model (and an audit's findings, with its settings) into the
+    derived tables.
 
     They replace the snapshot's earlier derived rows: the findings table holds the latest
-    audit's findings (a pull alone, ``findings`` None, leaves it empty).
+    audit's findings (a pull alone, ``audit`` None, leaves it empty).
     """
     rows = derived_rows(analysis)
+    findings, settings = audit if audit is not None else ((), None)
     columns = list(store.DERIVED_TABLES["findings"])
-    rows["findings"] = [tuple(_plain(getattr(f, c)) for c in columns) for f in findings or ()]
-    db.write_derived(
-        analysis.snapshot.id, analysis.catalog.version, rows, audited=findings is not None
-    )
+    rows["findings"] = [tuple(_plain(getattr(f, c)) for c in columns) for f in findings]
+    basis = None if settings is None else findings_basis(analysis, settings)
+    db.write_derived(analysis.snapshot.id, analysis.catalog.version, rows, findings_basis=basis)
 
 
-def stored_findings(db: SnapshotDatabase, snapshot_id: int) -> tuple[Finding, ...] | None:
-    """The findings the last audit of a snapshot stored, or None where none was audited.
+def stored_findings(
+    db: SnapshotDatabase, snapshot_id: int, basis: str
+) -> tuple[Finding, ...] | None:
+    """The findings an audit stored with a snapshot, where they were worked out under
+    ``basis`` (see :func:`findings_basis`); None where none were, or under another
+    catalog or other settings (the checks must run again to compare like with like).
 
     A check the registry no longer holds keeps its id as its title; what the stored row
     does not hold (the title, the remediation) comes from the registry.
     """
-    if not db.audited(snapshot_id):
+    if db.findings_basis(snapshot_id) != basis:
         return None
     rows = db.table("findings", snapshot_id)
     rows = rows.astype(object).where(rows.notna(), None)

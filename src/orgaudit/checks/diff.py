@@ -15,6 +15,7 @@ import pandas as pd
 from orgaudit.checks.findings import Finding
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.catalog import PROJECT
+from orgaudit.vocabulary import FindingStatus
 
 # Sections of a diff, in the order they are shown.
 SECTIONS = (
@@ -315,7 +316,9 @@ def _findings(old: tuple[Finding, ...], new: tuple[Finding, ...]) -> list[Change
     resolved, opened, still = _compare(_finding_table(old), _finding_table(new), keys)
     # A check that could not run in the new snapshot resolved nothing: its old findings
     # are "not evaluated", not "resolved".
-    not_run = {f.check_id for f in new if f.subject_type == "check" and f.status == "unknown"}
+    not_run = {
+        f.check_id for f in new if f.subject_type == "check" and f.status == FindingStatus.UNKNOWN
+    }
     unevaluated = resolved[resolved["check_id"].isin(not_run)]
     resolved = resolved[~resolved["check_id"].isin(not_run)]
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from orgaudit.checks.findings import AuditContext, contested_note
 from orgaudit.model.access import AccessModel, levels_for_pairs
-from orgaudit.model.bindings import SERVICE_ACCOUNT
+from orgaudit.model.bindings import SERVICE_ACCOUNT, USER
 from orgaudit.model.catalog import ORGANIZATION, PROJECT, Catalog
 from orgaudit.model.keys import REQUEST_RULE, request_bindings, scopes_unknown_reasons
 from orgaudit.vocabulary import FindingStatus, ScopeKind
@@ -200,7 +200,7 @@ def key_owner_without_access(context: AuditContext) -> pd.DataFrame:
         list(zip(keys["project_id"], keys["owner_id"], strict=True)), index=keys.index
     )
     inactive = keys["owner_project_access"] != "active"
-    left_org = (keys["owner_type"] == "user") & ~keys["owner_id"].isin(users)
+    left_org = (keys["owner_type"] == USER) & ~keys["owner_id"].isin(users)
     gone_account = (keys["owner_type"] == SERVICE_ACCOUNT) & ~pairs.isin(account_pairs)
     archived = keys["project_status"] == "archived"  # their accounts are not listed
     flagged = keys[inactive | left_org | (gone_account & ~archived)]

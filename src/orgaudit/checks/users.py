@@ -7,13 +7,13 @@ import pandas as pd
 from orgaudit.checks.findings import AuditContext, contested_note
 from orgaudit.model.bindings import USER
 from orgaudit.model.catalog import ORGANIZATION, PROJECT
-from orgaudit.vocabulary import FindingStatus, Verdict
+from orgaudit.vocabulary import CREATING_LEVELS, AccessLevel, FindingStatus, Verdict
 
 _LEVEL_TEXT = {
-    "none": "no rights on keys",
-    "read": "only read keys",
-    "create_own": "create own keys",
-    "manage_all": "manage all keys",
+    AccessLevel.NONE: "no rights on keys",
+    AccessLevel.READ: "only read keys",
+    AccessLevel.CREATE_OWN: "create own keys",
+    AccessLevel.MANAGE_ALL: "manage all keys",
 }
 
 
@@ -100,7 +100,7 @@ def user_no_project(context: AuditContext) -> pd.DataFrame:
         .merge(elsewhere, on="principal_id", how="left", validate="one_to_one")
         .merge(context.user_names, on="principal_id", how="left", validate="one_to_one")
     )
-    lonely = lonely[~lonely["level"].isin(["create_own", "manage_all"])]
+    lonely = lonely[~lonely["level"].isin(CREATING_LEVELS)]
     if lonely.empty:
         return pd.DataFrame()
     incomplete = bool(context.analysis.model.incomplete_projects)

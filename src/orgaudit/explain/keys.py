@@ -113,10 +113,11 @@ def explain_key(
     # or a key weighed as a whole, goes without saying.
     named = [c.target for c in checks if c.target not in (RECORDED_SCOPES, ANY_REQUEST)]
     target = f" to {', '.join(named)}" if named else ""
+    named_key = found.name or found.id
     summary = {
-        Verdict.ALLOWED: f"requests with key {found.name}{target} would pass",
-        Verdict.DENIED: f"requests with key {found.name}{target} would fail",
-        Verdict.UNKNOWN: f"cannot tell whether requests with key {found.name}{target} pass",
+        Verdict.ALLOWED: f"requests with key {named_key}{target} would pass",
+        Verdict.DENIED: f"requests with key {named_key}{target} would fail",
+        Verdict.UNKNOWN: f"cannot tell whether requests with key {named_key}{target} pass",
     }[decision]
     owner_permissions = request_permissions(model, catalog, owner_id, project.id)
     return KeyVerdict(

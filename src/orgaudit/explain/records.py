@@ -67,7 +67,7 @@ class OwnerRef:
 
 
 @dataclass(frozen=True)
-class UserCheck:
+class UserScopeCheck:
     """A user weighed against the scopes a pasted error names, in one project."""
 
     user: str
@@ -118,7 +118,7 @@ class Contested:
         )
 
 
-def contested_by(catalog: Catalog, names: str, decision_if_other: str) -> tuple[Contested, ...]:
+def contested_notes(catalog: Catalog, names: str, decision_if_other: str) -> tuple[Contested, ...]:
     """The contested notes for comma-separated rule names (empty where there are none)."""
     return tuple(
         contested_under(catalog.rule(name.strip()), decision_if_other)
@@ -229,7 +229,7 @@ class ErrorExplanation:
     advice: tuple[ScopeAdvice, ...]
     checks: tuple[str, ...]
     key: KeyVerdict | None
-    user: UserCheck | None
+    user: UserScopeCheck | None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

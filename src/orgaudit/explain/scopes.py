@@ -15,7 +15,7 @@ from orgaudit.explain.records import (
     KeyVerdict,
     ScopeAdvice,
     ScopesPlan,
-    UserCheck,
+    UserScopeCheck,
     contested_request_rule,
     contested_under,
 )
@@ -87,7 +87,7 @@ def explain_error(
         "if the key's owner left the project, its requests fail whatever its scopes",
     )
     key_verdict: KeyVerdict | None = None
-    user_check: UserCheck | None = None
+    user_check: UserScopeCheck | None = None
     decision: Verdict | None = None
     if snapshot is not None and model is not None and key is not None:
         key_verdict = explain_key(snapshot, model, catalog, key, required_scopes=scopes)
@@ -107,7 +107,7 @@ def _user_check(
     scopes: tuple[str, ...],
     user: str,
     project: str,
-) -> UserCheck:
+) -> UserScopeCheck:
     """Whether a user's roles in a project grant the scopes an error names."""
     found = find_user(snapshot, user)
     where = find_project(snapshot, project)
@@ -124,7 +124,7 @@ def _user_check(
 
     decision = verdict(catalog)
     contested = contested_request_rule(catalog, verdict, decision)
-    return UserCheck(found.label, where.label, decision, lacking_under(catalog), contested)
+    return UserScopeCheck(found.label, where.label, decision, lacking_under(catalog), contested)
 
 
 def plan_scopes(catalog: Catalog, endpoints: Iterable[str]) -> ScopesPlan:

@@ -12,7 +12,7 @@ from orgaudit.explain.records import (
     UserRef,
     UserVerdict,
     WeighedBinding,
-    contested_by,
+    contested_notes,
 )
 from orgaudit.model.access import AccessModel, levels_for_pairs, missing_binding_sources
 from orgaudit.model.catalog import ORGANIZATION, Catalog
@@ -95,7 +95,7 @@ def _user_in_project(
         Verdict.UNKNOWN: f"cannot tell whether {who} can create API keys in {where}: "
         + (f"{', '.join(missing)} not read" if missing else "a role unknown to the catalog"),
     }[decision]
-    contested = contested_by(catalog, text_or(row["contested"]), text_or(row["verdict_other"]))
+    contested = contested_notes(catalog, text_or(row["contested"]), text_or(row["verdict_other"]))
     return UserVerdict(
         decision=decision,
         permission=permission,

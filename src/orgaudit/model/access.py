@@ -23,8 +23,6 @@ from orgaudit.model.catalog import ORGANIZATION, PROJECT, Catalog
 from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import CREATING_LEVELS, AccessLevel, Verdict
 
-ALLOWED, DENIED, UNKNOWN = Verdict
-
 # Sources whose gaps can hide a binding (and so turn a denial into "unknown").
 BINDING_SOURCES = (
     "users",
@@ -80,7 +78,7 @@ class AccessModel:
         complete = elsewhere["complete"].astype(bool) & ~incomplete
         allowed = level.isin(list(CREATING_LEVELS))
         verdict = _verdict(allowed, complete)
-        other_allowed = (elsewhere["verdict_other"] == ALLOWED) & ~archived
+        other_allowed = (elsewhere["verdict_other"] == Verdict.ALLOWED) & ~archived
         other = _verdict(other_allowed, complete)
         contested = elsewhere["contested"].where(verdict != other, "")
         return elsewhere.assign(
@@ -96,7 +94,9 @@ class AccessModel:
 def _verdict(allowed: pd.Series, complete: pd.Series) -> np.ndarray:
     """Allowed where a binding grants it; else denied where every source that could add
     one was read; else unknown (a union only grows: a gap can hide a grant, not a denial)."""
-    verdict: np.ndarray = np.select([allowed, complete], [ALLOWED, DENIED], UNKNOWN)
+    verdict: np.ndarray = np.select(
+        [allowed, complete], [Verdict.ALLOWED, Verdict.DENIED], Verdict.UNKNOWN
+    )
     return verdict
 
 
@@ -254,8 +254,8 @@ def levels_for_pairs(model: AccessModel, pairs: pd.DataFrame) -> pd.DataFrame:
     placed = (
         pairs.loc[~has_row.to_numpy(), keys]
         .merge(elsewhere, on="principal_id", how="left", validate="many_to_one")
-        .fillna({"level": AccessLevel.NONE, "complete": False, "verdict": UNKNOWN})
-        .fillna({"verdict_other": UNKNOWN, "contested": ""})
+        .fillna({"level": AccessLevel.NONE, "complete": False, "verdict": Verdict.UNKNOWN})
+        .fillna({"verdict_other": Verdict.UNKNOWN, "contested": ""})
     )
     fallen = model.fallback(placed.assign(complete=placed["complete"].astype(bool)))
     return pd.concat([here[has_row.to_numpy()], fallen], ignore_index=True)

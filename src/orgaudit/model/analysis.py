@@ -17,7 +17,7 @@ from orgaudit.model.access import AccessModel, compute_access
 from orgaudit.model.catalog import Catalog, load_catalog
 from orgaudit.model.keys import keys_with_scopes, with_scope_kinds
 from orgaudit.store.database import SnapshotDatabase
-from orgaudit.store.snapshot import Snapshot, principal_names, project_names
+from orgaudit.store.snapshot import Snapshot, principal_names, project_table
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Analysis:
     @cached_property
     def projects(self) -> pd.DataFrame:
         """``project_id``, ``project_name`` and ``project_status`` of every project."""
-        return project_names(self.snapshot)
+        return project_table(self.snapshot)
 
     @cached_property
     def project_names(self) -> pd.Series:
@@ -52,11 +52,11 @@ class Analysis:
 
     @cached_property
     def user_names(self) -> pd.DataFrame:
-        """``principal_id`` and ``name`` of the org's users (see ``principal_names``)."""
-        users = self.snapshot["users"][["id"]].rename(columns={"id": "principal_id"})
-        return users.merge(
-            self.principal_names, on="principal_id", how="left", validate="one_to_one"
-        )
+        """``principal_id`` and ``name`` of the org's users as findings name them: the
+        e-mail, else the name, else the id."""
+        users = self.snapshot["users"]
+        name = users["email"].fillna(users["name"]).fillna(users["id"])
+        return pd.DataFrame({"principal_id": users["id"], "name": name})
 
 
 def analyze(snapshot: Snapshot, catalog: Catalog) -> Analysis:

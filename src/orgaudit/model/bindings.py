@@ -62,6 +62,7 @@ def weighed_bindings(
 
 
 def raw_bindings(snapshot: Snapshot) -> pd.DataFrame:
+    """Every role every principal holds, one row each, before the catalog weighs them."""
     users = snapshot["users"]
     assignments = snapshot["role_assignments"]
     group_users = snapshot["group_users"][["group_id", "user_id"]]

@@ -14,7 +14,7 @@ from orgaudit.collect.records import PullResult
 from orgaudit.render.terminal import lines_text, shown
 from orgaudit.store.db import SnapshotInfo
 from orgaudit.store.queries import SavedQuery
-from orgaudit.vocabulary import Severity
+from orgaudit.vocabulary import FindingStatus, Severity
 
 # The counts a pull summary names, in this order: (source, label).
 _SUMMARY_COUNTS = (
@@ -109,7 +109,7 @@ def _audit_lines(result: AuditResult) -> list[str]:
         *(
             f"  {f.severity:<8} {f.check_id:<26} {f.subject_name}"
             + (f" in {f.project_name}" if f.project_name else "")
-            + (" (unknown)" if f.status == "unknown" else "")
+            + (" (unknown)" if f.status == FindingStatus.UNKNOWN else "")
             for f in worst
         ),
         *(f"wrote {path}" for path in result.files),

@@ -20,14 +20,15 @@ from orgaudit.collect.records import Collected
 from orgaudit.errors import UsageError
 from orgaudit.store.db import (
     SnapshotInfo,
-    audited,
     connect,
     list_snapshots,
     previous_snapshot,
     prune,
     read_table,
     resolve_snapshot,
+    stored_findings_basis,
     transaction,
+    writable,
     write_derived,
     write_snapshot,
 )
@@ -68,7 +69,9 @@ class SnapshotDatabase:
                 finally:
                     handle._close_reader()
         except BaseException:
-            if new and not (handle is not None and handle._holds_snapshots()):
+            # Only a file this command created (its handle opened) and left without a
+            # snapshot is removed: never one that was there, or another's that won a race.
+            if new and handle is not None and not handle._holds_snapshots():
                 for leftover in (path, *(Path(f"{path}{end}") for end in _SQLITE_SIDE_FILES)):
                     leftover.unlink(missing_ok=True)
             raise
@@ -88,8 +91,7 @@ class SnapshotDatabase:
     @property
     def writable(self) -> bool:
         """Whether this user may write the file (and the folder SQLite journals in)."""
-        folder = self.path.parent if self.path.parent != Path() else Path(".")
-        return os.access(self.path, os.W_OK) and os.access(folder, os.W_OK)
+        return writable(self.path)
 
     def transaction(self, doing: str) -> AbstractContextManager[None]:
         """One write transaction; ``doing`` names it in an error."""
@@ -129,15 +131,16 @@ class SnapshotDatabase:
         catalog_version: str,
         rows: dict[str, list[tuple[object, ...]]],
         *,
-        audited: bool,
+        findings_basis: str | None,
     ) -> None:
-        """Replace a snapshot's derived tables in one transaction (``audited``: the rows
-        hold an audit's findings)."""
-        write_derived(self.conn, snapshot_id, catalog_version, rows, audited=audited)
+        """Replace a snapshot's derived tables in one transaction (``findings_basis``: what
+        the findings among the rows were worked out under; None for none)."""
+        write_derived(self.conn, snapshot_id, catalog_version, rows, findings_basis=findings_basis)
 
-    def audited(self, snapshot_id: int) -> bool:
-        """Whether an audit stored its findings with the snapshot."""
-        return audited(self.conn, snapshot_id)
+    def findings_basis(self, snapshot_id: int) -> str | None:
+        """What the findings an audit stored with the snapshot were worked out under;
+        None if no audit stored any."""
+        return stored_findings_basis(self.conn, snapshot_id)
 
     def reader(self) -> sqlite3.Connection:
         """The read-only connection saved queries run on, opened on first use."""

@@ -121,6 +121,12 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} has schema version {version}, newer than this orgaudit "
                 f"({SCHEMA_VERSION}); upgrade orgaudit"
             )
+        if version < SCHEMA_VERSION and not writable(path):
+            raise UsageError(
+                f"{path} has schema version {version} and must move to version "
+                f"{SCHEMA_VERSION} before this orgaudit can read it, which needs write access; "
+                "copy it to a folder you may write and use the copy"
+            )
         for number in range(version, SCHEMA_VERSION):
             conn.execute("BEGIN IMMEDIATE")
             for statement in _statements(MIGRATIONS[number]):
@@ -133,6 +139,12 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if _busy(exc):
             raise StoreError(f"{path} is locked by another process: {_reason(exc)}") from None
         raise UsageError(f"{path} is not a usable orgaudit database: {_reason(exc)}") from None
+
+
+def writable(path: Path) -> bool:
+    """Whether this user may write the file and the folder SQLite journals in."""
+    folder = path.parent if path.parent != Path() else Path(".")
+    return os.access(path, os.W_OK) and os.access(folder, os.W_OK)
 
 
 def _busy(exc: sqlite3.Error) -> bool:
@@ -259,15 +271,17 @@ def write_derived(
     catalog_version: str,
     rows: dict[str, list[tuple[object, ...]]],
     *,
-    audited: bool,
+    findings_basis: str | None,
 ) -> None:
-    """Replace a snapshot's derived tables in one transaction; ``audited`` says that
-    ``rows["findings"]`` are an audit's findings (a pull stores none)."""
+    """Replace a snapshot's derived tables in one transaction; ``findings_basis`` is what
+    an audit's findings in ``rows["findings"]`` were worked out under (None: a pull's
+    derived tables, no findings)."""
     with transaction(conn, "write the derived tables"):
         conn.execute("DELETE FROM derived_info WHERE snapshot_id = ?", (snapshot_id,))
         conn.execute(
-            "INSERT INTO derived_info (snapshot_id, catalog_version, audited) VALUES (?, ?, ?)",
-            (snapshot_id, catalog_version, int(audited)),
+            "INSERT INTO derived_info (snapshot_id, catalog_version, findings_basis) "
+            "VALUES (?, ?, ?)",
+            (snapshot_id, catalog_version, findings_basis),
         )
         for table, columns in DERIVED_TABLES.items():
             conn.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", (snapshot_id,))
@@ -357,12 +371,12 @@ def prune(conn: sqlite3.Connection, keep: int) -> tuple[int, ...]:
     return doomed
 
 
-def audited(conn: sqlite3.Connection, snapshot_id: int) -> bool:
-    """Whether the snapshot's findings table holds an audit's findings."""
+def stored_findings_basis(conn: sqlite3.Connection, snapshot_id: int) -> str | None:
+    """What the snapshot's stored findings were worked out under; None if none were."""
     row = conn.execute(
-        "SELECT audited FROM derived_info WHERE snapshot_id = ?", (snapshot_id,)
+        "SELECT findings_basis FROM derived_info WHERE snapshot_id = ?", (snapshot_id,)
     ).fetchone()
-    return row is not None and bool(row[0])
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def read_table(

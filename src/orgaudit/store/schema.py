@@ -401,9 +401,11 @@ DELETE FROM admin_api_keys WHERE {_PROJECT_KEY_IN_ADMIN_LIST_SQL};
 """
 )
 
-# Version 5: whether the findings table holds an audit's findings (a pull alone leaves it
-# empty), so the next audit's Changes read them instead of running every check again.
-_SCHEMA_V5 = "ALTER TABLE derived_info ADD COLUMN audited INTEGER NOT NULL DEFAULT 0;\n"
+# Version 5: what the findings table's findings were worked out under (a digest of the
+# catalog and the audit's settings; NULL where only a pull wrote the derived tables), so
+# the next audit's Changes read them where it would work out the same, instead of
+# running every check again.
+_SCHEMA_V5 = "ALTER TABLE derived_info ADD COLUMN findings_basis TEXT;\n"
 
 # Each entry moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)

@@ -76,14 +76,12 @@ def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def principal_names(snapshot: Snapshot) -> pd.DataFrame:
-    """``principal_id`` and ``name``: a user's e-mail (else their name), a service account's
-    name, else the id."""
+    """``principal_id`` and ``name``: a user's e-mail, a service account's name, else the id."""
     users = snapshot["users"]
     accounts = snapshot["project_service_accounts"].drop_duplicates("id")
-    user_names = users["email"].fillna(users["name"]).fillna(users["id"])
     return pd.concat(
         [
-            pd.DataFrame({"principal_id": users["id"], "name": user_names}),
+            pd.DataFrame({"principal_id": users["id"], "name": users["email"].fillna(users["id"])}),
             pd.DataFrame(
                 {"principal_id": accounts["id"], "name": accounts["name"].fillna(accounts["id"])}
             ),
@@ -92,7 +90,7 @@ def principal_names(snapshot: Snapshot) -> pd.DataFrame:
     ).drop_duplicates("principal_id")
 
 
-def project_names(snapshot: Snapshot) -> pd.DataFrame:
+def project_table(snapshot: Snapshot) -> pd.DataFrame:
     """``project_id``, ``project_name`` and ``project_status`` of every project."""
     projects = snapshot["projects"]
     return projects[["id", "name", "status"]].rename(

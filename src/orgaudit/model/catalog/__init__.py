@@ -10,7 +10,7 @@ The package: ``rules`` (the catalog's vocabulary and the :class:`Catalog`), ``lo
 uses is named here.
 """
 
-from orgaudit.model.catalog.load import REQUIRED_RULES, load_catalog
+from orgaudit.model.catalog.load import load_catalog
 from orgaudit.model.catalog.rules import (
     CONTESTED,
     EVIDENCE_DOC,
@@ -39,7 +39,6 @@ __all__ = [
     "EVIDENCE_LEVELS",
     "ORGANIZATION",
     "PROJECT",
-    "REQUIRED_RULES",
     "Area",
     "Catalog",
     "DashboardSetting",

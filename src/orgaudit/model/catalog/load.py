@@ -3,9 +3,10 @@ naming what is wrong (exit 2)."""
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,6 @@ from orgaudit.model.catalog.rules import (
 )
 from orgaudit.store import TABLES
 
-# The rules a catalog must hold: one per field of Settled.
-REQUIRED_RULES = tuple(f.name for f in fields(Settled))
-
 
 def load_catalog(path: Path | None = None) -> Catalog:
     """The shipped catalog, or the one at ``path``; a clear error if it is malformed."""
@@ -54,9 +52,10 @@ def load_catalog(path: Path | None = None) -> Catalog:
     except RecursionError:  # tomllib recurses once per level of nesting
         raise ConfigError(f"the catalog {where} is nested too deeply to be a catalog") from None
     try:
-        return _parse(data, where)
+        catalog = _parse(data, where)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"the catalog {where} is malformed: {_describe(exc)}") from None
+    return replace(catalog, digest=hashlib.sha256(text.encode()).hexdigest())
 
 
 def _describe(exc: Exception) -> str:

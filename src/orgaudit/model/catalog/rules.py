@@ -244,6 +244,8 @@ class Catalog:
     endpoints: tuple[EndpointRule, ...]
     traps: tuple[ScopeTrap, ...]
     known_values: tuple[KnownValues, ...] = ()
+    # SHA-256 of the catalog file's text: two catalogs with one version string may differ.
+    digest: str = ""
 
     def known_scope(self, scope: str) -> bool:
         """Whether any area or dashboard setting of the catalog names this scope."""

@@ -3,8 +3,6 @@ and project, and org-wide), and the access matrix."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import pandas as pd
 
 from orgaudit.model.access import levels_for_pairs
@@ -16,23 +14,8 @@ from orgaudit.render.report.entities import (
     project_name_table,
     project_roles_table,
 )
+from orgaudit.render.report.marks import MARK_OF_VERDICT
 from orgaudit.vocabulary import Verdict
-
-
-class MatrixMark(StrEnum):
-    """What a matrix cell says of its user and project; the workbook colours by it."""
-
-    CAN = "can create keys"
-    CANNOT = "cannot"
-    UNKNOWN = "unknown"
-
-
-MARK_OF_VERDICT = {
-    Verdict.ALLOWED: MatrixMark.CAN,
-    Verdict.DENIED: MatrixMark.CANNOT,
-    Verdict.UNKNOWN: MatrixMark.UNKNOWN,
-}
-
 
 # Past this many cells the access matrix is left out (the Memberships and Access review
 # sheets hold the same facts in long form), so the workbook stays fast and small.

@@ -31,7 +31,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
 from orgaudit.files import replacing
-from orgaudit.render.report.access import MatrixMark
+from orgaudit.render.report.marks import MatrixMark
 from orgaudit.render.report.tables import ReportData
 from orgaudit.render.report.xlsx_cells import (
     MATRIX_FILLS,

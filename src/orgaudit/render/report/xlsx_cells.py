@@ -13,9 +13,10 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, Cell
 from openpyxl.styles import Font, PatternFill
 
-from orgaudit.render.report.access import MatrixMark
 from orgaudit.render.report.escape import is_formula_like
+from orgaudit.render.report.marks import MatrixMark
 from orgaudit.render.terminal import safe_lines
+from orgaudit.vocabulary import Severity
 
 Sheet = Any  # openpyxl's WriteOnlyWorksheet (openpyxl ships no type hints)
 StyledCell = Any  # openpyxl's WriteOnlyCell
@@ -26,11 +27,11 @@ DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
 TEXT_LIMIT = 32_767
 
 SEVERITY_COLOURS = {
-    "critical": "8B0000",
-    "high": "E03C31",
-    "medium": "F5A623",
-    "low": "FFE066",
-    "info": "D9D9D9",
+    Severity.CRITICAL: "8B0000",
+    Severity.HIGH: "E03C31",
+    Severity.MEDIUM: "F5A623",
+    Severity.LOW: "FFE066",
+    Severity.INFO: "D9D9D9",
 }
 MATRIX_COLOURS = {
     MatrixMark.CAN: "C6EFCE",
@@ -111,10 +112,13 @@ def styled(
 
 
 def severity_cell(sheet: Sheet, value: object) -> object:
-    fill = SEVERITY_FILLS.get(value) if isinstance(value, str) else None
+    """A severity, filled in its colour (anything else as a plain value)."""
+    fill = None
+    if isinstance(value, str) and value in tuple(Severity):
+        fill = SEVERITY_FILLS[Severity(value)]
     if fill is None:
         return value_cell(sheet, value)
-    return styled(sheet, value, fill=fill, font=WHITE_BOLD if value == "critical" else None)
+    return styled(sheet, value, fill=fill, font=WHITE_BOLD if value == Severity.CRITICAL else None)
 
 
 def header_cells(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
