@@ -123,6 +123,7 @@ def test_json_report_has_its_documented_top_level(demo_audit: Audited) -> None:
     assert set(document) == {
         "schema_version",
         "snapshot",
+        "who_cannot_create_keys",
         "coverage",
         "findings",
         "checks",

@@ -20,7 +20,9 @@ from openpyxl.workbook.workbook import Workbook
 
 from orgaudit.checks import CHECKS
 from orgaudit.checks.findings import AuditSettings, run_checks
+from orgaudit.explain import explain_user
 from orgaudit.render.report import xlsx
+from orgaudit.render.report.start import START_COLUMNS, why_in_words
 from orgaudit.render.report.tables import ReportData, build_report
 from orgaudit.render.report.xlsx import write_table_workbook, write_xlsx
 from orgaudit.render.report.xlsx_cells import MATRIX_COLOURS, SEVERITY_COLOURS
@@ -29,7 +31,7 @@ from support import HOSTILE_KEY, HOSTILE_PROJECT, HOSTILE_USER, Audited, check_g
 
 STEM = "orgaudit-snapshot-1"
 SHEETS = [
-    "Summary",
+    "Who cannot create keys",
     "Findings",
     "Access matrix",
     "Users",
@@ -172,8 +174,8 @@ def test_findings_severity_cells_are_filled_by_severity(demo_book: Workbook) -> 
     assert {"high", "medium", "low", "info"} <= seen
 
 
-def test_summary_counts_and_chart(demo_audit: Audited, demo_book: Workbook) -> None:
-    rows = [r for r in demo_book["Summary"].iter_rows(values_only=True)]
+def test_first_sheet_counts_and_chart(demo_audit: Audited, demo_book: Workbook) -> None:
+    rows = [r for r in demo_book["Who cannot create keys"].iter_rows(values_only=True)]
     start = next(i for i, r in enumerate(rows) if r[:3] == ("Severity", "Findings", "Suppressed"))
     by_severity = {r[0]: r[1] for r in rows[start + 1 : start + 6]}
     findings = demo_audit.result.findings
@@ -181,11 +183,70 @@ def test_summary_counts_and_chart(demo_audit: Audited, demo_book: Workbook) -> N
     for severity, count in by_severity.items():
         assert count == sum(f.severity == severity and f.counts for f in findings)
     assert ("Snapshot id", 1) in [r[:2] for r in rows]
-    assert any(r[:2] == ("Source", "Status") for r in rows)
+    coverage = next(i for i, r in enumerate(rows) if r[:2] == ("Source", "Status"))
+    # Sources named in words, with the schema's name after them.
+    sources = {r[0] for r in rows[coverage + 1 :]}
+    assert {
+        "the org's users (users)",
+        "project members' roles (RBAC) (project_user_roles)",
+    } <= sources
     with zipfile.ZipFile(demo_audit.out / f"{STEM}.xlsx") as archive:
         chart = archive.read("xl/charts/chart1.xml").decode()
-    assert f"'Summary'!$B${start + 2}:$B${start + 6}" in chart  # the counted column
-    assert f"'Summary'!$A${start + 2}:$A${start + 6}" in chart
+    sheet = "'Who cannot create keys'"
+    assert f"{sheet}!$B${start + 2}:$B${start + 6}" in chart  # the counted column
+    assert f"{sheet}!$A${start + 2}:$A${start + 6}" in chart
+
+
+def test_first_sheet_answers_who_cannot_create_keys_as_explain_does(
+    demo_audit: Audited, demo_book: Workbook
+) -> None:
+    # Every project member the access model says cannot create keys in an active project
+    # has a row, in the words `orgaudit explain user` gives; then users in no project.
+    analysis = load_analysis(demo_audit.db)
+    sheet = demo_book["Who cannot create keys"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "Who cannot create API keys, and why"
+    header = rows.index(tuple(START_COLUMNS))
+    end = next(i for i in range(header + 1, len(rows)) if rows[i][1] is None)
+    table = [dict(zip(START_COLUMNS, row, strict=False)) for row in rows[header + 1 : end]]
+    levels = analysis.model.levels
+    blocked = levels[
+        (levels["principal_type"] == "user")
+        & levels["project_id"].notna()
+        & ~levels["archived"]
+        & (levels["verdict"] != "allowed")
+    ]
+    emails = analysis.user_names.set_index("principal_id")["name"]
+    names = analysis.project_names
+    pairs = zip(blocked["principal_id"], blocked["project_id"], strict=True)
+    expected = {(emails[user], names[project]) for user, project in pairs}
+    members = [r for r in table if r["Project"] != "(no project)"]
+    assert {(r["User"], r["Project"]) for r in members} == expected
+    assert expected == {("dave@example.com", "Payments"), ("oscar@example.com", "Research")}
+    for row in members:
+        [verdict] = explain_user(
+            analysis.snapshot, analysis.model, analysis.catalog, row["User"], row["Project"]
+        )
+        assert row["Can they?"] == {"denied": "No", "unknown": "Cannot tell"}[verdict.decision]
+        assert row["Why"] == why_in_words(verdict)
+        assert row["How to fix"].startswith(verdict.fixes[0].action)
+        for binding in verdict.bindings:
+            if binding.deciding:
+                assert binding.role in row["Why"]
+    dave = next(r for r in members if r["User"] == "dave@example.com")
+    assert dave["Their roles there"] == "viewer"
+    assert "reads keys only" in dave["Why"]
+    assert dave["How to fix"].startswith("change dave@example.com's role in Payments from viewer")
+    lonely = [r for r in table if r["Project"] == "(no project)"]
+    no_project = {
+        f.subject_name for f in demo_audit.result.findings if f.check_id == "user-no-project"
+    }
+    assert {r["User"] for r in lonely} == no_project == {"peggy@example.com"}
+    # Wrapped, and the row tall enough for it: nothing runs into the next cell.
+    why = START_COLUMNS.index("Why") + 1
+    first = sheet.cell(header + 2, why)
+    assert first.alignment.wrap_text
+    assert sheet.row_dimensions[header + 2].height >= 30
 
 
 def test_access_review_decision_is_a_keep_change_remove_dropdown(demo_book: Workbook) -> None:
@@ -284,7 +345,14 @@ def _where(book: Workbook, value: str) -> set[str]:
 
 
 def _json_sheets(document: dict[str, Any], value: str) -> set[str]:
-    tables = {"Findings": document["findings"], **document["tables"]}
+    tables = {
+        "Findings": document["findings"],
+        "Who cannot create keys": [
+            *document["who_cannot_create_keys"],
+            *document["findings"][:10],  # the worst findings are shown there too
+        ],
+        **document["tables"],
+    }
     return {name for name, records in tables.items() if any(value in r.values() for r in records)}
 
 

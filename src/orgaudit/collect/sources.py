@@ -38,6 +38,7 @@ class Source:
     endpoint: ListEndpoint
     family: Family
     table: str
+    label: str  # the source in words, for people (reports, coverage)
 
     @property
     def optional(self) -> bool:
@@ -53,12 +54,18 @@ def _source(
     family: Family,
     table: str,
     params: tuple[tuple[str, str], ...] = (),
+    *,
+    label: str,
 ) -> Source:
-    return Source(name, ListEndpoint(path, style, limit, params), family, table)
+    return Source(name, ListEndpoint(path, style, limit, params), family, table, label)
 
 
-USERS = _source("users", "/organization/users", A, 100, Family.CORE, "users")
-INVITES = _source("invites", "/organization/invites", A, 100, Family.CORE, "invites")
+USERS = _source(
+    "users", "/organization/users", A, 100, Family.CORE, "users", label="the org's users"
+)
+INVITES = _source(
+    "invites", "/organization/invites", A, 100, Family.CORE, "invites", label="invites"
+)
 PROJECTS = _source(
     "projects",
     "/organization/projects",
@@ -67,15 +74,36 @@ PROJECTS = _source(
     Family.CORE,
     "projects",
     (("include_archived", "true"),),
+    label="projects",
 )
 # The spec gives no maximum for admin keys' `limit`; 100 matches its siblings (inferred).
 ADMIN_API_KEYS = _source(
-    "admin_api_keys", "/organization/admin_api_keys", A, 100, Family.ADMIN_KEYS, "admin_api_keys"
+    "admin_api_keys",
+    "/organization/admin_api_keys",
+    A,
+    100,
+    Family.ADMIN_KEYS,
+    "admin_api_keys",
+    label="admin keys",
 )
-ORG_ROLES = _source("org_roles", "/organization/roles", B, 1000, Family.RBAC, "roles")
-GROUPS = _source("groups", "/organization/groups", B, 1000, Family.RBAC, "groups")
+ORG_ROLES = _source(
+    "org_roles",
+    "/organization/roles",
+    B,
+    1000,
+    Family.RBAC,
+    "roles",
+    label="the org's roles (RBAC)",
+)
+GROUPS = _source("groups", "/organization/groups", B, 1000, Family.RBAC, "groups", label="groups")
 GROUP_USERS = _source(
-    "group_users", "/organization/groups/{group_id}/users", B, 1000, Family.RBAC, "group_users"
+    "group_users",
+    "/organization/groups/{group_id}/users",
+    B,
+    1000,
+    Family.RBAC,
+    "group_users",
+    label="who is in each group",
 )
 GROUP_ORG_ROLES = _source(
     "group_org_roles",
@@ -84,6 +112,7 @@ GROUP_ORG_ROLES = _source(
     1000,
     Family.RBAC,
     "role_assignments",
+    label="groups' org roles (RBAC)",
 )
 USER_ORG_ROLES = _source(
     "user_org_roles",
@@ -92,6 +121,7 @@ USER_ORG_ROLES = _source(
     1000,
     Family.RBAC,
     "role_assignments",
+    label="users' org roles (RBAC)",
 )
 PROJECT_USERS = _source(
     "project_users",
@@ -100,6 +130,7 @@ PROJECT_USERS = _source(
     100,
     Family.CORE,
     "project_users",
+    label="project members",
 )
 PROJECT_SERVICE_ACCOUNTS = _source(
     "project_service_accounts",
@@ -108,6 +139,7 @@ PROJECT_SERVICE_ACCOUNTS = _source(
     100,
     Family.CORE,
     "project_service_accounts",
+    label="service accounts",
 )
 # Without owner_project_access=any the endpoint hides keys whose owner lost access
 # (spec, ListProjectApiKeys `owner_project_access`), which are exactly the keys to audit.
@@ -119,6 +151,7 @@ PROJECT_API_KEYS = _source(
     Family.CORE,
     "project_api_keys",
     (("owner_project_access", "any"),),
+    label="project API keys",
 )
 PROJECT_GROUPS = _source(
     "project_groups",
@@ -127,10 +160,17 @@ PROJECT_GROUPS = _source(
     100,
     Family.RBAC,
     "project_groups",
+    label="groups added to projects",
 )
 # Project RBAC lives under /v1/projects, not /v1/organization/projects (the OpenAPI document).
 PROJECT_ROLES = _source(
-    "project_roles", "/projects/{project_id}/roles", B, 1000, Family.RBAC, "roles"
+    "project_roles",
+    "/projects/{project_id}/roles",
+    B,
+    1000,
+    Family.RBAC,
+    "roles",
+    label="projects' roles (RBAC)",
 )
 PROJECT_USER_ROLES = _source(
     "project_user_roles",
@@ -139,6 +179,7 @@ PROJECT_USER_ROLES = _source(
     1000,
     Family.RBAC,
     "role_assignments",
+    label="project members' roles (RBAC)",
 )
 PROJECT_GROUP_ROLES = _source(
     "project_group_roles",
@@ -147,6 +188,7 @@ PROJECT_GROUP_ROLES = _source(
     1000,
     Family.RBAC,
     "role_assignments",
+    label="groups' project roles (RBAC)",
 )
 AUDIT_KEY_EVENTS = _source(
     "audit_key_events",
@@ -156,6 +198,7 @@ AUDIT_KEY_EVENTS = _source(
     Family.AUDIT_LOGS,
     "audit_key_events",
     tuple(("event_types[]", event) for event in KEY_EVENT_TYPES),
+    label="API key events in the audit log",
 )
 
 ALL_SOURCES: tuple[Source, ...] = (
@@ -178,6 +221,13 @@ ALL_SOURCES: tuple[Source, ...] = (
     AUDIT_KEY_EVENTS,
 )
 SOURCES_BY_NAME = {source.name: source for source in ALL_SOURCES}
+
+
+def source_label(name: str) -> str:
+    """A source in words ("project_user_roles" -> "project members' roles (RBAC)")."""
+    source = SOURCES_BY_NAME.get(name)
+    return source.label if source is not None else name.replace("_", " ")
+
 
 # Lists asked once per item of a parent list: when the parent cannot be read, they cannot
 # be asked either, and the coverage must say so rather than call them complete.

@@ -29,6 +29,7 @@ from orgaudit.render.report.entities import (
     service_accounts_table,
     users_table,
 )
+from orgaudit.render.report.start import KeyAccessAnswer, key_access_answer
 from orgaudit.vocabulary import Severity
 
 FINDING_COLUMNS = {
@@ -62,6 +63,7 @@ class ReportData:
     matrix: pd.DataFrame | None
     matrix_reasons: pd.DataFrame | None
     matrix_note: str
+    key_access: KeyAccessAnswer
 
 
 def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
@@ -127,4 +129,5 @@ def build_report(
         matrix=matrix,
         matrix_reasons=reasons,
         matrix_note=note,
+        key_access=key_access_answer(analysis, findings),
     )

@@ -32,7 +32,12 @@ def _iso(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _named_tables(report: ReportData) -> dict[str, pd.DataFrame]:
-    tables = {"Findings": report.findings, "Coverage": report.coverage, "Checks": report.checks}
+    tables = {
+        "Who cannot create keys": report.key_access.rows,
+        "Findings": report.findings,
+        "Coverage": report.coverage,
+        "Checks": report.checks,
+    }
     tables.update(report.tables)
     return tables
 
@@ -70,6 +75,8 @@ def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
     with replacing(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
         handle.write(f'{{\n  "schema_version": {JSON_SCHEMA_VERSION},\n')
         handle.write(f'  "snapshot": {json_text(json.dumps(meta, ensure_ascii=False))},\n')
+        answer = report.key_access
+        handle.write(f'  "who_cannot_create_keys": {_records_text(answer.rows)},\n')
         for key, frame in (
             ("coverage", report.coverage),
             ("findings", report.findings),
@@ -131,6 +138,12 @@ def write_markdown(report: ReportData, out_dir: Path, stem: str) -> Path:
         "",
         f"As of {meta['as_of']:%Y-%m-%d %H:%M} UTC; catalog {_code(meta['catalog_version'])}; "
         f"orgaudit {meta['tool_version']}.",
+        "",
+        "## Who cannot create API keys, and why",
+        "",
+        report.key_access.headline,
+        "",
+        *(_md_table(report.key_access.rows) if len(report.key_access.rows) else []),
         "",
         "## Findings by severity",
         "",

@@ -17,14 +17,10 @@ import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.chart import BarChart, Reference
-from openpyxl.chart.marker import DataPoint
 from openpyxl.comments import Comment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -35,8 +31,6 @@ from orgaudit.render.report.marks import MatrixMark
 from orgaudit.render.report.tables import ReportData
 from orgaudit.render.report.xlsx_cells import (
     MATRIX_FILLS,
-    SEVERITY_COLOURS,
-    TITLE_FONT,
     CellMaker,
     Sheet,
     header_cells,
@@ -45,6 +39,7 @@ from orgaudit.render.report.xlsx_cells import (
     text_cell,
     value_cell,
 )
+from orgaudit.render.report.xlsx_start import write_start_sheet
 from orgaudit.vocabulary import Severity
 
 TABLE_STYLE = "TableStyleMedium2"
@@ -70,7 +65,7 @@ def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
 def _write_workbook(report: ReportData, path: Path) -> None:
     workbook = Workbook(write_only=True)
     with _closed_on_failure(workbook):
-        _summary(workbook, report)
+        write_start_sheet(workbook, report)
         _table_sheet(workbook, "Findings", report.findings, {"Severity": severity_cell})
         _matrix_sheet(workbook, report)
         for title, frame in report.tables.items():
@@ -284,119 +279,6 @@ def _matrix_sheet(workbook: Workbook, report: ReportData) -> None:
         sheet.append([value_cell(sheet, label), *row])
     last = get_column_letter(len(matrix.columns) + 1)
     sheet.auto_filter.ref = f"A1:{last}{len(matrix) + 1}"
-
-
-# -- the summary ---------------------------------------------------------------------------
-
-# The kinds of summary row, each written its own way.
-TITLE, SECTION, HEADER, SEVERITY, PLAIN = "title", "section", "header", "severity", "plain"
-SummaryRow = tuple[str, list[object]]
-
-
-def _counts(findings: pd.DataFrame, by: str) -> tuple[pd.Series, pd.Series]:
-    """Findings per value of ``by``: those that count, and the suppressed ones."""
-    suppressed = findings["Suppressed"].astype(bool)
-    return findings[~suppressed][by].value_counts(), findings[suppressed][by].value_counts()
-
-
-def _facts(meta: Mapping[str, Any]) -> list[SummaryRow]:
-    return [
-        (TITLE, [f"orgaudit report: snapshot {meta['snapshot_id']}"]),
-        (PLAIN, []),
-        (PLAIN, ["Snapshot id", meta["snapshot_id"]]),
-        (PLAIN, ["As of (UTC)", meta["as_of"]]),
-        (PLAIN, ["Audit log read since (UTC)", meta.get("audit_since")]),
-        (PLAIN, ["Permission catalog", meta["catalog_version"]]),
-        (PLAIN, ["orgaudit", meta["tool_version"]]),
-        (PLAIN, ["Findings", meta["findings"]]),
-        (PLAIN, ["Findings counted (not suppressed)", meta["findings_counted"]]),
-    ]
-
-
-def _by_severity(findings: pd.DataFrame) -> list[SummaryRow]:
-    counted, suppressed = _counts(findings, "Severity")
-    return [
-        (SECTION, ["Findings by severity"]),
-        (HEADER, ["Severity", "Findings", "Suppressed"]),
-        *((SEVERITY, [s, int(counted.get(s, 0)), int(suppressed.get(s, 0))]) for s in _WORST_FIRST),
-    ]
-
-
-def _by_check(findings: pd.DataFrame, checks: pd.DataFrame) -> list[SummaryRow]:
-    """Every check, with its findings; the long title last, so the columns stay narrow."""
-    counted, suppressed = _counts(findings, "Check")
-    rows: list[SummaryRow] = [
-        (SECTION, ["Findings by check"]),
-        (HEADER, ["Check", "Severity", "Findings", "Suppressed", "Title"]),
-    ]
-    for check, title, severity in checks[["Check", "Title", "Severity"]].itertuples(
-        index=False, name=None
-    ):
-        found, hidden = int(counted.get(check, 0)), int(suppressed.get(check, 0))
-        rows.append((PLAIN, [check, severity, found, hidden, title]))
-    return rows
-
-
-def _coverage(coverage: pd.DataFrame) -> list[SummaryRow]:
-    columns = ["Source", "Status", "Rows", "Reason"]
-    values = _plain(coverage[columns]).itertuples(index=False, name=None)
-    return [(SECTION, ["Coverage"]), (HEADER, columns), *((PLAIN, list(row)) for row in values)]
-
-
-def _summary_widths(rows: Sequence[SummaryRow]) -> list[float]:
-    widths = [10.0] * max(len(values) for _, values in rows)
-    for kind, values in rows:
-        if kind == TITLE:  # the title may run over
-            continue
-        for index, value in enumerate(values):
-            size = DATE_WIDTH if isinstance(value, datetime) else len(str(value or ""))
-            widths[index] = max(widths[index], float(min(size + 2, WIDTH_CAP)))
-    return widths
-
-
-def _severity_chart(sheet: Sheet, header_row: int) -> None:
-    """A column per severity, coloured as in the Findings sheet, from the summary's cells."""
-    chart = BarChart()
-    chart.type = "col"
-    chart.title = "Findings by severity"
-    chart.legend = None
-    chart.y_axis.title = "Findings (counted)"
-    chart.x_axis.delete = False
-    chart.y_axis.delete = False
-    last = header_row + len(_WORST_FIRST)
-    data = Reference(sheet, min_col=2, min_row=header_row, max_row=last)
-    chart.add_data(data, titles_from_data=True)
-    chart.set_categories(Reference(sheet, min_col=1, min_row=header_row + 1, max_row=last))
-    for index, severity in enumerate(_WORST_FIRST):
-        point = DataPoint(idx=index)
-        point.graphicalProperties.solidFill = SEVERITY_COLOURS[severity]
-        chart.series[0].dPt.append(point)
-    chart.width, chart.height = 14, 7.5
-    sheet.add_chart(chart, "D2")  # right of the facts, above the findings by check
-
-
-def _summary_row(sheet: Sheet, kind: str, values: list[object]) -> list[object]:
-    if kind == TITLE:
-        return [styled(sheet, values[0], font=TITLE_FONT)]
-    if kind in (SECTION, HEADER):
-        return header_cells(sheet, values)
-    if kind == SEVERITY:
-        return [severity_cell(sheet, values[0]), *values[1:]]
-    return [value_cell(sheet, value) for value in values]
-
-
-def _summary(workbook: Workbook, report: ReportData) -> None:
-    """Snapshot facts, findings by severity (with a chart) and by check, coverage."""
-    sheet = workbook.create_sheet("Summary")
-    gap: list[SummaryRow] = [(PLAIN, [])]
-    rows = [*_facts(report.meta), *gap, *_by_severity(report.findings)]
-    severity_header = len(rows) - len(_WORST_FIRST)
-    rows += [*gap, *_by_check(report.findings, report.checks)]
-    rows += [*gap, *_coverage(report.coverage)]
-    _lay_out(sheet, _summary_widths(rows), None)
-    for kind, values in rows:
-        sheet.append(_summary_row(sheet, kind, values))
-    _severity_chart(sheet, severity_header)
 
 
 # -- a single table -----------------------------------------------------------------------

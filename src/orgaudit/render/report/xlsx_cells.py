@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, Cell
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 
 from orgaudit.render.report.escape import is_formula_like
 from orgaudit.render.report.marks import MatrixMark
@@ -43,6 +43,25 @@ FONT = "Calibri"  # openpyxl's default body font; a font without a name shows as
 BOLD = Font(name=FONT, size=11, bold=True)
 TITLE_FONT = Font(name=FONT, size=14, bold=True)
 WHITE_BOLD = Font(name=FONT, size=11, bold=True, color="FFFFFF")
+# Long text wraps within its column (the row grows) instead of running into the next.
+WRAPPED = Alignment(wrap_text=True, vertical="top")
+TOP = Alignment(vertical="top")
+COUNT = Alignment(horizontal="center", vertical="top")  # a count, clear of its neighbours
+LINE_HEIGHT = 15.0  # points per line of 11-point Calibri
+MAX_ROW_HEIGHT = 409.0  # Excel's limit
+
+
+def row_height(texts: Iterable[tuple[str, float]]) -> float | None:
+    """The height a row needs for its wrapped ``(text, column width)`` cells; None for one
+    line. Spreadsheets do not grow a row for wrapped text written by a program (Excel
+    and LibreOffice keep the default height), so the workbook sets it.
+    """
+    lines = 1
+    for text, width in texts:
+        per_line = max(int(width) - 2, 1)  # a little lost where lines break at spaces
+        needed = sum(max(1, math.ceil(len(part) / per_line)) for part in text.split("\n"))
+        lines = max(lines, needed)
+    return None if lines == 1 else min(LINE_HEIGHT * lines, MAX_ROW_HEIGHT)
 
 
 def solid_fill(colour: str) -> PatternFill:
@@ -100,14 +119,22 @@ def value_cell(sheet: Sheet, value: object) -> object:
 
 
 def styled(
-    sheet: Sheet, value: object, *, fill: PatternFill | None = None, font: Font | None = None
+    sheet: Sheet,
+    value: object,
+    *,
+    fill: PatternFill | None = None,
+    font: Font | None = None,
+    alignment: Alignment | None = None,
 ) -> StyledCell:
+    """A value's cell with a fill, a font or an alignment."""
     made = value_cell(sheet, value)
     cell = made if isinstance(made, Cell) else WriteOnlyCell(sheet, value=made)
     if fill is not None:
         cell.fill = fill
     if font is not None:
         cell.font = font
+    if alignment is not None:
+        cell.alignment = alignment
     return cell
 
 
@@ -118,7 +145,8 @@ def severity_cell(sheet: Sheet, value: object) -> object:
         fill = SEVERITY_FILLS[Severity(value)]
     if fill is None:
         return value_cell(sheet, value)
-    return styled(sheet, value, fill=fill, font=WHITE_BOLD if value == Severity.CRITICAL else None)
+    font = WHITE_BOLD if value == Severity.CRITICAL else None
+    return styled(sheet, value, fill=fill, font=font, alignment=TOP)
 
 
 def header_cells(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
