@@ -16,7 +16,7 @@ from orgaudit import __version__
 from orgaudit.checks.diff import SnapshotDiff
 from orgaudit.checks.findings import Check, Finding
 from orgaudit.model.analysis import Analysis
-from orgaudit.render.report.access import access_matrix, access_review_table
+from orgaudit.render.report.access import access_review_table
 from orgaudit.render.report.entities import (
     admin_keys_table,
     api_keys_table,
@@ -29,6 +29,7 @@ from orgaudit.render.report.entities import (
     service_accounts_table,
     users_table,
 )
+from orgaudit.render.report.matrix import AccessMatrix, access_matrix
 from orgaudit.render.report.start import KeyAccessAnswer, key_access_answer
 from orgaudit.vocabulary import Severity
 
@@ -60,9 +61,7 @@ class ReportData:
     findings: pd.DataFrame
     checks: pd.DataFrame
     tables: Mapping[str, pd.DataFrame]
-    matrix: pd.DataFrame | None
-    matrix_reasons: pd.DataFrame | None
-    matrix_note: str
+    matrix: AccessMatrix
     key_access: KeyAccessAnswer
 
 
@@ -103,7 +102,6 @@ def build_report(
         columns=str.capitalize
     )
     per_subject = findings_per_subject(findings)
-    matrix, reasons, note = access_matrix(analysis)
     return ReportData(
         meta=meta,
         coverage=coverage,
@@ -126,8 +124,6 @@ def build_report(
             **({} if changes is None else {"Changes": changes.to_frame()}),
             **(extra or {}),
         },
-        matrix=matrix,
-        matrix_reasons=reasons,
-        matrix_note=note,
+        matrix=access_matrix(analysis),
         key_access=key_access_answer(analysis, findings),
     )

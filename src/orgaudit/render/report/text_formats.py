@@ -48,8 +48,8 @@ def write_csv(report: ReportData, out_dir: Path, stem: str) -> Path:
     for name, frame in _named_tables(report).items():
         text = csv_text(_iso(frame))
         write_private_text(folder / f"{_slug(name)}.csv", text)
-    if report.matrix is not None:
-        text = csv_text(report.matrix.reset_index())
+    if report.matrix.text is not None:
+        text = csv_text(report.matrix.text.reset_index())
         write_private_text(folder / "access-matrix.csv", text)
     return folder
 

@@ -4,7 +4,7 @@ misread, dates, numbers), and the styles the sheets share."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -12,6 +12,7 @@ import pandas as pd
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 
 from orgaudit.render.report.escape import is_formula_like
 from orgaudit.render.report.marks import MatrixMark
@@ -34,9 +35,12 @@ SEVERITY_COLOURS = {
     Severity.INFO: "D9D9D9",
 }
 MATRIX_COLOURS = {
-    MatrixMark.CAN: "C6EFCE",
-    MatrixMark.CANNOT: "FFC7CE",
-    MatrixMark.UNKNOWN: "D9D9D9",
+    MatrixMark.CAN: "C6EFCE",  # green
+    MatrixMark.CAN_BY_ORG_ROLE: "DDEBF7",  # light blue
+    MatrixMark.BLOCKED: "FFC7CE",  # red: the problem
+    MatrixMark.NOT_MEMBER: "FFFFFF",  # white: expected
+    MatrixMark.ARCHIVED: "BFBFBF",  # grey
+    MatrixMark.UNKNOWN: "FFEB9C",  # amber
 }
 
 FONT = "Calibri"  # openpyxl's default body font; a font without a name shows as serif
@@ -151,3 +155,46 @@ def severity_cell(sheet: Sheet, value: object) -> object:
 
 def header_cells(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
     return [styled(sheet, str(name), font=BOLD) for name in names]
+
+
+# -- laying out a sheet -------------------------------------------------------------------
+
+WIDTH_CAP = 60
+WIDTH_MIN = 8
+DATE_WIDTH = 19
+
+
+def plain_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Python values, missing ones as None, times as naive UTC (Excel has no time zones)."""
+    values = frame.astype(object)
+    for index in range(frame.shape[1]):
+        column = frame.iloc[:, index]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            values.isetitem(index, column.dt.tz_convert(None).astype(object))
+    return values.where(values.notna(), None)
+
+
+def column_width(name: object, values: pd.Series) -> float:
+    """Characters of the header or the longest value, with room for the filter button."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        longest = DATE_WIDTH
+    else:
+        present = values.dropna()
+        text = present if pd.api.types.is_string_dtype(present.dtype) else present.map(str)
+        longest = int(text.str.len().max()) if len(text) else 0
+    return float(min(max(len(str(name)) + 3, longest + 2, WIDTH_MIN), WIDTH_CAP))
+
+
+def lay_out(
+    sheet: Sheet, widths: Sequence[float], freeze: str | None, *, fit_width: bool = True
+) -> None:
+    """What write-only mode needs before the first row: widths, panes, page set-up."""
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    if freeze is not None:
+        sheet.freeze_panes = freeze
+    sheet.page_setup.orientation = "landscape"
+    if fit_width:  # printed (or exported to PDF) one page wide
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0

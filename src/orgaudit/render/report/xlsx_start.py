@@ -27,6 +27,7 @@ from orgaudit.render.report.xlsx_cells import (
     WRAPPED,
     Sheet,
     header_cells,
+    plain_values,
     row_height,
     severity_cell,
     styled,
@@ -38,7 +39,9 @@ START_SHEET = "Who cannot create keys"
 # Fixed widths (write-only mode sets them before the first row): the answer's columns;
 # the sections below reuse them. Why and How to fix wrap, so nothing is clipped.
 START_WIDTHS = (34.0, 24.0, 26.0, 12.0, 60.0, 60.0, 12.0)
-WRAPPED_COLUMNS = frozenset({"Why", "How to fix", "Message", "Remediation", "Title", "Reason"})
+WRAPPED_COLUMNS = frozenset(
+    {"Why", "How to fix", "Message", "Remediation", "Title", "Reason", "Source"}
+)
 WORST_SHOWN = 10
 _WORST_FIRST = tuple(reversed(Severity))
 
@@ -97,7 +100,7 @@ def _answer(meta: Mapping[str, Any], answer: KeyAccessAnswer) -> list[Row]:
             (PLAIN, ["Every project member can create keys in their project, and every user "
                      "is in a project."])
         )  # fmt: skip
-    rows += [(PLAIN, list(row)) for row in _values(answer.rows)]
+    rows += [(PLAIN, list(row)) for row in _tuples(answer.rows)]
     rows.append(
         (NOTE, ["Users who are not members of a project are left out: the Access matrix "
                 "shows every user in every project."])
@@ -110,7 +113,7 @@ def _worst(findings: pd.DataFrame) -> list[Row]:
     worst = counted.head(WORST_SHOWN)  # the Findings table is worst first
     columns: list[object] = ["Severity", "Check", "Subject", "Project", "Message", "Remediation"]
     rows: list[Row] = [(SECTION, ["The worst findings"]), (HEADER, columns)]
-    rows += [(SEVERITY, list(row)) for row in _values(worst[[str(c) for c in columns]])]
+    rows += [(SEVERITY, list(row)) for row in _tuples(worst[[str(c) for c in columns]])]
     rest = len(counted) - len(worst)
     if rest > 0:
         rows.append((NOTE, [f"and {rest} more on the Findings sheet"]))
@@ -171,18 +174,17 @@ def _coverage(coverage: pd.DataFrame) -> list[Row]:
     return [
         (SECTION, ["What was read (coverage)"]),
         (HEADER, columns),
-        *((PLAIN, list(row)) for row in _values(named[[str(c) for c in columns]])),
+        *(
+            (PLAIN, list(row))
+            for row in plain_values(named[[str(c) for c in columns]]).itertuples(
+                index=False, name=None
+            )
+        ),
     ]
 
 
-def _values(frame: pd.DataFrame) -> list[tuple[object, ...]]:
-    """Rows as Python values, missing ones as None, times as naive UTC."""
-    values = frame.astype(object)
-    for index in range(frame.shape[1]):
-        column = frame.iloc[:, index]
-        if isinstance(column.dtype, pd.DatetimeTZDtype):
-            values.isetitem(index, column.dt.tz_convert(None).astype(object))
-    return list(values.where(values.notna(), None).itertuples(index=False, name=None))
+def _tuples(frame: pd.DataFrame) -> list[tuple[object, ...]]:
+    return list(plain_values(frame).itertuples(index=False, name=None))
 
 
 def _row(sheet: Sheet, kind: str, values: list[object], header: Sequence[object]) -> list[object]:
