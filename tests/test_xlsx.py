@@ -106,8 +106,8 @@ def _same(value: object) -> object:
     """One form for both files: dates as ISO UTC text, booleans as words, blank as None."""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
+    if isinstance(value, bool):  # the workbook writes Yes or No
+        return "Yes" if value else "No"
     return None if value == "" else value
 
 
@@ -395,3 +395,59 @@ def test_a_query_result_is_a_one_table_workbook(tmp_path: Path) -> None:
     ]
     assert sheet["A2"].data_type == "s"
     assert list(sheet.tables.items()) == [("KeysPerOwner", "A1:B3")]
+
+
+# -- readable sheets -------------------------------------------------------------------------
+
+
+def test_every_cell_is_readable_where_it_is(demo_book: Workbook) -> None:
+    # Checked cell by cell on every table sheet: no text runs into the next cell (longer
+    # than its column, it wraps and its row is tall enough), times are dates, booleans
+    # are words, and nothing reads "[]" (which a person takes for "nothing").
+    for name in SHEETS:
+        if name in ("Who cannot create keys", "Access matrix"):
+            continue  # laid out on their own (tests/test_matrix.py, the first-sheet tests)
+        sheet = demo_book[name]
+        widths = {c.column_letter: sheet.column_dimensions[c.column_letter].width for c in sheet[1]}
+        assert all(8 <= w <= 60 for w in widths.values()), (name, widths)
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                value = cell.value
+                assert not isinstance(value, bool), (name, cell.coordinate)
+                assert value != "[]", (name, cell.coordinate)
+                if isinstance(value, datetime):
+                    assert cell.number_format == "yyyy-mm-dd hh:mm:ss", (name, cell.coordinate)
+                if isinstance(value, str) and len(value) > widths[cell.column_letter]:
+                    assert cell.alignment.wrap_text, (name, cell.coordinate, value)
+                    height = sheet.row_dimensions[cell.row].height
+                    assert height is not None and height >= 30, (name, cell.coordinate)
+
+
+def test_keys_roles_and_invites_read_as_words(demo_book: Workbook) -> None:
+    def records(name: str) -> list[dict[str, object]]:
+        rows = list(demo_book[name].iter_rows(values_only=True))
+        return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+    keys = {r["Name"]: r for r in records("API keys")}
+    assert (keys["bob-laptop"]["Restriction"], keys["bob-laptop"]["Scopes"]) == (
+        "all",
+        "All (unrestricted)",
+    )
+    assert keys["grace-responses"]["Restriction"] == "restricted"
+    assert keys["grace-responses"]["Scopes"] == (
+        "api.responses.write, api.model.chat_completions.request"
+    )
+    assert {r["Restriction"] for r in keys.values()} <= {
+        "all",
+        "read only",
+        "restricted",
+        "unknown",
+    }
+    roles = records("Roles & permissions")
+    viewer = next(r for r in roles if r["Name"] == "viewer" and r["Built-in"] == "Yes")
+    assert str(viewer["Permissions"]).endswith("(the catalog's preset project_viewer)")
+    assert "api.organization.projects.api_keys.read" in str(viewer["Permissions"])
+    assert {r["Built-in"] for r in roles} == {"Yes", "No"}
+    invites = {r["Email"]: r for r in records("Invites")}
+    assert invites["kate@example.com"]["Projects"] == "Research (member)"
+    assert {r["SCIM managed"] for r in records("Groups")} <= {"Yes", "No"}

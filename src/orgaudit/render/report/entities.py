@@ -3,13 +3,15 @@ service accounts, API keys, admin keys and invites, each with its findings count
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from orgaudit.checks.findings import Finding
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.bindings import USER
 from orgaudit.model.catalog import PROJECT
-from orgaudit.vocabulary import Verdict
+from orgaudit.vocabulary import ScopeKind, Verdict
 
 
 def findings_per_subject(findings: tuple[Finding, ...]) -> pd.DataFrame:
@@ -135,17 +137,58 @@ def roles_table(analysis: Analysis) -> pd.DataFrame:
     roles = analysis.snapshot["roles"].merge(
         project_name_table(analysis), on="project_id", how="left", validate="many_to_one"
     )
+    built_in = roles["predefined_role"].fillna(0).astype(bool)
     return pd.DataFrame(
         {
             "Defined in": roles["resource_type"],
             "Project": roles["Project"],
             "Role id": roles["id"],
             "Name": roles["name"],
-            "Built-in": roles["predefined_role"].fillna(0).astype(bool),
-            "Permissions": roles["permissions"].fillna("[]"),
+            "Built-in": built_in,
+            "Permissions": [
+                _role_permissions(analysis, *row)
+                for row in zip(
+                    roles["resource_type"],
+                    roles["name"],
+                    built_in,
+                    roles["permissions"],
+                    strict=True,
+                )
+            ],
             "Description": roles["description"],
         }
     ).sort_values(["Defined in", "Project", "Name"], kind="stable")
+
+
+def _role_permissions(
+    analysis: Analysis, resource: object, name: object, built_in: bool, listed: object
+) -> str:
+    """A role's permissions as a readable list. The API lists none for a built-in role
+    (an empty list there means "the preset's", not "nothing"): the catalog's preset is
+    shown, and said to be."""
+    permissions = _json_strings(listed)
+    if built_in and not permissions:
+        preset = analysis.catalog.preset_for(str(resource), str(name))
+        if preset is None:
+            return "(built-in; not in the permission catalog)"
+        return readable_list(sorted(preset.permissions)) + f" (the catalog's preset {preset.id})"
+    return readable_list(permissions) if permissions else "(none)"
+
+
+def _json_strings(text: object) -> list[str]:
+    """A JSON list of strings stored as text; empty for anything else."""
+    if not isinstance(text, str):
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def readable_list(values: list[str]) -> str:
+    """Values for a person: comma-separated, in the order given."""
+    return ", ".join(values)
 
 
 def groups_table(analysis: Analysis) -> pd.DataFrame:
@@ -192,6 +235,26 @@ def service_accounts_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.
     )
 
 
+RESTRICTION_WORDS = {
+    ScopeKind.UNRESTRICTED: "all",
+    ScopeKind.READ_ONLY: "read only",
+    ScopeKind.RESTRICTED: "restricted",
+    ScopeKind.UNKNOWN: "unknown",
+}
+
+
+def _scopes_in_words(kind: object, text: object) -> str:
+    """A key's scopes for a person: an empty list means every permission, not none."""
+    if kind == ScopeKind.UNRESTRICTED:
+        return "All (unrestricted)"
+    if kind == ScopeKind.UNKNOWN:
+        return "(not recorded)"
+    scopes = _json_strings(text)
+    if kind == ScopeKind.READ_ONLY:
+        return f"Read only ({readable_list(scopes)})"
+    return readable_list(scopes)
+
+
 def api_keys_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
     keys = analysis.keys.merge(
         project_name_table(analysis), on="project_id", how="left", validate="many_to_one"
@@ -205,7 +268,11 @@ def api_keys_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFram
             "Owner": keys["owner_email"].fillna(keys["owner_name"]).fillna(keys["owner_id"]),
             "Owner type": keys["owner_type"],
             "Owner access": keys["owner_project_access"],
-            "Scopes": keys["scopes"].fillna("(not recorded)"),
+            "Restriction": keys["scope_kind"].map(RESTRICTION_WORDS),
+            "Scopes": [
+                _scopes_in_words(kind, text)
+                for kind, text in zip(keys["scope_kind"], keys["scopes"], strict=True)
+            ],
             "Created": keys["created_at"],
             "Expires": keys["expires_at"],
             "Last used": keys["last_used_at"],
@@ -232,8 +299,28 @@ def admin_keys_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFr
     return _with_findings(table, "Key id", per_subject).sort_values("Name", kind="stable")
 
 
+def _invite_projects(text: object, names: pd.Series) -> str:
+    """An invite's projects as "Name (role)", from the JSON the API gives."""
+    try:
+        entries = json.loads(text) if isinstance(text, str) else []
+    except ValueError:
+        return str(text)
+    if not isinstance(entries, list):
+        return str(text)
+    shown = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            shown.append(str(entry))
+            continue
+        project = str(entry.get("id", ""))
+        name = names.get(project, project)
+        shown.append(f"{name} ({entry['role']})" if entry.get("role") else str(name))
+    return readable_list(shown) or "(none)"
+
+
 def invites_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame:
     invites = analysis.snapshot["invites"]
+    names = analysis.project_names
     table = pd.DataFrame(
         {
             "Invite id": invites["id"],
@@ -242,7 +329,7 @@ def invites_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFrame
             "Status": invites["status"],
             "Sent": invites["created_at"],
             "Expires": invites["expires_at"],
-            "Projects": invites["projects"].fillna("[]"),
+            "Projects": invites["projects"].map(lambda text: _invite_projects(text, names)),
         }
     )
     return _with_findings(table, "Invite id", per_subject).sort_values("Email", kind="stable")

@@ -33,9 +33,13 @@ from orgaudit.render.report.xlsx_cells import (
     column_width,
     header_cells,
     lay_out,
+    longest_text,
     plain_values,
+    row_height,
     severity_cell,
+    top_aligned,
     value_cell,
+    wrapped_cell,
 )
 from orgaudit.render.report.xlsx_matrix import write_matrix_sheet
 from orgaudit.render.report.xlsx_start import write_start_sheet
@@ -139,9 +143,20 @@ def _table_sheet(
     widths = [column_width(name, frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
     lay_out(sheet, widths, "A2")
     sheet.append(header_cells(sheet, frame.columns))
+    # Text longer than its (capped) column wraps, and its row is made tall enough.
+    wrapped = [i for i in range(frame.shape[1]) if longest_text(frame.iloc[:, i]) > widths[i]]
     makers = [(special or {}).get(str(name), value_cell) for name in frame.columns]
-    for row in plain_values(frame).itertuples(index=False, name=None):
-        sheet.append([make(sheet, value) for make, value in zip(makers, row, strict=True)])
+    for i in wrapped:
+        if makers[i] is value_cell:
+            makers[i] = wrapped_cell
+    for number, row in enumerate(plain_values(frame).itertuples(index=False, name=None), 2):
+        texts = [(row[i], widths[i]) for i in wrapped if isinstance(row[i], str)]
+        height = row_height(texts)
+        cells = [make(sheet, value) for make, value in zip(makers, row, strict=True)]
+        if height is not None:  # a tall row is read from the top, every cell of it
+            sheet.row_dimensions[number].height = height
+            cells = [top_aligned(sheet, cell) for cell in cells]
+        sheet.append(cells)
     _add_table(sheet, title, list(frame.columns), len(frame))
     return sheet
 

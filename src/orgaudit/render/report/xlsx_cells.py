@@ -55,6 +55,25 @@ LINE_HEIGHT = 15.0  # points per line of 11-point Calibri
 MAX_ROW_HEIGHT = 409.0  # Excel's limit
 
 
+def wrapped_cell(sheet: Sheet, value: object) -> object:
+    """A value that wraps within its column, read from the top."""
+    return (
+        styled(sheet, value, alignment=WRAPPED)
+        if isinstance(value, str)
+        else value_cell(sheet, value)
+    )
+
+
+def top_aligned(sheet: Sheet, cell: object) -> object:
+    """A cell (or a plain value) aligned to the top, keeping any alignment it has."""
+    if cell is None:
+        return None
+    styled_cell: StyledCell = cell if isinstance(cell, Cell) else WriteOnlyCell(sheet, value=cell)
+    if not styled_cell.alignment.wrap_text:
+        styled_cell.alignment = TOP
+    return styled_cell
+
+
 def row_height(texts: Iterable[tuple[str, float]]) -> float | None:
     """The height a row needs for its wrapped ``(text, column width)`` cells; None for one
     line. Spreadsheets do not grow a row for wrapped text written by a program (Excel
@@ -108,12 +127,15 @@ def date_cell(sheet: Sheet, value: datetime) -> object:
 
 
 def value_cell(sheet: Sheet, value: object) -> object:
-    """Any table value as what the sheet stores: text, a date cell, a number or a boolean."""
+    """Any table value as what the sheet stores: text, a date cell, a number; a boolean
+    as Yes or No (a spreadsheet shows TRUE/FALSE or 0/1, which read as data, not words)."""
     if isinstance(value, str):
         return text_cell(sheet, value)
     if isinstance(value, datetime):
         return date_cell(sheet, value)
-    if value is None or isinstance(value, bool | int | date | time | timedelta):
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None or isinstance(value, int | date | time | timedelta):
         return value
     if isinstance(value, float):  # Excel has no NaN or infinity
         return value if math.isfinite(value) else text_cell(sheet, str(value))
@@ -161,7 +183,7 @@ def header_cells(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
 
 WIDTH_CAP = 60
 WIDTH_MIN = 8
-DATE_WIDTH = 19
+DATE_WIDTH = 20  # "2026-06-01 12:00:00" and a gap before the next column
 
 
 def plain_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -174,14 +196,18 @@ def plain_values(frame: pd.DataFrame) -> pd.DataFrame:
     return values.where(values.notna(), None)
 
 
+def longest_text(values: pd.Series) -> int:
+    """Characters of the longest value as the sheet shows it."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return DATE_WIDTH
+    present = values.dropna()
+    text = present if pd.api.types.is_string_dtype(present.dtype) else present.map(str)
+    return int(text.str.len().max()) if len(text) else 0
+
+
 def column_width(name: object, values: pd.Series) -> float:
     """Characters of the header or the longest value, with room for the filter button."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        longest = DATE_WIDTH
-    else:
-        present = values.dropna()
-        text = present if pd.api.types.is_string_dtype(present.dtype) else present.map(str)
-        longest = int(text.str.len().max()) if len(text) else 0
+    longest = longest_text(values)
     return float(min(max(len(str(name)) + 3, longest + 2, WIDTH_MIN), WIDTH_CAP))
 
 
