@@ -130,3 +130,52 @@ def test_matrix_states_survive_the_audit_with_an_unread_source(tmp_path: Path) -
     sheet = load_workbook(result.files[0])["Access matrix"]
     values = [str(c.value) for row in sheet.iter_rows() for c in row if c.value]
     assert any(v.startswith(str(MatrixMark.UNKNOWN)) for v in values[len(MatrixMark) + 1 :])
+
+
+# -- the access review --------------------------------------------------------------------
+
+
+def test_the_access_review_has_every_principal_and_no_self_review(
+    demo_audit: Audited, demo: Analysis
+) -> None:
+    book = load_workbook(demo_audit.out / f"{STEM}.xlsx")
+    rows = list(book["Access review"].iter_rows(values_only=True))
+    table = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    kinds = {r["Kind"] for r in table}
+    assert kinds == {"user role", "service account role", "API key", "admin key"}
+    # Every user (the one in no project too), service account, key and admin key.
+    subjects = {r["Subject id"] for r in table}
+    snapshot = demo.snapshot
+    for table_name in ("users", "project_service_accounts", "project_api_keys", "admin_api_keys"):
+        assert set(snapshot[table_name]["id"]) <= subjects, table_name
+    # One row per role held: the access model's bindings, each once.
+    bindings = demo.model.bindings
+    assert sum(r["Kind"] in ("user role", "service account role") for r in table) == len(bindings)
+    peggy = [r for r in table if r["Subject"] == "peggy@example.com"]
+    assert [(r["Project"], r["Findings"]) for r in peggy] == [("(organization)", "user-no-project")]
+    # A reviewer is suggested for every row, and is never the subject (nor a key's owner).
+    names = demo.principal_names.set_index("principal_id")["name"]
+    keys = snapshot["project_api_keys"].set_index("id")
+    admin = snapshot["admin_api_keys"].set_index("id")
+    owners = {**keys["owner_id"].to_dict(), **admin["owner_id"].to_dict()}
+    for row in table:
+        reviewers = str(row["Suggested reviewer"]).split(", ")
+        assert reviewers and reviewers != [""], row
+        subject = str(row["Subject id"])
+        excluded = {names.get(subject), names.get(owners.get(subject))}
+        assert not excluded & set(reviewers), row
+    # A project's items go to its owners; the org's, and an owner's own, to the org's.
+    dave_payments = next(
+        r for r in table if r["Subject"] == "dave@example.com" and r["Project"] == "Payments"
+    )
+    assert dave_payments["Suggested reviewer"] == "alice@example.com"
+    assert dave_payments["Findings"] == "user-cannot-create-keys"
+    alice_org = next(
+        r for r in table if r["Subject"] == "alice@example.com" and r["Project"] == "(organization)"
+    )
+    assert alice_org["Suggested reviewer"] == "frank@example.com"
+    bob_laptop = next(r for r in table if r["Subject"] == "bob-laptop")
+    assert bob_laptop["Access"] == "all: All (unrestricted)"
+    assert bob_laptop["Last activity"] is not None
+    assert "key-unrestricted" in str(bob_laptop["Findings"])
+    assert {r["Decision"] for r in table} == {None}  # blank for the reviewer

@@ -243,7 +243,7 @@ RESTRICTION_WORDS = {
 }
 
 
-def _scopes_in_words(kind: object, text: object) -> str:
+def scopes_in_words(kind: object, text: object) -> str:
     """A key's scopes for a person: an empty list means every permission, not none."""
     if kind == ScopeKind.UNRESTRICTED:
         return "All (unrestricted)"
@@ -270,7 +270,7 @@ def api_keys_table(analysis: Analysis, per_subject: pd.DataFrame) -> pd.DataFram
             "Owner access": keys["owner_project_access"],
             "Restriction": keys["scope_kind"].map(RESTRICTION_WORDS),
             "Scopes": [
-                _scopes_in_words(kind, text)
+                scopes_in_words(kind, text)
                 for kind, text in zip(keys["scope_kind"], keys["scopes"], strict=True)
             ],
             "Created": keys["created_at"],

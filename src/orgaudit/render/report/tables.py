@@ -120,7 +120,7 @@ def build_report(
             "API keys": api_keys_table(analysis, per_subject),
             "Admin keys": admin_keys_table(analysis, per_subject),
             "Invites": invites_table(analysis, per_subject),
-            "Access review": access_review_table(analysis),
+            "Access review": access_review_table(analysis, findings),
             **({} if changes is None else {"Changes": changes.to_frame()}),
             **(extra or {}),
         },
