@@ -121,9 +121,9 @@ def test_audit_adds_a_changes_table_when_a_previous_snapshot_exists(
 ) -> None:
     result = run_audit(two_pulls.db, AuditOptions(out_dir=tmp_path, formats=("json",)))
     document = json.loads(result.files[0].read_text())
-    changes = document["tables"]["Changes"]
-    assert {"Section": "keys deleted", "Subject": "bob-laptop"}.items() <= changes[
-        [c["Section"] for c in changes].index("keys deleted")
+    changes = document["tables"]["changes"]
+    assert {"section": "keys deleted", "subject": "bob-laptop"}.items() <= changes[
+        [c["section"] for c in changes].index("keys deleted")
     ].items()
 
 
@@ -295,9 +295,9 @@ def test_audit_with_queries_adds_each_pack_query(demo_db: Path, tmp_path: Path) 
         demo_db, AuditOptions(out_dir=tmp_path, formats=("json",), queries_dir=default_pack())
     )
     tables = json.loads(result.files[0].read_text())["tables"]
-    assert "users-cannot-create-keys" in tables
-    assert "keys-unused-for-days" in tables  # :days bound to the stale threshold
-    assert "project-members" not in tables  # needs a project the audit cannot guess
+    assert "users_cannot_create_keys" in tables
+    assert "keys_unused_for_days" in tables  # :days bound to the stale threshold
+    assert "project_members" not in tables  # needs a project the audit cannot guess
 
 
 # -- retention -------------------------------------------------------------------------------
@@ -397,8 +397,8 @@ def test_changes_read_the_previous_audits_stored_findings_instead_of_running_the
     calls = _count_calls(monkeypatch, app_audit, "run_checks")
     second = run_audit(db, AuditOptions(out_dir=tmp_path / "second", formats=("json",)))
     assert len(calls) == 1  # the new snapshot's checks; snapshot 1's come from the store
-    changes = json.loads(second.files[0].read_text())["tables"]["Changes"]
-    resolved = [c["Subject"] for c in changes if c["Section"] == "findings resolved"]
+    changes = json.loads(second.files[0].read_text())["tables"]["changes"]
+    resolved = [c["subject"] for c in changes if c["section"] == "findings resolved"]
     assert "user-cannot-create-keys: dave@example.com" in resolved
 
     # The same Changes as running snapshot 1's checks again (with unchanged settings).
@@ -407,7 +407,7 @@ def test_changes_read_the_previous_audits_stored_findings_instead_of_running_the
     calls.clear()
     again = run_audit(db, AuditOptions(out_dir=tmp_path / "again", formats=("json",)))
     assert len(calls) == 2
-    assert json.loads(again.files[0].read_text())["tables"]["Changes"] == changes
+    assert json.loads(again.files[0].read_text())["tables"]["changes"] == changes
 
     # Findings stored under other settings (or another catalog) are not compared with:
     # snapshot 2's were stored with --stale-days 90, so an audit of snapshot 3 with 30

@@ -95,8 +95,8 @@ def test_a_reader_who_is_a_viewer_is_denied_and_the_verdict_says_it_is_contested
     assert finding.contested == KEY_RULE
     assert f"contested: rule {KEY_RULE}" in finding.message
     report = json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))
-    [row] = [r for r in report["findings"] if r["Subject"] == "rita@example.com"]
-    assert row["Contested rule"] == KEY_RULE
+    [row] = [r for r in report["findings"] if r["subject"]["name"] == "rita@example.com"]
+    assert row["contested_rules"] == KEY_RULE
 
 
 def test_a_member_verdict_does_not_rest_on_a_contested_rule(

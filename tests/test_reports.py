@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,9 +163,9 @@ def test_formula_like_names_survive_as_plain_text_in_json_and_markdown(
     hostile_audit: Audited,
 ) -> None:
     document = json.loads((hostile_audit.out / "orgaudit-snapshot-1.json").read_text())
-    names = {row["Name"] for row in document["tables"]["Users"]}
+    names = {row["name"] for row in document["tables"]["users"]}
     assert HOSTILE_USER in names
-    assert HOSTILE_PROJECT in {row["Name"] for row in document["tables"]["Projects"]}
+    assert HOSTILE_PROJECT in {row["name"] for row in document["tables"]["projects"]}
     markdown = (hostile_audit.out / "orgaudit-snapshot-1.md").read_text()
     assert HOSTILE_PROJECT in markdown
 
@@ -387,3 +389,44 @@ def test_an_online_audit_works_out_the_access_model_once(
             main()
     assert done.value.code in (0, 1)
     assert len(calls) == 1
+
+
+# -- the json contract ---------------------------------------------------------------------
+
+REPORT_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schemas" / "report.schema.json"
+
+
+@pytest.mark.parametrize("which", ["demo", "hostile"])
+def test_the_json_report_is_valid_against_its_published_schema(
+    which: str, demo_audit: Audited, hostile_audit: Audited
+) -> None:
+    import jsonschema
+
+    audited = demo_audit if which == "demo" else hostile_audit
+    document = json.loads((audited.out / "orgaudit-snapshot-1.json").read_text())
+    schema = json.loads(REPORT_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+    assert document["schema_version"] == 2
+    # Every key a script reads is snake_case, tables included.
+    for records in [document["coverage"], document["checks"], *document["tables"].values()]:
+        for record in records:
+            assert all(key == key.lower() and " " not in key for key in record)
+
+
+def test_a_finding_keeps_its_id_from_one_pull_to_the_next(tmp_path: Path) -> None:
+    # The same unchanged org pulled a day apart: messages carry dates that move, the ids
+    # do not, and every finding is found again under its id.
+    ids = []
+    for day, name in ((0, "first"), (1, "second")):
+        db = tmp_path / f"{name}.db"
+        org = demo_org(int(FIXED.timestamp()))
+        with Simulator(org, admin_key=ADMIN_KEY) as sim:
+            at = FIXED + timedelta(days=day)
+            clock = partial(lambda moment: moment, at)
+            pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=clock)
+        result = run_audit(db, AuditOptions(out_dir=tmp_path / name, formats=("json",)))
+        document = json.loads(result.files[0].read_text())
+        ids.append({f["finding_id"]: f["check"] for f in document["findings"]})
+    assert ids[0] == ids[1]
+    assert len(ids[0]) == len(set(ids[0])) > 10  # distinct per check, subject and project

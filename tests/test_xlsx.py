@@ -25,6 +25,7 @@ from orgaudit.render.report import xlsx_matrix
 from orgaudit.render.report.matrix import AccessMatrix
 from orgaudit.render.report.start import START_COLUMNS, why_in_words
 from orgaudit.render.report.tables import ReportData, build_report
+from orgaudit.render.report.text_formats import snake_case
 from orgaudit.render.report.xlsx import write_table_workbook, write_xlsx
 from orgaudit.render.report.xlsx_cells import SEVERITY_COLOURS
 
@@ -112,9 +113,10 @@ def _same(value: object) -> object:
 
 
 def _sheet_records(book: Workbook, title: str) -> list[dict[str, object]]:
+    """A sheet's rows keyed as the json report keys them (snake_case)."""
     rows = book[title].iter_rows(values_only=True)
-    header = next(rows)
-    return [{str(k): _same(v) for k, v in zip(header, row, strict=True)} for row in rows]
+    header = [snake_case(str(name)) for name in next(rows)]
+    return [{k: _same(v) for k, v in zip(header, row, strict=True)} for row in rows]
 
 
 def _json_records(records: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -126,15 +128,29 @@ def test_findings_sheet_reads_back_as_the_json_findings(
 ) -> None:
     findings = _json(demo_audit)["findings"]
     assert findings
-    assert _sheet_records(demo_book, "Findings") == _json_records(findings)
+    flat = [
+        {
+            "severity": f["severity"], "status": f["status"], "check": f["check"],
+            "title": f["title"], "subject_type": f["subject"]["type"],
+            "subject": f["subject"]["name"], "subject_id": f["subject"]["id"],
+            "project": (f["project"] or {}).get("name"),
+            "project_id": (f["project"] or {}).get("id"),
+            "message": f["message"], "remediation": f["remediation"], "evidence": f["evidence"],
+            "suppressed": f["suppressed"], "suppression": f["suppression"],
+            "contested_rule": f["contested_rules"], "finding_id": f["finding_id"],
+        }
+        for f in findings
+    ]  # fmt: skip
+    assert _sheet_records(demo_book, "Findings") == _json_records(flat)
 
 
 def test_every_table_sheet_reads_back_as_the_json_table(
     demo_audit: Audited, demo_book: Workbook
 ) -> None:
     document = _json(demo_audit)
-    assert list(document["tables"]) == SHEETS[3:-1]
-    for name, records in document["tables"].items():
+    assert list(document["tables"]) == [snake_case(name) for name in SHEETS[3:-1]]
+    for name in SHEETS[3:-1]:
+        records = document["tables"][snake_case(name)]
         assert records, name
         assert _sheet_records(demo_book, name) == _json_records(records), name
     assert _sheet_records(demo_book, "Checks") == _json_records(document["checks"])
@@ -323,15 +339,22 @@ def _where(book: Workbook, value: str) -> set[str]:
 
 
 def _json_sheets(document: dict[str, Any], value: str) -> set[str]:
+    def flat(record: dict[str, Any]) -> set[object]:
+        return {
+            inner for v in record.values()
+            for inner in (v.values() if isinstance(v, dict) else (v,))
+        }  # fmt: skip
+
+    sheet_of = {snake_case(name): name for name in SHEETS}
     tables = {
         "Findings": document["findings"],
         "Who cannot create keys": [
             *document["who_cannot_create_keys"],
             *document["findings"][:10],  # the worst findings are shown there too
         ],
-        **document["tables"],
+        **{sheet_of[name]: records for name, records in document["tables"].items()},
     }
-    return {name for name, records in tables.items() if any(value in r.values() for r in records)}
+    return {name for name, records in tables.items() if any(value in flat(r) for r in records)}
 
 
 @pytest.mark.parametrize("value", [HOSTILE_USER, HOSTILE_PROJECT, HOSTILE_KEY])

@@ -8,6 +8,7 @@ applies the configuration's severities and suppressions.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -171,6 +172,16 @@ class Finding:
     def counts(self) -> bool:
         """Whether the finding counts for ``--fail-on`` (suppressed ones never do)."""
         return not self.suppressed
+
+    @property
+    def finding_id(self) -> str:
+        """The same for the same check, subject and project in every snapshot and audit,
+        so a ticket can follow a finding from one audit to the next (the message, which
+        holds counts and dates, is left out of it)."""
+        key = "\x1f".join(
+            [self.check_id, self.subject_type, self.subject_id, self.project_id or ""]
+        )
+        return "F-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def run_checks(

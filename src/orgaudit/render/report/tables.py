@@ -49,6 +49,7 @@ FINDING_COLUMNS = {
     "suppressed": "Suppressed",
     "suppression": "Suppression",
     "contested": "Contested rule",
+    "finding_id": "Finding id",
 }
 
 
@@ -67,7 +68,8 @@ class ReportData:
 
 def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
     """Findings as a table, worst first, with the reports' column names."""
-    frame = pd.DataFrame([asdict(f) for f in findings], columns=list(FINDING_COLUMNS))
+    records = [{**asdict(f), "finding_id": f.finding_id} for f in findings]
+    frame = pd.DataFrame(records, columns=list(FINDING_COLUMNS))
     rank = frame["severity"].map({s: -s.rank for s in Severity})
     ordered = frame.assign(_rank=rank).sort_values(
         ["_rank", "check_id", "project_name", "subject_name"], kind="stable", na_position="first"

@@ -14,7 +14,9 @@ from orgaudit.render.report.tables import ReportData
 from orgaudit.render.terminal import json_text, shown
 from orgaudit.vocabulary import Severity
 
-JSON_SCHEMA_VERSION = 1
+# 2: snake_case keys everywhere; findings with a stable finding_id and their subject and
+# project as objects; who_cannot_create_keys (docs/report-json.md says what changed).
+JSON_SCHEMA_VERSION = 2
 
 
 def _slug(name: str) -> str:
@@ -54,12 +56,48 @@ def write_csv(report: ReportData, out_dir: Path, stem: str) -> Path:
     return folder
 
 
+def snake_case(name: str) -> str:
+    """A column or table name as a json key: "Subject id" -> "subject_id"."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
 def _records_text(frame: pd.DataFrame) -> str:
-    """A table as a JSON array, one record per line."""
+    """A table as a JSON array, one record per line, its keys in snake_case."""
     if frame.empty:
         return "[]"
-    lines = _iso(frame).to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+    keyed = _iso(frame).rename(columns=lambda name: snake_case(str(name)))
+    lines = keyed.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
     return json_text("[\n    " + ",\n    ".join(lines.strip().split("\n")) + "\n  ]")
+
+
+def _finding_records_text(findings: pd.DataFrame) -> str:
+    """The findings as JSON, worst first: each with its stable id, and its subject and
+    project as objects a script can follow."""
+    if findings.empty:
+        return "[]"
+    rows = findings.astype(object).where(findings.notna(), None).to_dict("records")
+    records = [
+        {
+            "finding_id": row["Finding id"],
+            "check": row["Check"],
+            "title": row["Title"],
+            "severity": row["Severity"],
+            "status": row["Status"],
+            "subject": {"type": row["Subject type"], "id": row["Subject id"],
+                        "name": row["Subject"]},
+            "project": None if not row["Project id"] else {
+                "type": "project", "id": row["Project id"], "name": row["Project"]},
+            "message": row["Message"],
+            "remediation": row["Remediation"],
+            "evidence": row["Evidence"],
+            "suppressed": bool(row["Suppressed"]),
+            "suppression": row["Suppression"],
+            "contested_rules": row["Contested rule"],
+        }
+        for row in rows
+    ]  # fmt: skip
+    lines = [json.dumps(record, ensure_ascii=False) for record in records]
+    return json_text("[\n    " + ",\n    ".join(lines) + "\n  ]")
 
 
 def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
@@ -77,16 +115,14 @@ def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
         handle.write(f'  "snapshot": {json_text(json.dumps(meta, ensure_ascii=False))},\n')
         answer = report.key_access
         handle.write(f'  "who_cannot_create_keys": {_records_text(answer.rows)},\n')
-        for key, frame in (
-            ("coverage", report.coverage),
-            ("findings", report.findings),
-            ("checks", report.checks),
-        ):
-            handle.write(f'  "{key}": {_records_text(frame)},\n')
+        handle.write(f'  "coverage": {_records_text(report.coverage)},\n')
+        handle.write(f'  "findings": {_finding_records_text(report.findings)},\n')
+        handle.write(f'  "checks": {_records_text(report.checks)},\n')
         handle.write('  "tables": {')
         for number, (name, frame) in enumerate(report.tables.items()):
             separator = "," if number else ""
-            handle.write(f"{separator}\n  {json_text(json.dumps(name))}: {_records_text(frame)}")
+            key = json_text(json.dumps(snake_case(name)))
+            handle.write(f"{separator}\n  {key}: {_records_text(frame)}")
         handle.write("\n  }\n}\n")
     return path
 
