@@ -1,6 +1,6 @@
--- title: Keys that expire within the window, or have expired
+-- title: Keys that expire within :days days, or have expired
 -- answers: Which project keys expire within :days days of the snapshot, or have already expired, who owns them and when were they last used?
--- params: days (e.g. --param days=14)
+-- params: days:int (e.g. --param days=14)
 SELECT p.name AS project, k.name AS key, k.id AS key_id,
        coalesce(k.owner_email, k.owner_name, k.owner_id) AS owner,
        k.owner_type,

@@ -1,6 +1,6 @@
 -- title: Keys unused for more than :days days
 -- answers: Which keys were never used, or not used for more than :days days before the snapshot was taken?
--- params: days (e.g. --param days=90)
+-- params: days:int (e.g. --param days=90)
 SELECT p.name AS project, k.name AS key, k.id AS key_id,
        coalesce(k.owner_email, k.owner_name, k.owner_id) AS owner,
        coalesce(datetime(k.last_used_at, 'unixepoch'), 'never') AS last_used,

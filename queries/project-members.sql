@@ -1,6 +1,6 @@
 -- title: Members of one project
 -- answers: Who holds which role in the project :project (id or name), how, and what that gives them on keys?
--- params: project (e.g. --param project=Payments)
+-- params: project:text (e.g. --param project=Payments)
 SELECT u.email AS user, b.kind AS how, b.role_name AS role, b.via_group_name AS via_group,
        l.level AS key_access, l.verdict AS can_create_keys
 FROM access_bindings b

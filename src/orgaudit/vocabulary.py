@@ -83,9 +83,10 @@ class Severity(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Severity:
-        """A severity from user input; one clear line naming the choices if it is none."""
+        """A severity from user input, in any case; one clear line naming the choices if
+        it is none."""
         try:
-            return cls(text)
+            return cls(text.strip().lower())
         except ValueError:
             choices = ", ".join(cls)
             raise UsageError(f"unknown severity {text!r}; use one of {choices}") from None

@@ -57,10 +57,11 @@ class AuditOptions:
 
 
 def parse_formats(values: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    """``--format xlsx --format csv`` or ``--format xlsx,csv``, in order, without repeats."""
+    """``--format xlsx --format csv`` or ``--format xlsx,csv``, in any case, in order,
+    without repeats."""
     if not values:
         return default
-    names = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    names = [part.strip().lower() for value in values for part in value.split(",") if part.strip()]
     return tuple(dict.fromkeys(names))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from orgaudit.checks.findings import AuditResult
 from orgaudit.collect.pacing import QUIET, Progress
 from orgaudit.collect.records import PullResult
 from orgaudit.render.report import DEFAULT_FORMATS
-from orgaudit.settings import AdminKey, ClientSettings, PullSettings
+from orgaudit.settings import AdminKey, ClientSettings, PullSettings, resolve_db_path
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import DEMO_CASES, demo_org
 from orgaudit.store.database import SnapshotDatabase
@@ -28,6 +30,35 @@ class DemoResult:
     pull: PullResult
     audit: AuditResult
     cases: dict[str, str]
+    out_dir: Path
+    # Whether the next commands find the database without --db or ORGAUDIT_DB (it is at
+    # the default path); where it is not, they need ``export ORGAUDIT_DB=...`` first.
+    found_by_default: bool
+    set_aside: Path | None = None  # a database already at the default path, left alone
+
+
+def demo_location(
+    db_path: Path | None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, bool, Path | None]:
+    """Where the demo's database goes: (path, found by default, the existing database
+    left alone).
+
+    Without ``db_path`` it goes where the next commands look by default (settings'
+    resolve_db_path: ``$ORGAUDIT_DB``, else ``reports/orgaudit.db``), so what the demo
+    prints next works as pasted; but an existing database there is never written to (it
+    may be a real org's): the demo then uses a new temporary folder.
+    """
+    default = resolve_db_path(None, environ)
+    if db_path is not None:
+        return db_path, _same_file(db_path, default), None
+    if not os.path.lexists(default):  # a dangling link counts as taken, too
+        return default, True, None
+    temporary = Path(tempfile.mkdtemp(prefix="orgaudit-demo-")) / "orgaudit.db"
+    return temporary, False, default
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    return one.absolute() == other.absolute()
 
 
 def run_demo(
@@ -35,14 +66,16 @@ def run_demo(
     out_dir: Path | None = None,
     *,
     progress: Progress = QUIET,
+    environ: Mapping[str, str] | None = None,
 ) -> DemoResult:
     """Serve the demo org on a free loopback port, pull it through real HTTP, audit it.
 
     The simulator's key is made up here and lives only in memory. Without ``db_path``
-    the database and the reports go to a new temporary folder.
+    the database goes where the next commands find it by default, unless a database is
+    there already (see :func:`demo_location`); the reports go beside it (or ``out_dir``).
     """
-    if db_path is None:
-        db_path = Path(tempfile.mkdtemp(prefix="orgaudit-demo-")) / "orgaudit.db"
+    db_path, found_by_default, set_aside = demo_location(db_path, environ)
+    out_dir = out_dir if out_dir is not None else db_path.parent
     key = AdminKey(f"sk-admin-demo-{secrets.token_hex(16)}")
     with SnapshotDatabase.open(db_path, create=True) as db:
         with Simulator(demo_org(int(time.time())), admin_key=key.reveal()) as simulator:
@@ -57,11 +90,9 @@ def run_demo(
             )
         audited = run_audit(
             db,
-            AuditOptions(
-                out_dir=out_dir if out_dir is not None else db_path.parent,
-                formats=DEFAULT_FORMATS,
-                snapshot_id=pulled.snapshot_id,
-            ),
+            AuditOptions(out_dir=out_dir, formats=DEFAULT_FORMATS, snapshot_id=pulled.snapshot_id),
             pulled.analysis,
         )
-    return DemoResult(db_path, pulled, audited, dict(DEMO_CASES))
+    return DemoResult(
+        db_path, pulled, audited, dict(DEMO_CASES), out_dir, found_by_default, set_aside
+    )

@@ -90,9 +90,10 @@ def load_settings(
     for check_id, severity in data.get("severity", {}).items():
         if check_id not in check_ids:
             raise fail(f"unknown check {check_id!r} in [severity]", check_id)
-        if severity not in tuple(Severity):
+        named = severity.strip().lower() if isinstance(severity, str) else severity
+        if named not in tuple(Severity):
             raise fail(f"severity of {check_id} must be one of {', '.join(Severity)}", check_id)
-        severities[check_id] = Severity(severity)
+        severities[check_id] = Severity(named)
     suppressions = tuple(
         _suppression(entry, number, fail, check_ids)
         for number, entry in enumerate(data.get("suppress", []))

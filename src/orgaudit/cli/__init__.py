@@ -53,12 +53,16 @@ from orgaudit.settings import (
 )
 from orgaudit.store.database import SnapshotDatabase
 
+# Plain help (rich_markup_mode=None): typer's rich help panel prints a type after every
+# option, so flags that take no value (--offline, --json, --help itself) read "<bool>",
+# as if they wanted one; click's own layout prints a type only where a value follows.
 app = typer.Typer(
     name="orgaudit",
     help="Read-only auditor for OpenAI API organizations: who can do what, and why not.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 app.add_typer(explain.app, name="explain")
 app.command("audit")(audit.audit_command)
@@ -128,10 +132,23 @@ def demo_command(
         Path | None, typer.Option("--out", help="Folder for the reports (default: the db's).")
     ] = None,
 ) -> None:
-    """Run the whole pipeline against a simulated demo org (no key, no network)."""
+    """Run the whole pipeline against a simulated demo org (no key, no network).
+
+    Without --db the database goes where the other commands look by default (unless a
+    database is there already), so the commands it prints next work as pasted."""
     with request_progress("pulling the demo org") as progress:
         result = run_demo(db, out_dir, progress=progress)
-    out.print(presentation.demo_report(result.pull, result.audit, result.db_path, result.cases))
+    out.print(
+        presentation.demo_report(
+            result.pull,
+            result.audit,
+            result.db_path,
+            result.cases,
+            out_dir=result.out_dir,
+            found_by_default=result.found_by_default,
+            set_aside=result.set_aside,
+        )
+    )
 
 
 @app.command("simulate")

@@ -46,13 +46,17 @@ from orgaudit.vocabulary import Severity
 
 def audit_command(
     offline: Annotated[
-        bool, typer.Option(help="Audit the latest snapshot (or --snapshot) without pulling.")
+        bool,
+        typer.Option(
+            "--offline", help="Audit the latest snapshot (or --snapshot) without pulling."
+        ),
     ] = False,
     formats: Annotated[
         list[str] | None,
         typer.Option(
             "--format",
-            help=f"Report formats, repeatable or comma-separated: {', '.join(WRITERS)} "
+            metavar="FORMAT[,FORMAT]",
+            help=f"Report formats, repeatable or comma-separated, any case: {', '.join(WRITERS)} "
             f"(default {', '.join(DEFAULT_FORMATS)}).",
         ),
     ] = None,
@@ -62,7 +66,9 @@ def audit_command(
     fail_on: Annotated[
         str | None,
         typer.Option(
-            help=f"Exit 1 if a finding at or above this severity counts: {', '.join(Severity)}."
+            metavar="SEVERITY",
+            help="Exit 1 if a finding at or above this severity counts (any case): "
+            f"{', '.join(Severity)}.",
         ),
     ] = None,
     config: Annotated[

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, SnapshotOption, out
+from orgaudit.errors import UsageError
 from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
 from orgaudit.model.analysis import Analysis, load_analysis
 from orgaudit.model.catalog import load_catalog
@@ -20,6 +21,7 @@ from orgaudit.store.database import SnapshotDatabase
 app = typer.Typer(
     help="Explain a verdict: a user in a project, a key, a pasted error, least scopes.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as the main app's (no "<bool>" after flags)
 )
 
 
@@ -37,25 +39,45 @@ def _print(as_json: bool, payload: Any, text: str) -> None:
 
 @app.command("user")
 def user_command(
-    user: Annotated[str, typer.Argument(help="User e-mail or id.")],
+    user: Annotated[str, typer.Argument(metavar="USER", help="User e-mail or id.")],
     project: Annotated[
-        str | None, typer.Option(help="Project id or name (default: every project).")
+        str | None,
+        typer.Option(
+            help="Project id or name. Without it: a summary of every project, then the "
+            "details where the user holds a role."
+        ),
     ] = None,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="Without --project: the details of every project."),
+    ] = False,
     db: DbOption = None,
     snapshot: SnapshotOption = None,
     catalog: CatalogOption = None,
-    as_json: JsonOption = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON: one object with --project; without it, a list of every "
+            "project's verdict (all of them, with or without --all).",
+        ),
+    ] = False,
 ) -> None:
     """Can USER create API keys in PROJECT, and why (not)?"""
+    if every and project is not None:
+        raise UsageError("--all shows every project; it does not go with --project")
     analysis = _analysis(db, snapshot, catalog)
     verdicts = explain_user(analysis.snapshot, analysis.model, analysis.catalog, user, project)
-    payload: Any = verdicts[0].to_dict() if project else [v.to_dict() for v in verdicts]
-    _print(as_json, payload, explain_view.user_text(verdicts))
+    if project is not None:
+        _print(as_json, verdicts[0].to_dict(), explain_view.user_text(verdicts))
+    else:
+        payload = [v.to_dict() for v in verdicts]
+        _print(as_json, payload, explain_view.user_overview_text(verdicts, every))
 
 
 @app.command("key")
 def key_command(
-    key: Annotated[str, typer.Argument(help="API key id (key_...) or name.")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="API key id (key_...) or name.")],
     endpoint: Annotated[
         str | None, typer.Option(help="Endpoint to check, e.g. /v1/responses or 'GET /v1/models'.")
     ] = None,
@@ -72,7 +94,7 @@ def key_command(
 
 @app.command("error")
 def error_command(
-    text: Annotated[str, typer.Argument(help="The API's error message, pasted.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The API's error message, pasted.")],
     key: Annotated[str | None, typer.Option(help="Check against this key.")] = None,
     user: Annotated[str | None, typer.Option(help="Check against this user...")] = None,
     project: Annotated[str | None, typer.Option(help="...in this project.")] = None,
@@ -101,7 +123,8 @@ def error_command(
 @app.command("scopes")
 def scopes_command(
     endpoints: Annotated[
-        list[str], typer.Argument(help="Endpoints, e.g. /v1/responses 'GET /v1/models'.")
+        list[str],
+        typer.Argument(metavar="ENDPOINT", help="Endpoints, e.g. /v1/responses 'GET /v1/models'."),
     ],
     catalog: CatalogOption = None,
     as_json: JsonOption = False,

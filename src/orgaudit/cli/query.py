@@ -18,14 +18,26 @@ from orgaudit.store.queries import default_pack, find_query, parse_params, query
 
 def query_command(
     name: Annotated[
-        str | None, typer.Argument(help="A saved query's name, or a path to a .sql file.")
+        str | None,
+        typer.Argument(
+            metavar="NAME_OR_FILE", help="A saved query's name, or a path to a .sql file."
+        ),
     ] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the saved queries.")] = False,
     params: Annotated[
-        list[str] | None, typer.Option("--param", help="A query parameter, name=value.")
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="A query parameter, name=value (repeatable); --list shows each query's "
+            "parameters and their types.",
+        ),
     ] = None,
     output: Annotated[
-        str, typer.Option("--format", help=f"Output: {', '.join(QUERY_FORMATS)}.")
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help=f"Output: {', '.join(QUERY_FORMATS)} (any case)."
+        ),
     ] = "table",
     out_file: Annotated[
         Path | None, typer.Option("--out", help="File to write (needed for xlsx).")
@@ -39,12 +51,18 @@ def query_command(
     """Run a saved query on the latest snapshot (or --snapshot); --list shows the pack."""
     pack = queries_dir or default_pack()
     if list_queries:
-        out.print(presentation.query_list(query_pack(pack)))
+        out.print_table(presentation.query_list(query_pack(pack)))
         return
     if name is None:
         raise UsageError("name a saved query (`orgaudit query --list`) or a .sql file")
     query = find_query(name, pack)
+    values = parse_params(params)
+    output = output.lower()
     with SnapshotDatabase.open(resolve_db_path(db)) as database:
-        frame = run_query(database, query, snapshot, parse_params(params))
-    text = write_query_result(frame, query.title, output, out_file)
-    out.print(presentation.frame_table(frame, query.title) if output == "table" else text)
+        frame = run_query(database, query, snapshot, values)
+    title = query.titled(values)
+    text = write_query_result(frame, title, output, out_file)
+    if output == "table":
+        out.print_table(presentation.frame_table(frame, title))
+    else:
+        out.print(text)

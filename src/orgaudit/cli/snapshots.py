@@ -27,7 +27,11 @@ def snapshots_command(
         if prune is not None:
             out.print(presentation.pruned(database.prune(prune)))
         else:
-            out.print(presentation.snapshot_table(database.snapshots(), database.path))
+            listed = presentation.snapshot_table(database.snapshots(), database.path)
+            if isinstance(listed, str):
+                out.print(listed)
+            else:
+                out.print_table(listed)
 
 
 def diff_command(

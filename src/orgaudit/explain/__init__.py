@@ -7,9 +7,10 @@ snapshot, its access model and the catalog; the results are frozen values
 (:mod:`~orgaudit.explain.records`) that the command line prints as text or JSON.
 
 The package: ``records`` (the values), ``lookup`` (finding users, projects and keys by
-name), ``users`` (a user in a project), ``keys`` (a key's requests) and ``scopes`` (a
-scope's sources, least scopes, a pasted error). What the rest of orgaudit uses is named
-here.
+name), ``users`` (a user in a project), ``overview`` (a user in every project, summed
+up), ``keys`` (a key's requests), ``scopes`` (a scope's sources, least scopes, a pasted
+error) and ``user_scopes`` (a user against the scopes an error names). What the rest of
+orgaudit uses is named here.
 """
 
 from orgaudit.explain.keys import explain_key
@@ -23,6 +24,7 @@ from orgaudit.explain.records import (
     OwnerRef,
     ProjectRef,
     ScopeAdvice,
+    ScopeGap,
     ScopesPlan,
     UserRef,
     UserScopeCheck,
@@ -42,6 +44,7 @@ __all__ = [
     "OwnerRef",
     "ProjectRef",
     "ScopeAdvice",
+    "ScopeGap",
     "ScopesPlan",
     "UserRef",
     "UserScopeCheck",

@@ -19,6 +19,7 @@ from orgaudit.explain.records import (
     KeyVerdict,
     OwnerRef,
     contested_request_rule,
+    unique_fixes,
 )
 from orgaudit.model.access import AccessModel, level_for
 from orgaudit.model.catalog import (
@@ -109,6 +110,7 @@ def explain_key(
             ),
             *advice,
         )
+    advice = unique_fixes(advice)
     # The summary names the endpoints weighed; the owner's grant of each recorded scope,
     # or a key weighed as a whole, goes without saying.
     named = [c.target for c in checks if c.target not in (RECORDED_SCOPES, ANY_REQUEST)]

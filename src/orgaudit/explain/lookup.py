@@ -7,6 +7,7 @@ a name several entries share is refused with the ids to use instead.
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,11 +44,79 @@ def _only_one(match: pd.DataFrame, wanted: str, what: str) -> None:
         raise UsageError(f"{len(match)} {what} are named {wanted!r}; use an id: {ids}")
 
 
+def _named(frame: pd.DataFrame, column: str, wanted: str) -> pd.DataFrame:
+    """The rows whose id is ``wanted`` or whose ``column`` is, in any case."""
+    return frame[(frame["id"] == wanted) | (frame[column].str.lower() == wanted.lower())]
+
+
+def _project_names(snapshot: Snapshot, ids: Iterable[object]) -> str:
+    projects = snapshot["projects"]
+    names = dict(zip(projects["id"], projects["name"].fillna(projects["id"]), strict=True))
+    found = sorted({str(names.get(i, i)) for i in ids})
+    return ("project " if len(found) == 1 else "projects ") + ", ".join(found)
+
+
+def _their_keys(snapshot: Snapshot, owner_ids: Iterable[object], user: bool = False) -> str:
+    """Where to look next for an owner's keys: the command to paste, and their names."""
+    keys = snapshot["project_api_keys"]
+    mine = keys[keys["owner_id"].isin(list(owner_ids))]
+    names = sorted(set(mine["name"].fillna(mine["id"]).astype(str)))
+    if not names:
+        return "they own no API keys" if user else "it owns no API keys"
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    whose = "their" if user else "its"
+    return f"see `orgaudit explain key {shlex.quote(names[0])}` for {whose} keys: {listed}"
+
+
+def _service_account(snapshot: Snapshot, wanted: str, not_a: str) -> str | None:
+    """The sentence for a name that is a service account's, or None."""
+    accounts = _named(snapshot["project_service_accounts"], "name", wanted)
+    if accounts.empty:
+        return None
+    return (
+        f"{wanted} is a service account in {_project_names(snapshot, accounts['project_id'])}, "
+        f"not {not_a}; a service account never creates API keys itself (a project owner "
+        f"creates them for it; rule service_accounts_create_keys): "
+        f"{_their_keys(snapshot, accounts['id'])}"
+    )
+
+
+def _not_a_user(snapshot: Snapshot, wanted: str) -> str | None:
+    """What a name that is no user's is instead: a service account's or an API key's."""
+    said = _service_account(snapshot, wanted, "a user")
+    if said is not None:
+        return said
+    keys = _named(snapshot["project_api_keys"], "name", wanted)
+    if keys.empty:
+        return None
+    name = text_or(keys.iloc[0]["name"]) or str(keys.iloc[0]["id"])
+    return (
+        f"{wanted} is an API key in {_project_names(snapshot, keys['project_id'])}, not a "
+        f"user: see `orgaudit explain key {shlex.quote(name)}`"
+    )
+
+
+def _not_a_key(snapshot: Snapshot, wanted: str) -> str | None:
+    """What a name that is no key's is instead: a user's or a service account's."""
+    users = _named(snapshot["users"], "email", wanted)
+    if users.empty:
+        return _service_account(snapshot, wanted, "an API key")
+    label = text_or(users.iloc[0]["email"]) or str(users.iloc[0]["id"])
+    return (
+        f"{wanted} is a user, not an API key: `orgaudit explain user {shlex.quote(label)}` "
+        f"says where they can create keys; {_their_keys(snapshot, users['id'], user=True)}"
+    )
+
+
 def find_user(snapshot: Snapshot, wanted: str) -> UserRef:
-    """A user by id or e-mail (case-insensitive); a one-line error naming close matches."""
+    """A user by id or e-mail (case-insensitive); a one-line error naming close matches,
+    or what the name is instead (a service account, an API key)."""
     users = snapshot["users"]
-    match = users[(users["id"] == wanted) | (users["email"].str.lower() == wanted.lower())]
+    match = _named(users, "email", wanted)
     if match.empty:
+        instead = _not_a_user(snapshot, wanted)
+        if instead is not None:
+            raise UsageError(instead)
         choices = [*users["email"].dropna(), *users["id"]]
         raise UsageError(f"no user {wanted!r} in snapshot {snapshot.id}{closest(wanted, choices)}")
     row = match.iloc[0]
@@ -93,11 +162,15 @@ class FoundKey:
 
 
 def find_key(snapshot: Snapshot, wanted: str) -> FoundKey:
-    """A project API key by id or name."""
+    """A project API key by id or name; a one-line error naming close matches, or what
+    the name is instead (a user, a service account)."""
     keys = snapshot["project_api_keys"]
     match = keys[(keys["id"] == wanted) | (keys["name"] == wanted)]
     _only_one(match, wanted, "API keys")
     if match.empty:
+        instead = _not_a_key(snapshot, wanted)
+        if instead is not None:
+            raise UsageError(instead)
         choices = [*keys["id"], *keys["name"].dropna()]
         raise UsageError(
             f"no API key {wanted!r} in snapshot {snapshot.id}{closest(wanted, choices)}"

@@ -7,7 +7,7 @@ references become objects with the same fields).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -67,6 +67,20 @@ class OwnerRef:
 
 
 @dataclass(frozen=True)
+class ScopeGap:
+    """One scope a user's roles in a project lack: why, and what would grant it."""
+
+    scope: str
+    why: str
+    roles_weighed: tuple[str, ...]  # their roles that count for a key's requests: none grants
+    roles_not_counted: tuple[str, ...]  # their roles the request rule leaves out
+    granted_under_other_reading: tuple[str, ...]  # of those, the ones that would grant it
+    roles_granting: tuple[str, ...]  # the built-in roles whose keys it lets through
+    areas_granting: tuple[str, ...]  # the permission areas (a custom role's) that grant it
+    fixes: tuple[Fix, ...]
+
+
+@dataclass(frozen=True)
 class UserScopeCheck:
     """A user weighed against the scopes a pasted error names, in one project."""
 
@@ -75,6 +89,7 @@ class UserScopeCheck:
     decision: Verdict
     lacking: tuple[str, ...]
     contested: tuple[Contested, ...]
+    gaps: tuple[ScopeGap, ...] = ()  # why each lacking scope is lacking, and the fixes
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,25 @@ class Fix:
 
     action: str
     evidence: str
+
+
+def unique_fixes(fixes: Iterable[Fix]) -> tuple[Fix, ...]:
+    """Each fix once, in order, the first kept: several bindings can call for the same
+    change (a viewer directly and through two groups is told three times to become a
+    member otherwise)."""
+    kept: dict[str, Fix] = {}
+    for fix in fixes:
+        kept.setdefault(fix.action, fix)
+    return tuple(kept.values())
+
+
+# Evidence levels, weakest first: a conclusion is as sure as the least sure rule it uses.
+EVIDENCE_ORDER = ("contested", "inferred", "observed", "documented")
+
+
+def weakest(levels: Iterable[str]) -> str:
+    """The least sure of some evidence levels."""
+    return min(levels, key=EVIDENCE_ORDER.index)
 
 
 @dataclass(frozen=True)
@@ -160,6 +194,10 @@ class UserVerdict:
     missing_sources: tuple[str, ...]
     summary: str
     contested: tuple[Contested, ...] = ()
+    # Whether the user holds a role in the project (directly or through a group), not
+    # only their org role: where a verdict is worth reading in detail.
+    in_project: bool = False
+    archived: bool = False  # the project is archived: no keys there, whatever the roles
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``decision``, ``permission``, ``bindings``, ``fixes``, ...)."""

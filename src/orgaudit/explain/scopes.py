@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from orgaudit.collect.scopes import parse_missing_scopes
 from orgaudit.errors import UsageError
 from orgaudit.explain.keys import endpoint_target, explain_key
-from orgaudit.explain.lookup import find_project, find_user
 from orgaudit.explain.records import (
     Contested,
     ErrorExplanation,
@@ -16,12 +15,13 @@ from orgaudit.explain.records import (
     ScopeAdvice,
     ScopesPlan,
     UserScopeCheck,
-    contested_request_rule,
     contested_under,
+    weakest,
 )
-from orgaudit.model.access import AccessModel, level_for
+from orgaudit.explain.user_scopes import user_scope_check
+from orgaudit.model.access import AccessModel
 from orgaudit.model.catalog import Catalog, DashboardSetting, EndpointRule, Requirement
-from orgaudit.model.keys import REQUEST_RULE, grants_scope, request_permissions, request_presets
+from orgaudit.model.keys import REQUEST_RULE, grants_scope, request_presets
 from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import Verdict
 
@@ -60,7 +60,7 @@ def scope_advice(catalog: Catalog, scope: str) -> ScopeAdvice:
         dashboard=tuple(s.label for s in settings),
         areas=tuple(f"{a.name}: {level}" for a, level in areas),
         roles=roles_granting(catalog, [(scope,)]),
-        evidence=_weakest(levels) if levels else "unknown to the catalog",
+        evidence=weakest(levels) if levels else "unknown to the catalog",
         contested=_roles_contested(catalog, ((scope,),)),
     )
 
@@ -95,36 +95,9 @@ def explain_error(
     if snapshot is not None and model is not None and user is not None:
         if project is None:
             raise UsageError("--user needs --project")
-        user_check = _user_check(snapshot, model, catalog, scopes, user, project)
+        user_check = user_scope_check(snapshot, model, catalog, scopes, user, project)
         decision = user_check.decision
     return ErrorExplanation(decision, scopes, advice, checks, key_verdict, user_check)
-
-
-def _user_check(
-    snapshot: Snapshot,
-    model: AccessModel,
-    catalog: Catalog,
-    scopes: tuple[str, ...],
-    user: str,
-    project: str,
-) -> UserScopeCheck:
-    """Whether a user's roles in a project grant the scopes an error names."""
-    found = find_user(snapshot, user)
-    where = find_project(snapshot, project)
-    complete = bool(level_for(model, found.id, where.id)["complete"])
-
-    def lacking_under(rules: Catalog) -> tuple[str, ...]:
-        held = request_permissions(model, rules, found.id, where.id)
-        return tuple(s for s in scopes if not grants_scope(held, s))
-
-    def verdict(rules: Catalog) -> Verdict:
-        if not lacking_under(rules):
-            return Verdict.ALLOWED
-        return Verdict.DENIED if complete else Verdict.UNKNOWN
-
-    decision = verdict(catalog)
-    contested = contested_request_rule(catalog, verdict, decision)
-    return UserScopeCheck(found.label, where.label, decision, lacking_under(catalog), contested)
 
 
 def plan_scopes(catalog: Catalog, endpoints: Iterable[str]) -> ScopesPlan:
@@ -200,8 +173,3 @@ def _least_scopes(needs: tuple[Requirement, ...]) -> set[str]:
         if not taken & set(requirement):
             taken.add(requirement[0])
     return taken
-
-
-def _weakest(levels: list[str]) -> str:
-    order = ("contested", "inferred", "observed", "documented")
-    return min(levels, key=order.index)

@@ -13,6 +13,7 @@ from orgaudit.explain.records import (
     UserVerdict,
     WeighedBinding,
     contested_notes,
+    unique_fixes,
 )
 from orgaudit.model.access import AccessModel, levels_for_pairs, missing_binding_sources
 from orgaudit.model.catalog import ORGANIZATION, Catalog
@@ -107,6 +108,8 @@ def _user_in_project(
         missing_sources=missing,
         summary=summary,
         contested=() if archived else contested,
+        in_project=has_project_role,
+        archived=archived,
     )
 
 
@@ -236,4 +239,4 @@ def _user_fixes(
                 catalog.keys.evidence.level,
             )
         )
-    return tuple(fixes)
+    return unique_fixes(fixes)

@@ -10,16 +10,85 @@ from orgaudit.explain import (
     ScopesPlan,
     UserVerdict,
 )
+from orgaudit.explain.overview import overview
+from orgaudit.explain.records import ProjectRef
 from orgaudit.render.terminal import lines_text
 from orgaudit.vocabulary import Verdict
 
 _MARK = {verdict: verdict.value.upper() for verdict in Verdict}
+_NAMED_AT_MOST = 10  # projects named in one line of the overview; the rest are counted
 
 
-def _fixes(title: str, fixes: tuple[Fix, ...]) -> list[str]:
+def _projects(projects: tuple[ProjectRef, ...]) -> str:
+    named = ", ".join(p.label for p in projects[:_NAMED_AT_MOST])
+    rest = len(projects) - _NAMED_AT_MOST
+    return named + (f" and {rest} more" if rest > 0 else "")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def user_overview_text(verdicts: tuple[UserVerdict, ...], every: bool = False) -> str:
+    """A user in every project: first where they can and cannot create keys, grouped,
+    then the verdicts in detail where they hold a role (``every``: in every project)."""
+    if not verdicts:
+        return "the snapshot holds no project: there is nowhere to create keys"
+    o = overview(verdicts, every)
+    who = o.user.label
+    lines = [f"{who}, in the {_count(len(verdicts), 'project')} of the snapshot:"]
+    if o.allowed:
+        lines.append(f"  can create API keys in {_projects(o.allowed)}")
+    if o.allowed_by_org_role:
+        lines.append(
+            f"  can create API keys through their org role alone in "
+            f"{_count(len(o.allowed_by_org_role), 'project')}: {_projects(o.allowed_by_org_role)}"
+        )
+    if o.blocked:
+        lines.append(
+            f"  blocked in {_projects(o.blocked)} (a member there, but their roles there do "
+            "not let them create keys)"
+        )
+    if o.not_member:
+        lines.append(
+            f"  not a member of {_count(len(o.not_member), 'project')} (their org role gives "
+            f"no key rights there): {_projects(o.not_member)}"
+        )
+    if o.archived:
+        lines.append(f"  {len(o.archived)} archived (no keys there): {_projects(o.archived)}")
+    if o.unknown:
+        why = (
+            f"{', '.join(o.unknown_sources)} not read"
+            if o.unknown_sources
+            else "a role unknown to the catalog"
+        )
+        lines.append(f"  cannot tell in {_projects(o.unknown)} ({why})")
+    lines += [
+        f"  contested: denials here rest on rule {note.rule}; under its other reading: "
+        f"{note.decision_if_other} (--project P says more)"
+        for note in o.contested
+    ]
+    shown_here = len(o.details)
+    if o.every:
+        lines.append("details for every project:")
+    elif shown_here:
+        lines.append(
+            f"details for the {_count(shown_here, 'project')} where {who} holds a role "
+            "(--all: every project; --project P: one):"
+        )
+    else:
+        lines.append(
+            f"{who} holds a role in no project, so there are no details to show (--all: "
+            "every project's verdict; --project P: one)"
+        )
+    text = lines_text(lines)
+    return text + ("\n\n" + user_text(o.details) if o.details else "")
+
+
+def _fixes(title: str, fixes: tuple[Fix, ...], indent: str = "  ") -> list[str]:
     if not fixes:
         return []
-    return [title, *(f"  - {fix.action}  [{fix.evidence}]" for fix in fixes)]
+    return [title, *(f"{indent}- {fix.action}  [{fix.evidence}]" for fix in fixes)]
 
 
 def _contested(notes: tuple[Contested, ...]) -> list[str]:
@@ -122,6 +191,12 @@ def error_text(e: ErrorExplanation) -> str:
                 for c in e.user.contested
             ),
         ]
+        for gap in e.user.gaps:
+            lines += [
+                f"- {gap.scope}",
+                f"    why: {gap.why}",
+                *_fixes("    to change it:", gap.fixes, indent="      "),
+            ]
     return lines_text(lines)
 
 

@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterable
 
 from rich.console import Console, ConsoleOptions, RenderableType
+from rich.measure import Measurement
 from rich.segment import Segment
+from rich.table import Table
 
 # C0 and C1 controls, DEL, and the invisible characters that reorder or split lines:
 # Unicode's bidi embeddings, overrides and isolates (the "Trojan Source" characters,
@@ -29,6 +31,7 @@ _UNSAFE = re.compile(f"[\x00-\x1f{_INVISIBLE}]")
 UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_INVISIBLE}]")
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNBOUNDED = 1_000_000  # columns: a table measured at the width it would like
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -68,6 +71,21 @@ class SafeConsole(Console):
     rendered segments keeps orgaudit's colours and removes only what came from the text.
     Segments rich marks as control codes (cursor moves of a live display) are its own.
     """
+
+    def print_table(self, table: Table) -> None:
+        """A table with every value whole: on a terminal wrapped to its width (a value
+        too long for its column folds onto the next line, never cut to an ellipsis); to a
+        pipe or a file at its natural width, so each row stays one line for grep."""
+        if self.is_terminal:
+            self.print(table)
+            return
+        natural = Measurement.get(self, self.options.update_width(_UNBOUNDED), table).maximum
+        # Markup off, as on every console orgaudit prints through: a name is never read
+        # as markup ("[red]" stays as written).
+        wide = SafeConsole(
+            file=self.file, width=max(natural, self.width), highlight=False, markup=False
+        )
+        wide.print(table)
 
     def render(
         self, renderable: RenderableType, options: ConsoleOptions | None = None

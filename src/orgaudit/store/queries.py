@@ -2,12 +2,16 @@
 
 Each file in ``queries/`` opens with a comment header::
 
-    -- title: Users who cannot create keys, and why
-    -- answers: Which org users hold a role in a project that ...
-    -- params: days (e.g. --param days=90)
+    -- title: Keys unused for more than :days days
+    -- answers: Which keys were never used, or not used for more than :days days ...?
+    -- params: days:int (e.g. --param days=90)
 
 and uses ``:snapshot_id`` (bound by orgaudit to the latest snapshot or ``--snapshot``) and
-any other ``:name`` parameters, given with ``--param name=value``.
+any other ``:name`` parameters, given with ``--param name=value``. The ``params`` line
+declares each parameter's type, ``name:int`` (a whole number) or ``name:text`` (the
+default): a value is checked against it before the query runs, because SQLite would
+quietly turn ``abc`` into 0 and answer a different question. A ``:name`` in the title is
+shown with the value given.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import os
 import re
 import sqlite3
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +33,9 @@ from orgaudit.store.database import SnapshotDatabase
 QUERIES_ENV = "ORGAUDIT_QUERIES"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _HEADER = re.compile(r"^--\s*(title|answers|params):\s*(.*)$")
+# The types a ``params`` line may declare, and how a value of each is described.
+PARAM_TYPES = {"int": "a whole number", "text": "text"}
+_WHOLE_NUMBER = re.compile(r"^\s*\d+\s*$")
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,43 @@ class SavedQuery:
     title: str
     answers: str
     sql: str
+    types: Mapping[str, str] = field(default_factory=dict)  # declared by ``-- params:``
 
     @property
     def parameters(self) -> tuple[str, ...]:
         """The ``:name`` parameters the SQL uses, in order of first use."""
         code = _strip_comments_and_strings(self.sql)
         return tuple(dict.fromkeys(_PARAM.findall(code)))
+
+    def type_of(self, name: str) -> str:
+        """A parameter's declared type (``int`` or ``text``); undeclared ones are text."""
+        return self.types.get(name, "text")
+
+    def titled(self, params: Mapping[str, str]) -> str:
+        """The title with each ``:name`` given a value written as that value."""
+        return _filled(self.title, params)
+
+
+def _filled(text: str, params: Mapping[str, str]) -> str:
+    return _PARAM.sub(lambda m: params.get(m.group(1), m.group(0)).strip(), text)
+
+
+def _declared_types(query: str, line: str) -> dict[str, str]:
+    """``days:int, project:text (e.g. --param days=90)`` as {name: type}; the examples in
+    brackets are for the reader."""
+    types: dict[str, str] = {}
+    for part in re.sub(r"\([^)]*\)", " ", line).split(","):
+        name, _, kind = part.strip().partition(":")
+        if not name.strip():
+            continue
+        kind = kind.strip().lower() or "text"
+        if kind not in PARAM_TYPES or not re.fullmatch(r"[A-Za-z_]\w*", name.strip()):
+            raise UsageError(
+                f"query {query}: cannot read its params line {line!r}; write "
+                "name:int or name:text, comma-separated (e.g. -- params: days:int)"
+            )
+        types[name.strip()] = kind
+    return types
 
 
 def default_pack() -> Path:
@@ -76,6 +115,7 @@ def load_query(path: Path) -> SavedQuery:
         title=header.get("title", path.stem),
         answers=header.get("answers", ""),
         sql=sql,
+        types=_declared_types(path.stem, header.get("params", "")),
     )
 
 
@@ -110,6 +150,16 @@ def parse_params(values: list[str] | None) -> dict[str, str]:
     return params
 
 
+def checked_param(query: SavedQuery, name: str, value: str) -> object:
+    """A ``--param`` value as its declared type; one line naming what was expected if it
+    is not one (a whole number: digits only, so ``-5`` and ``9.5`` are refused too)."""
+    if query.type_of(name) == "int":
+        if not _WHOLE_NUMBER.match(value):
+            raise UsageError(f"--param {name} must be a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
 def run_query(
     db: SnapshotDatabase, query: SavedQuery, snapshot_id: int | None, params: dict[str, str]
 ) -> pd.DataFrame:
@@ -124,8 +174,8 @@ def run_query(
     unknown = [name for name in params if name not in needed]
     if unknown:
         raise UsageError(f"query {query.name} takes no parameter {', '.join(unknown)}")
+    bound: dict[str, object] = {name: checked_param(query, name, params[name]) for name in params}
     resolved = db.resolve(snapshot_id)
-    bound = {name: params.get(name) for name in needed}
     if "snapshot_id" in needed:
         bound["snapshot_id"] = str(resolved)
     try:
