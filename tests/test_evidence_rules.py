@@ -114,7 +114,7 @@ def test_explain_error_names_the_roles_the_request_rule_lets_through(
 ) -> None:
     analysis, _, _ = truth
     explanation = explain_error(analysis.catalog, "Missing scopes: model.request.")
-    [advice] = explanation.advice
+    [advice] = explanation.scope_sources
     # Before, Org reader was listed here although the rule says org roles add nothing.
     assert "Org reader" not in advice.roles
     assert advice.roles == ("Org owner", "Project owner", "Project member")
@@ -178,7 +178,7 @@ def test_a_key_without_an_endpoint_is_weighed_on_what_its_scopes_are_for(
     assert [c.target for c in verdict.checks] == ["POST /v1/responses", "its recorded scopes"]
     assert [c.decision for c in verdict.checks] == [DENIED, ALLOWED]
     assert verdict.missing_in_key == ("model.request",)
-    assert any("Model capabilities to Request" in fix.action for fix in verdict.advice)
+    assert any("Model capabilities to Request" in fix.action for fix in verdict.fixes)
 
 
 def test_explain_key_and_key_exceeds_owner_agree(
@@ -219,7 +219,7 @@ def test_an_expired_key_is_denied_by_explain_key(
     analysis, _, _ = truth
     verdict = explain_key(analysis.snapshot, analysis.model, analysis.catalog, "max-expired")
     assert verdict.decision == DENIED
-    assert verdict.advice[0].action.startswith("the key expired on ")
+    assert verdict.fixes[0].action.startswith("the key expired on ")
 
 
 @pytest.mark.parametrize(
@@ -241,7 +241,7 @@ def test_dashboard_write_does_not_grant_read() -> None:
     [conflict] = plan.conflicts
     assert conflict.startswith("Responses API: no one setting grants")
     explanation = explain_error(catalog, "Missing scopes: api.responses.read")
-    assert explanation.advice[0].dashboard == ("Responses API: Read",)
+    assert explanation.scope_sources[0].dashboard == ("Responses API: Read",)
 
 
 def test_an_endpoint_no_source_describes_is_unknown_not_refused(

@@ -39,7 +39,16 @@ from orgaudit.simulator.demo import DEMO_CASES, demo_org
 from orgaudit.store.snapshot import load_snapshot
 from orgaudit.vocabulary import Verdict
 
-from support import ADMIN_KEY, NOW, PULL, fast_settings, load_analysis, pull, pull_and_analyze
+from support import (
+    ADMIN_KEY,
+    NOW,
+    PULL,
+    fast_settings,
+    load_analysis,
+    pull,
+    pull_and_analyze,
+    run_cli,
+)
 
 ALLOWED, DENIED, UNKNOWN = Verdict
 
@@ -349,7 +358,7 @@ def test_mixed_key_lacks_model_request(demo_analysis: Analysis, cli: dict[str, R
     assert verdict.missing_in_key == ("model.request",)
     assert verdict.missing_in_owner == ()
     assert verdict.scopes_kind == "restricted"
-    (advice,) = verdict.advice
+    (advice,) = verdict.fixes
     assert "Model capabilities" in advice.action
     assert "Mixed" in advice.action
 
@@ -357,7 +366,7 @@ def test_mixed_key_lacks_model_request(demo_analysis: Analysis, cli: dict[str, R
     assert payload["decision"] == DENIED
     assert payload["missing_in_key"] == ["model.request"]
     assert payload["key"]["name"] == "grace-responses"
-    assert "Mixed" in payload["advice"][0]["action"]
+    assert "Mixed" in payload["fixes"][0]["action"]
 
 
 def test_key_scopes_follow_the_updated_event(demo_analysis: Analysis) -> None:
@@ -386,7 +395,7 @@ def test_key_whose_owner_left_the_project_is_denied(demo_analysis: Analysis) -> 
     assert verdict.decision == DENIED
     assert verdict.key.owner_project_access == "inactive"
     assert verdict.missing_in_key == ()  # its scopes would do
-    assert "no longer has access to the project" in verdict.advice[0].action
+    assert "no longer has access to the project" in verdict.fixes[0].action
 
 
 def test_unrestricted_key_passes(demo_analysis: Analysis) -> None:
@@ -424,7 +433,7 @@ def test_key_cannot_do_more_than_its_owner(viewer_bot: Analysis) -> None:
     assert verdict.missing_in_key == ()
     assert verdict.missing_in_owner == ("api.responses.write", "model.request")
     assert verdict.decision == DENIED
-    actions = [fix.action for fix in verdict.advice]
+    actions = [fix.action for fix in verdict.fixes]
     assert any("do not grant api.responses.write (Responses API: write)" in a for a in actions)
     assert any("do not grant model.request (Model capabilities: request)" in a for a in actions)
     # What the viewer does hold passes.
@@ -439,7 +448,7 @@ def test_pasted_error_names_each_scope_and_where_it_comes_from(demo_analysis: An
     explanation = explain_error(demo_analysis.catalog, PASTED)
     assert explanation.scopes == ("api.responses.read", "api.responses.write")
     assert explanation.decision is None
-    advice = {a.scope: a for a in explanation.advice}
+    advice = {a.scope: a for a in explanation.scope_sources}
     assert advice["api.responses.read"].dashboard[0] == "Responses API: Read"
     assert advice["api.responses.write"].dashboard == ("Responses API: Write",)
     assert advice["api.responses.write"].areas == ("Responses API: write",)
@@ -460,7 +469,7 @@ def test_pasted_error_against_a_key(demo_analysis: Analysis) -> None:
     assert explanation.decision == explanation.key.decision == DENIED
     # Responses Write does not grant read (docs/evidence.md#forum-1292912): Read is the
     # setting that does, and it would drop the write scope the key holds.
-    fix = next(f.action for f in explanation.key.advice if "Responses API to Read" in f.action)
+    fix = next(f.action for f in explanation.key.fixes if "Responses API to Read" in f.action)
     assert "does not grant api.responses.write" in fix
     assert "no one Responses API setting grants both" in fix
 
@@ -605,3 +614,51 @@ def test_missing_rbac_hides_a_group_grant_but_leaves_allowances(without_rbac: An
     bob = user_verdict(without_rbac, "bob@example.com", "Payments")
     assert (bob.decision, bob.missing_sources) == (ALLOWED, ())
     assert user_verdict(without_rbac, "frank@example.com", "Research").decision == ALLOWED
+
+
+# -- the json contract ---------------------------------------------------------------------
+
+EXPLAIN_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schemas" / "explain.schema.json"
+
+
+def _snake_keys(value: object) -> bool:
+    if isinstance(value, dict):
+        return all(k == k.lower() and " " not in k and _snake_keys(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_snake_keys(v) for v in value)
+    return True
+
+
+@pytest.mark.parametrize(
+    ("form", "args"),
+    [
+        ("user", ["user", "dave@example.com", "--project", "Payments"]),
+        ("user list", ["user", "carol@example.com"]),
+        ("key", ["key", "grace-responses", "--endpoint", "/v1/responses"]),
+        ("error", ["error", "Missing scopes: model.request", "--key", "grace-responses",
+                   "--user", "dave@example.com", "--project", "Payments"]),
+        ("scopes", ["scopes", "/v1/responses", "/v1/audio/speech"]),
+    ],
+)  # fmt: skip
+def test_every_explain_form_prints_json_valid_against_its_schema(
+    demo_analysis: Analysis, demo_db: Path, form: str, args: list[str]
+) -> None:
+    import jsonschema
+
+    schema = json.loads(EXPLAIN_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    db = [] if form == "scopes" else ["--db", str(demo_db)]
+    run = run_cli("explain", *args, *db, "--json", cwd=demo_db.parent)
+    assert run.returncode == 0, run.stderr
+    payload = json.loads(run.stdout)
+    name = form.split()[0]
+    expected = {"$ref": f"#/$defs/{name}"}
+    if form == "user list":
+        expected = {"type": "array", "items": expected, "minItems": 2}
+    jsonschema.validate(payload, {**schema, **expected, "anyOf": [expected]})
+    assert _snake_keys(payload)
+    for verdict in payload if isinstance(payload, list) else [payload]:
+        assert verdict["decision"] in ("allowed", "denied", "unknown")
+    if name in ("user", "key"):
+        verdicts = payload if isinstance(payload, list) else [payload]
+        assert all("fixes" in v and "advice" not in v for v in verdicts)

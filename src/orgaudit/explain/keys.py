@@ -140,7 +140,7 @@ def explain_key(
         missing_in_key=missing_in_key,
         missing_in_owner=missing_in_owner,
         owner_permissions=tuple(sorted(owner_permissions)),
-        advice=advice,
+        fixes=advice,
         summary=summary,
         checks=checks,
         contested=contested,

@@ -236,7 +236,7 @@ class KeyVerdict:
     missing_in_key: tuple[str, ...]
     missing_in_owner: tuple[str, ...]
     owner_permissions: tuple[str, ...]
-    advice: tuple[Fix, ...]
+    fixes: tuple[Fix, ...]  # named as explain user's are: every form reads alike
     summary: str
     checks: tuple[EndpointCheck, ...] = ()
     contested: tuple[Contested, ...] = ()
@@ -264,7 +264,7 @@ class ErrorExplanation:
 
     decision: Verdict | None
     scopes: tuple[str, ...]
-    advice: tuple[ScopeAdvice, ...]
+    scope_sources: tuple[ScopeAdvice, ...]  # where each scope comes from
     checks: tuple[str, ...]
     key: KeyVerdict | None
     user: UserScopeCheck | None
@@ -288,6 +288,15 @@ class ScopesPlan:
     conflicts: tuple[str, ...] = ()
     contested: tuple[Contested, ...] = ()
 
+    @property
+    def decision(self) -> Verdict:
+        """Whether one restricted key can be given what the endpoints need: allowed;
+        denied where a group of settings would have to be set two ways at once; unknown
+        where no public source names an endpoint's scopes."""
+        if self.conflicts:
+            return Verdict.DENIED
+        return Verdict.UNKNOWN if self.unknown or not self.endpoints else Verdict.ALLOWED
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+        """JSON-ready form, ``decision`` first as in every explain form."""
+        return {"decision": self.decision, **asdict(self)}

@@ -156,14 +156,14 @@ def _key_lines(v: KeyVerdict) -> list[str]:
         lines.append(f"missing from the key: {', '.join(v.missing_in_key)}")
     if v.missing_in_owner:
         lines.append(f"not granted by the owner's roles: {', '.join(v.missing_in_owner)}")
-    lines += _fixes("to change it:", v.advice)
+    lines += _fixes("to change it:", v.fixes)
     return lines
 
 
 def error_text(e: ErrorExplanation) -> str:
     """Where each missing scope comes from, and the checks to make."""
     lines = [f"the error names {len(e.scopes)} missing scope(s): {', '.join(e.scopes)}"]
-    for a in e.advice:
+    for a in e.scope_sources:
         lines.append(f"- {a.scope}  [{a.evidence}]")
         lines.append(f"    dashboard (restricted key): {' or '.join(a.dashboard) or 'unknown'}")
         lines.append(f"    role permission area: {', '.join(a.areas) or 'unknown'}")
@@ -174,7 +174,7 @@ def error_text(e: ErrorExplanation) -> str:
             f"    under the other reading of rule {c.rule}: {c.decision_if_other}"
             for c in a.contested
         ]
-    notes = {c.rule: c for a in e.advice for c in a.contested}
+    notes = {c.rule: c for a in e.scope_sources for c in a.contested}
     lines += _contested(tuple(notes.values()))
     lines.append("checks:")
     lines += [f"  - {check}" for check in e.checks]
