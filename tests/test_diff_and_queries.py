@@ -8,12 +8,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orgaudit import store
 from orgaudit.app.audit import AuditOptions
 from orgaudit.checks.derived import findings_basis, stored_findings
+from orgaudit.checks.diff import SECTIONS
 from orgaudit.checks.findings import AuditSettings
 from orgaudit.errors import UsageError
 from orgaudit.settings import AdminKey
@@ -74,16 +76,25 @@ def two_pulls(tmp_path_factory: pytest.TempPathFactory) -> Pulled:
     return Pulled(db)
 
 
-def _section(diff_dict: dict[str, object], name: str) -> list[dict[str, str]]:
-    changes = diff_dict["changes"]
-    assert isinstance(changes, dict)
-    return list(changes[name])
+def _section(diff_dict: dict[str, Any], name: str) -> list[dict[str, str]]:
+    """One kind's changes, each as names: its subject (a finding's with its check),
+    project, before and after (empty where the json has null)."""
+    return [
+        {
+            "subject": (f"{c['check']}: " if c["check"] else "") + c["subject"]["name"],
+            "project": (c["project"] or {}).get("name") or "",
+            "before": c["before"] or "",
+            "after": c["after"] or "",
+        }
+        for c in diff_dict["changes"]
+        if c["kind"] == name
+    ]
 
 
 def test_diff_lists_exactly_the_changes_made_between_pulls(two_pulls: Pulled) -> None:
     diff = run_diff(two_pulls.db).to_dict()
-    assert (diff["from"], diff["to"]) == (1, 2)
-    subjects = {name: [c["subject"] for c in _section(diff, name)] for name in diff["changes"]}
+    assert (diff["from_snapshot"], diff["to_snapshot"]) == (1, 2)
+    subjects = {name: [c["subject"] for c in _section(diff, name)] for name in SECTIONS}
     assert subjects["users added"] == ["zoe@example.com"]
     assert subjects["users removed"] == ["peggy@example.com"]
     assert _section(diff, "org roles changed") == [
@@ -157,8 +168,8 @@ def test_diff_on_the_command_line(two_pulls: Pulled, tmp_path: Path) -> None:
     )
     assert as_json.returncode == 0, as_json.stderr
     same = json.loads(as_json.stdout)["changes"]
-    assert same.pop("findings still open")  # a snapshot against itself: nothing else
-    assert all(not v for v in same.values())
+    assert same  # a snapshot against itself: every finding still open, nothing else
+    assert {c["kind"] for c in same} == {"findings still open"}
 
 
 def test_diff_needs_two_snapshots(tmp_path: Path) -> None:
@@ -463,3 +474,35 @@ def test_each_command_opens_the_database_once(
         main()
     assert done.value.code in (0, 1, None)
     assert len(opened) == 1
+
+
+DIFF_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schemas" / "diff.schema.json"
+
+
+def test_diff_json_is_structured_and_valid_against_its_schema(two_pulls: Pulled) -> None:
+    import jsonschema
+
+    run = _cli("diff", "--db", two_pulls.db, "--json")
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    schema = json.loads(DIFF_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+    assert {c["kind"] for c in document["changes"]} <= set(SECTIONS)
+    # Every change names its subject by id, and a finding keeps its severity apart.
+    assert all(c["subject"]["id"] for c in document["changes"])
+    deleted = next(c for c in document["changes"] if c["kind"] == "keys deleted")
+    assert deleted["subject"] == {"type": "api_key", "id": deleted["subject"]["id"],
+                                  "name": "bob-laptop"}  # fmt: skip
+    assert deleted["project"]["id"] == "proj_payments"
+    trap = next(
+        c for c in document["changes"]
+        if c["kind"] == "findings resolved" and c["check"] == "key-scope-trap"
+    )  # fmt: skip
+    assert trap["severity"] == "high"
+    assert trap["before"].startswith("restricted key holds")  # the message alone
+    assert trap["after"] is None
+    roles = next(c for c in document["changes"] if c["kind"] == "org roles changed")
+    assert (roles["subject"]["type"], roles["before"], roles["after"]) == (
+        "user", "reader", "owner"
+    )  # fmt: skip

@@ -6,7 +6,6 @@ merge of the two snapshots' tables on a stable key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,6 +16,9 @@ from orgaudit.model.analysis import Analysis
 from orgaudit.model.catalog import PROJECT
 from orgaudit.vocabulary import FindingStatus
 
+# 2: a flat list of changes, each with its kind, ids, and a finding's check and severity
+# apart (1 grouped display strings by section).
+DIFF_SCHEMA_VERSION = 2
 # Sections of a diff, in the order they are shown.
 SECTIONS = (
     "users added",
@@ -39,13 +41,45 @@ SECTIONS = (
 
 @dataclass(frozen=True)
 class Change:
-    """One change: its section, what it is about, and the before and after values."""
+    """One change: its section, what it is about, and the before and after values.
+
+    ``subject`` and ``project`` are names for a person; the ids, the subject's type and,
+    for a finding, its check, severity and message are kept apart for scripts.
+    """
 
     section: str
     subject: str
     project: str
     before: str
     after: str
+    subject_type: str = ""
+    subject_id: str = ""
+    project_id: str = ""
+    check: str = ""
+    severity: str = ""
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the kind, the subject and project as objects, before and after (a
+        finding's message on the side it is on), and a finding's check and severity."""
+        finding = bool(self.check)
+        return {
+            "kind": self.section,
+            "subject": {"type": self.subject_type, "id": self.subject_id,
+                        "name": self._subject_name},
+            "project": {"type": "project", "id": self.project_id, "name": self.project}
+            if self.project_id else None,
+            "before": (self.message if finding else self.before) if self.before else None,
+            "after": (self.message if finding else self.after) if self.after else None,
+            "check": self.check or None,
+            "severity": self.severity or None,
+        }  # fmt: skip
+
+    @property
+    def _subject_name(self) -> str:
+        """The subject's name without the check id a finding's label starts with."""
+        prefix = f"{self.check}: "
+        return self.subject.removeprefix(prefix) if self.check else self.subject
 
 
 @dataclass(frozen=True)
@@ -61,17 +95,13 @@ class SnapshotDiff:
         return tuple(c for c in self.changes if c.section == name)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the two snapshot ids and the changes by section."""
+        """JSON-ready (docs/schemas/diff.schema.json): the two snapshot ids and every
+        change, each with its kind, in the order the sections are shown."""
         return {
-            "from": self.from_snapshot,
-            "to": self.to_snapshot,
-            "changes": {
-                name: [
-                    {k: v for k, v in asdict(c).items() if k != "section"}
-                    for c in self.section(name)
-                ]
-                for name in SECTIONS
-            },
+            "schema_version": DIFF_SCHEMA_VERSION,
+            "from_snapshot": self.from_snapshot,
+            "to_snapshot": self.to_snapshot,
+            "changes": [change.to_dict() for change in self.changes],
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -129,16 +159,27 @@ def _changes(
     before: str | None = None,
     after: str | None = None,
     project: str | None = None,
+    *,
+    ids: tuple[str, str, str | None] = ("", "", None),
+    finding: tuple[str, str, str] | None = None,
 ) -> list[Change]:
-    def text(column: str | None) -> Iterable[str]:
-        if column is None:
+    """Changes from a frame's columns: the subject, before, after and project names;
+    ``ids`` the subject's type (or a column of it), id column and project id column;
+    ``finding`` the check, severity and message columns of a finding's change."""
+
+    def text(column: str | None) -> list[str]:
+        if column is None or column not in frame:
             return [""] * len(frame)
         return ["" if pd.isna(v) else str(v) for v in frame[column]]
 
-    return [
-        Change(section, s, p, b, a)
-        for s, p, b, a in zip(text(subject), text(project), text(before), text(after), strict=True)
-    ]
+    subject_type, subject_id, project_id = ids
+    types = text(subject_type) if subject_type in frame else [subject_type] * len(frame)
+    check, severity, message = finding if finding is not None else (None, None, None)
+    columns = zip(
+        text(subject), text(project), text(before), text(after), types, text(subject_id),
+        text(project_id), text(check), text(severity), text(message), strict=True,
+    )  # fmt: skip
+    return [Change(section, *values) for values in columns]
 
 
 def _user_table(analysis: Analysis) -> pd.DataFrame:
@@ -151,10 +192,11 @@ def _user_table(analysis: Analysis) -> pd.DataFrame:
 def _users(old: Analysis, new: Analysis) -> list[Change]:
     removed, added, both = _compare(_user_table(old), _user_table(new), ["id"])
     changed = both[both["role_old"].fillna("") != both["role_new"].fillna("")]
+    ids = ("user", "id", None)
     return [
-        *_changes("users added", added, "who_new", after="role_new"),
-        *_changes("users removed", removed, "who_old", before="role_old"),
-        *_changes("org roles changed", changed, "who_new", "role_old", "role_new"),
+        *_changes("users added", added, "who_new", after="role_new", ids=ids),
+        *_changes("users removed", removed, "who_old", before="role_old", ids=ids),
+        *_changes("org roles changed", changed, "who_new", "role_old", "role_new", ids=ids),
     ]
 
 
@@ -165,7 +207,7 @@ def _project_role_table(analysis: Analysis) -> pd.DataFrame:
     roles = (
         mine.assign(role=mine["role_name"].astype(str) + via)
         .sort_values("role")
-        .groupby(["principal_id", "project_id"])["role"]
+        .groupby(["principal_type", "principal_id", "project_id"])["role"]
         .agg(", ".join)
         .reset_index()
     )
@@ -177,7 +219,7 @@ def _names(analysis: Analysis) -> pd.DataFrame:
 
 
 def _project_roles(old: Analysis, new: Analysis) -> list[Change]:
-    keys = ["principal_id", "project_id"]
+    keys = ["principal_type", "principal_id", "project_id"]
     removed, added, both = _compare(_project_role_table(old), _project_role_table(new), keys)
     names = pd.concat([old.project_names, new.project_names])
     names = names[~names.index.duplicated(keep="last")]
@@ -193,7 +235,8 @@ def _project_roles(old: Analysis, new: Analysis) -> list[Change]:
             )
         )
     changed = pd.concat(frames, ignore_index=True)
-    return _changes("project roles changed", changed, "who", "before", "after", "project")
+    ids = ("principal_type", "principal_id", "project_id")
+    return _changes("project roles changed", changed, "who", "before", "after", "project", ids=ids)
 
 
 def _group_members(old: Analysis, new: Analysis) -> list[Change]:
@@ -220,7 +263,8 @@ def _group_members(old: Analysis, new: Analysis) -> list[Change]:
     ]
     changed = pd.concat(frames, ignore_index=True)
     changed = changed.assign(subject=changed["who"] + " in group " + changed["group"].fillna("?"))
-    return _changes("group membership changed", changed, "subject", "before", "after")
+    ids = ("user", "user_id", None)
+    return _changes("group membership changed", changed, "subject", "before", "after", ids=ids)
 
 
 def _role_permissions(old: Analysis, new: Analysis) -> list[Change]:
@@ -241,6 +285,7 @@ def _role_permissions(old: Analysis, new: Analysis) -> list[Change]:
         "permissions_old",
         "permissions_new",
         "project",
+        ids=("role", "id", "project_id"),
     )
 
 
@@ -254,6 +299,7 @@ def _key_table(analysis: Analysis, stale_days: int) -> pd.DataFrame:
         {
             "id": keys["id"],
             "name": keys["name"].fillna(keys["id"]),
+            "project_id": keys["project_id"],
             "project": keys["project_id"].map(names).fillna(keys["project_id"]),
             "scopes": keys["scopes"],
             "used": keys["last_used_at"].dt.strftime("%Y-%m-%d").fillna("never"),
@@ -273,15 +319,29 @@ def _keys(old: Analysis, new: Analysis, stale_days: int) -> list[Change]:
     ]
     woke = both[~both["fresh_old"].astype(bool) & both["fresh_new"].astype(bool)]
     slept = both[both["fresh_old"].astype(bool) & ~both["fresh_new"].astype(bool)]
+    new_ids = ("api_key", "id", "project_id_new")
     return [
-        *_changes("keys created", created, "name_new", after="scopes_new", project="project_new"),
-        *_changes("keys deleted", deleted, "name_old", before="scopes_old", project="project_old"),
         *_changes(
-            "key scopes changed", rescoped, "name_new", "scopes_old", "scopes_new", "project_new"
+            "keys created", created, "name_new", after="scopes_new", project="project_new",
+            ids=new_ids,
         ),
-        *_changes("keys newly used", woke, "name_new", "used_old", "used_new", "project_new"),
-        *_changes("keys gone stale", slept, "name_new", "used_old", "used_new", "project_new"),
-    ]
+        *_changes(
+            "keys deleted", deleted, "name_old", before="scopes_old", project="project_old",
+            ids=("api_key", "id", "project_id_old"),
+        ),
+        *_changes(
+            "key scopes changed", rescoped, "name_new", "scopes_old", "scopes_new",
+            "project_new", ids=new_ids,
+        ),
+        *_changes(
+            "keys newly used", woke, "name_new", "used_old", "used_new", "project_new",
+            ids=new_ids,
+        ),
+        *_changes(
+            "keys gone stale", slept, "name_new", "used_old", "used_new", "project_new",
+            ids=new_ids,
+        ),
+    ]  # fmt: skip
 
 
 def _finding_table(findings: tuple[Finding, ...]) -> pd.DataFrame:
@@ -291,6 +351,7 @@ def _finding_table(findings: tuple[Finding, ...]) -> pd.DataFrame:
                 f.check_id,
                 f.subject_id,
                 f.project_id or "",
+                f.subject_type,
                 f.subject_name,
                 f.project_name or "",
                 f.severity,
@@ -302,6 +363,7 @@ def _finding_table(findings: tuple[Finding, ...]) -> pd.DataFrame:
             "check_id",
             "subject_id",
             "project_id",
+            "subject_type",
             "subject",
             "project",
             "severity",
@@ -327,29 +389,28 @@ def _findings(old: tuple[Finding, ...], new: tuple[Finding, ...]) -> list[Change
             label=frame["check_id"] + ": " + frame[f"subject_{side}"],
             where=frame[f"project_{side}"],
             text=frame[f"severity_{side}"] + " " + frame[f"message_{side}"],
+            kind=frame[f"subject_type_{side}"],
+            severity=frame[f"severity_{side}"],
+            message=frame[f"message_{side}"],
         )
 
+    ids = ("kind", "subject_id", "project_id")
+    finding = ("check_id", "severity", "message")
     return [
-        *_changes("findings new", labelled(opened, "new"), "label", after="text", project="where"),
         *_changes(
-            "findings not evaluated",
-            labelled(unevaluated, "old"),
-            "label",
-            before="text",
-            project="where",
+            "findings new", labelled(opened, "new"), "label", after="text", project="where",
+            ids=ids, finding=finding,
         ),
         *_changes(
-            "findings resolved",
-            labelled(resolved, "old"),
-            "label",
-            before="text",
-            project="where",
+            "findings not evaluated", labelled(unevaluated, "old"), "label", before="text",
+            project="where", ids=ids, finding=finding,
         ),
         *_changes(
-            "findings still open",
-            labelled(still, "new"),
-            "label",
-            after="text",
-            project="where",
+            "findings resolved", labelled(resolved, "old"), "label", before="text",
+            project="where", ids=ids, finding=finding,
         ),
-    ]
+        *_changes(
+            "findings still open", labelled(still, "new"), "label", after="text",
+            project="where", ids=ids, finding=finding,
+        ),
+    ]  # fmt: skip
