@@ -23,6 +23,7 @@ class UserRef:
     id: str
     email: str
     name: str
+    type: str = "user"  # every json subject says what it is (docs/schemas)
 
     @property
     def label(self) -> str:
@@ -37,6 +38,7 @@ class ProjectRef:
     id: str
     name: str
     status: str
+    type: str = "project"
 
     @property
     def label(self) -> str:
@@ -53,6 +55,7 @@ class KeyRef:
     project_id: str
     project: str
     owner_project_access: str
+    type: str = "api_key"
 
 
 @dataclass(frozen=True)
