@@ -32,7 +32,7 @@ from orgaudit.explain.records import (
     WeighedBinding,
 )
 from orgaudit.explain.scopes import explain_error, plan_scopes, roles_granting, scope_advice
-from orgaudit.explain.users import explain_user
+from orgaudit.explain.users import explain_pairs, explain_user
 
 __all__ = [
     "Contested",
@@ -52,6 +52,7 @@ __all__ = [
     "WeighedBinding",
     "explain_error",
     "explain_key",
+    "explain_pairs",
     "explain_user",
     "plan_scopes",
     "roles_granting",

@@ -140,6 +140,15 @@ def find_project(snapshot: Snapshot, wanted: str) -> ProjectRef:
     return _project_ref(match.iloc[0])
 
 
+def every_user(snapshot: Snapshot) -> tuple[UserRef, ...]:
+    """Every user of the snapshot, in its order."""
+    users = snapshot["users"]
+    return tuple(
+        UserRef(str(uid), text_or(email), text_or(name))
+        for uid, email, name in zip(users["id"], users["email"], users["name"], strict=True)
+    )
+
+
 def every_project(snapshot: Snapshot) -> tuple[ProjectRef, ...]:
     """Every project of the snapshot, in its order."""
     return tuple(_project_ref(row) for _, row in snapshot["projects"].iterrows())

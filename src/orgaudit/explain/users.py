@@ -3,9 +3,11 @@ access model, every binding weighed, the deciding ones marked, and the fixes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
-from orgaudit.explain.lookup import every_project, find_project, find_user, text_or
+from orgaudit.explain.lookup import every_project, every_user, find_project, find_user, text_or
 from orgaudit.explain.records import (
     Fix,
     ProjectRef,
@@ -33,22 +35,48 @@ def explain_user(
     projects = (
         (find_project(snapshot, project),) if project is not None else every_project(snapshot)
     )
-    # One lookup for every project, and the user's bindings picked out once.
-    pairs = pd.DataFrame({"principal_id": found.id, "project_id": [p.id for p in projects]})
-    rows = {str(r["project_id"]): r for _, r in levels_for_pairs(model, pairs).iterrows()}
-    mine = model.bindings[model.bindings["principal_id"] == found.id]
-    return tuple(
-        _user_in_project(
-            snapshot,
-            model,
-            catalog,
-            found,
-            p,
-            rows[p.id],
-            mine[(mine["scope"] == ORGANIZATION) | (mine["project_id"] == p.id)],
-        )
-        for p in projects
+    return _explained(snapshot, model, catalog, [(found, p) for p in projects])
+
+
+def explain_pairs(
+    snapshot: Snapshot,
+    model: AccessModel,
+    catalog: Catalog,
+    pairs: Sequence[tuple[str, str]],
+) -> tuple[UserVerdict, ...]:
+    """:func:`explain_user` for many (user id, project id) pairs at once, as a report
+    needs it: the lookups each verdict shares are made once for all of them."""
+    users = {ref.id: ref for ref in every_user(snapshot)}
+    projects = {ref.id: ref for ref in every_project(snapshot)}
+    return _explained(snapshot, model, catalog, [(users[u], projects[p]) for u, p in pairs])
+
+
+def _explained(
+    snapshot: Snapshot,
+    model: AccessModel,
+    catalog: Catalog,
+    pairs: Sequence[tuple[UserRef, ProjectRef]],
+) -> tuple[UserVerdict, ...]:
+    # One lookup of the access rows for every pair, and each user's bindings picked out
+    # once.
+    frame = pd.DataFrame(
+        {"principal_id": [u.id for u, _ in pairs], "project_id": [p.id for _, p in pairs]}
     )
+    rows = {
+        (str(r["principal_id"]), str(r["project_id"])): r
+        for _, r in levels_for_pairs(model, frame).iterrows()
+    }
+    bindings = model.bindings
+    wanted = bindings[bindings["principal_id"].isin(frame["principal_id"])]
+    by_user = {str(uid): group for uid, group in wanted.groupby("principal_id")}
+    empty = bindings.head(0)
+    verdicts = []
+    for user, project in pairs:
+        mine = by_user.get(user.id, empty)
+        here = mine[(mine["scope"] == ORGANIZATION) | (mine["project_id"] == project.id)]
+        row = rows[(user.id, project.id)]
+        verdicts.append(_user_in_project(snapshot, model, catalog, user, project, row, here))
+    return tuple(verdicts)
 
 
 def _user_in_project(

@@ -16,7 +16,7 @@ import pandas as pd
 
 from orgaudit.checks.findings import Finding
 from orgaudit.collect.sources import source_label
-from orgaudit.explain import UserVerdict, explain_user
+from orgaudit.explain import UserVerdict, explain_pairs
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.bindings import USER
 from orgaudit.vocabulary import Verdict
@@ -70,10 +70,9 @@ def key_access_answer(analysis: Analysis, findings: tuple[Finding, ...]) -> KeyA
     snapshot cannot tell about, then users in no project."""
     members = _members_without_keys(analysis)
     explained = members.head(START_ROW_LIMIT)
-    member_rows = [
-        _member_row(analysis, str(row.principal_id), str(row.project_id))
-        for row in explained.itertuples(index=False)
-    ]
+    pairs = list(zip(explained["principal_id"], explained["project_id"], strict=True))
+    verdicts = explain_pairs(analysis.snapshot, analysis.model, analysis.catalog, pairs)
+    member_rows = [_member_row(verdict) for verdict in verdicts]
     lonely = [f for f in findings if f.check_id == NO_PROJECT_CHECK and f.subject_type == USER]
     lonely_rows = [
         (f.subject_name, "(no project)", "", CAN_THEY[Verdict.DENIED], f.message, f.remediation,
@@ -112,10 +111,7 @@ def _members_without_keys(analysis: Analysis) -> pd.DataFrame:
     return order.sort_values(["_denied", "_user", "_project"], kind="stable").reset_index(drop=True)
 
 
-def _member_row(analysis: Analysis, user_id: str, project_id: str) -> tuple[str, ...]:
-    [verdict] = explain_user(
-        analysis.snapshot, analysis.model, analysis.catalog, user_id, project_id
-    )
+def _member_row(verdict: UserVerdict) -> tuple[str, ...]:
     # Each fix is a way on its own; explain's list words the later ones "or ...".
     fixes = list(dict.fromkeys(fix.action.removeprefix("or ") for fix in verdict.fixes))
     evidence = verdict.fixes[0].evidence if verdict.fixes else ""

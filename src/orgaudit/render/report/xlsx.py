@@ -48,6 +48,7 @@ from orgaudit.vocabulary import Severity
 TABLE_STYLE = "TableStyleMedium2"
 _WORST_FIRST = tuple(reversed(Severity))
 REVIEW_DECISIONS = ("Keep", "Change", "Remove")
+TOP_ALIGN_ROW_LIMIT = 5_000
 
 
 def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
@@ -149,13 +150,17 @@ def _table_sheet(
     for i in wrapped:
         if makers[i] is value_cell:
             makers[i] = wrapped_cell
+    # Styling every cell of a tall row costs openpyxl a style lookup each: past this many
+    # rows only the wrapped cells are styled (the text is whole either way).
+    align_tall_rows = len(frame) <= TOP_ALIGN_ROW_LIMIT
     for number, row in enumerate(plain_values(frame).itertuples(index=False, name=None), 2):
         texts = [(row[i], widths[i]) for i in wrapped if isinstance(row[i], str)]
         height = row_height(texts)
         cells = [make(sheet, value) for make, value in zip(makers, row, strict=True)]
-        if height is not None:  # a tall row is read from the top, every cell of it
+        if height is not None:
             sheet.row_dimensions[number].height = height
-            cells = [top_aligned(sheet, cell) for cell in cells]
+            if align_tall_rows:  # read from the top, every cell of it
+                cells = [top_aligned(sheet, cell) for cell in cells]
         sheet.append(cells)
     _add_table(sheet, title, list(frame.columns), len(frame))
     return sheet
