@@ -183,7 +183,7 @@ def header_cells(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
 
 WIDTH_CAP = 60
 WIDTH_MIN = 8
-DATE_WIDTH = 20  # "2026-06-01 12:00:00" and a gap before the next column
+DATE_WIDTH = 22  # "2026-06-01 12:00:00" and a clear gap before the next column (right-aligned)
 
 
 def plain_values(frame: pd.DataFrame) -> pd.DataFrame:
