@@ -57,10 +57,13 @@ def _explained(
     catalog: Catalog,
     pairs: Sequence[tuple[UserRef, ProjectRef]],
 ) -> tuple[UserVerdict, ...]:
+    if not pairs:  # an org with no projects, or no one to explain
+        return ()
     # One lookup of the access rows for every pair, and each user's bindings picked out
     # once.
     frame = pd.DataFrame(
-        {"principal_id": [u.id for u, _ in pairs], "project_id": [p.id for _, p in pairs]}
+        {"principal_id": [u.id for u, _ in pairs], "project_id": [p.id for _, p in pairs]},
+        dtype=object,
     )
     rows = {
         (str(r["principal_id"]), str(r["project_id"])): r
