@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from orgaudit.checks.findings import AuditContext, contested_note
+from orgaudit.model.access import members_without_keys
 from orgaudit.model.bindings import USER
 from orgaudit.model.catalog import ORGANIZATION, PROJECT
 from orgaudit.vocabulary import CREATING_LEVELS, AccessLevel, FindingStatus, Verdict
@@ -20,13 +21,7 @@ _LEVEL_TEXT = {
 def user_cannot_create_keys(context: AuditContext) -> pd.DataFrame:
     """Users with a role in a project that does not let them create keys there."""
     model = context.analysis.model
-    levels = model.levels
-    denied = levels[
-        (levels["principal_type"] == USER)
-        & levels["project_id"].notna()
-        & ~levels["archived"]
-        & levels["verdict"].isin([Verdict.DENIED, Verdict.UNKNOWN])
-    ]
+    denied = members_without_keys(model)
     if denied.empty:
         return pd.DataFrame()
     bindings = model.bindings

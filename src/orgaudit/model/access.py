@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orgaudit.model.bindings import SERVICE_ACCOUNT, PermissionSet, raw_bindings, weighed_bindings
+from orgaudit.model.bindings import (
+    SERVICE_ACCOUNT,
+    USER,
+    PermissionSet,
+    raw_bindings,
+    weighed_bindings,
+)
 from orgaudit.model.catalog import ORGANIZATION, PROJECT, Catalog
 from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import CREATING_LEVELS, AccessLevel, Verdict
@@ -235,6 +241,19 @@ def _complete(levels: pd.DataFrame, snapshot: Snapshot) -> pd.Series:
     return ~(
         levels["project_id"].isin(missing_projects) | levels["principal_id"].isin(missing_users)
     )
+
+
+def members_without_keys(model: AccessModel) -> pd.DataFrame:
+    """The ``levels`` rows of users who hold a role in an active project and cannot (or
+    cannot be told to) create keys there: the check user-cannot-create-keys and the
+    report's first sheet both start from these."""
+    levels = model.levels
+    return levels[
+        (levels["principal_type"] == USER)
+        & levels["project_id"].notna()
+        & ~levels["archived"].astype(bool)
+        & (levels["verdict"] != Verdict.ALLOWED)
+    ]
 
 
 def levels_for_pairs(model: AccessModel, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 from orgaudit.checks.findings import Finding
 from orgaudit.collect.sources import source_label
 from orgaudit.explain import UserVerdict, explain_pairs
+from orgaudit.model.access import members_without_keys
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.bindings import USER
 from orgaudit.vocabulary import Verdict
@@ -93,13 +94,7 @@ def key_access_answer(analysis: Analysis, findings: tuple[Finding, ...]) -> KeyA
 def _members_without_keys(analysis: Analysis) -> pd.DataFrame:
     """(user, project) rows where the user holds a role in an active project and the
     verdict is not "allowed": denied first, then unknown; by user, then project."""
-    levels = analysis.model.levels
-    members = levels[
-        (levels["principal_type"] == USER)
-        & levels["project_id"].notna()
-        & ~levels["archived"].astype(bool)
-        & (levels["verdict"] != Verdict.ALLOWED)
-    ][["principal_id", "project_id", "verdict"]]
+    members = members_without_keys(analysis.model)[["principal_id", "project_id", "verdict"]]
     named = members.merge(
         analysis.user_names, on="principal_id", how="left", validate="many_to_one"
     ).merge(analysis.projects, on="project_id", how="left", validate="many_to_one")
