@@ -95,7 +95,7 @@ def run_query(
 def prune(db_path: Path, keep: int) -> tuple[int, ...]:
     """``orgaudit snapshots --prune KEEP`` on ``db_path``."""
     with SnapshotDatabase.open(db_path) as db:
-        return db.prune(keep)
+        return db.prune(keep).deleted
 
 
 def load_analysis(

@@ -23,6 +23,7 @@ LAYERS = (
     ("orgaudit.model",),
     ("orgaudit.checks", "orgaudit.explain"),
     ("orgaudit.render",),
+    ("orgaudit.review",),
     ("orgaudit.app",),
     ("orgaudit.cli",),
     ("orgaudit.__main__",),

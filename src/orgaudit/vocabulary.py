@@ -93,3 +93,22 @@ class Severity(StrEnum):
 
 
 _SEVERITY_ORDER = tuple(Severity)
+
+
+class Decision(StrEnum):
+    """What an access reviewer decided for an item (``undecided``: a campaign closed
+    without a decision for it)."""
+
+    KEEP = "keep"
+    CHANGE = "change"
+    REMOVE = "remove"
+    UNDECIDED = "undecided"
+
+    @property
+    def label(self) -> str:
+        """As a workbook's Decision list shows it: Keep, Change, Remove."""
+        return self.value.capitalize()
+
+
+# The choices of a Decision cell, in the order the list shows them.
+DECISION_LABELS = tuple(d.label for d in Decision if d is not Decision.UNDECIDED)

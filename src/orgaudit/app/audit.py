@@ -45,6 +45,7 @@ class AuditOptions:
     stale_days: int | None = None
     max_owners: int | None = None
     queries_dir: Path | None = None
+    roster_path: Path | None = None  # an HR/IdP roster CSV (checks user-terminated, ...)
 
     def __post_init__(self) -> None:
         if self.fail_on is not None:  # a caller's plain text is checked, and typed
@@ -78,6 +79,7 @@ def run_audit(
         frozenset(CHECKS_BY_ID),
         stale_days=options.stale_days,
         max_owners=options.max_owners,
+        roster=options.roster_path,
     )
     if analysis is None:
         analysis = load_analysis(db, options.snapshot_id, options.catalog_path)

@@ -8,7 +8,7 @@ the check into one ``unknown`` finding).
 
 from __future__ import annotations
 
-from orgaudit.checks import admin, coverage, keys, users
+from orgaudit.checks import admin, coverage, keys, roster, users
 from orgaudit.checks.findings import Check
 from orgaudit.vocabulary import Severity
 
@@ -42,6 +42,30 @@ CHECKS: tuple[Check, ...] = (
         evidence="inferred",
         needs=("users", "project_users"),
         run=users.user_no_project,
+    ),
+    Check(
+        id="user-terminated",
+        title="User the roster lists as terminated",
+        severity=Severity.HIGH,
+        flags="an org user the roster lists as terminated (off without --roster)",
+        why="a leaver who still holds access to the organization, and to whatever their keys reach",
+        fix="remove them from the organization, and delete their keys or hand them over to "
+        "whoever takes over their work",
+        evidence="documented",
+        needs=("users",),
+        run=roster.user_terminated,
+    ),
+    Check(
+        id="user-not-in-roster",
+        title="User not in the roster",
+        severity=Severity.MEDIUM,
+        flags="an org user whose e-mail the roster does not list, or who has no e-mail (off "
+        "without --roster)",
+        why="access nobody in HR or the identity provider vouches for",
+        fix="add them to the roster if they belong, else remove them from the organization",
+        evidence="documented",
+        needs=("users",),
+        run=roster.user_not_in_roster,
     ),
     Check(
         id="key-scope-trap",

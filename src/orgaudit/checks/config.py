@@ -1,4 +1,5 @@
-"""``orgaudit.toml``: thresholds, severities per check, and suppressions.
+"""``orgaudit.toml``: thresholds, severities per check, suppressions, and how a roster
+is read.
 
 Example::
 
@@ -12,6 +13,12 @@ Example::
 
     [severity]
     "key-unused" = "info"
+
+    [roster]                          # how --roster's CSV is read (these are the defaults)
+    email_column = "email"
+    status_column = "status"
+    active_values = ["active"]
+    terminated_values = ["terminated"]
 
     [[suppress]]
     check = "key-unrestricted"        # exact id or glob
@@ -32,11 +39,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from orgaudit.checks.findings import AuditSettings, Suppression
+from orgaudit.checks.findings import AuditSettings, RosterColumns, Suppression
+from orgaudit.checks.roster import load_roster
 from orgaudit.errors import ConfigError
 from orgaudit.vocabulary import Severity
 
-_TOP_LEVEL = {"thresholds", "policy", "severity", "suppress"}
+_TOP_LEVEL = {"thresholds", "policy", "severity", "suppress", "roster"}
+_ROSTER_TEXT = {"email_column": "email", "status_column": "status"}
+_ROSTER_LISTS = {"active_values": "active", "terminated_values": "terminated"}
 _THRESHOLDS = {"stale_days", "max_owners", "expiring_within_days"}
 _POLICIES = {"max_key_age_days"}
 _SUPPRESSION_KEYS = {"check", "subject", "reason", "owner", "expires"}
@@ -48,8 +58,10 @@ def load_settings(
     *,
     stale_days: int | None = None,
     max_owners: int | None = None,
+    roster: Path | None = None,
 ) -> AuditSettings:
-    """Settings from the config file (if any) with command-line thresholds on top."""
+    """Settings from the config file (if any) with command-line thresholds on top, and
+    the ``roster`` CSV (if any) read as the config's ``[roster]`` says."""
     data: dict[str, Any] = {}
     text = ""
     if path is not None:
@@ -98,6 +110,7 @@ def load_settings(
         _suppression(entry, number, fail, check_ids)
         for number, entry in enumerate(data.get("suppress", []))
     )
+    columns = _roster_columns(data.get("roster", {}), fail)
     return AuditSettings(
         stale_days=stale_days if stale_days is not None else thresholds.get("stale_days", 90),
         max_owners=max_owners if max_owners is not None else thresholds.get("max_owners", 3),
@@ -105,6 +118,44 @@ def load_settings(
         max_key_age_days=policy.get("max_key_age_days"),
         severities=severities,
         suppressions=suppressions,
+        roster=None if roster is None else load_roster(roster, columns),
+    )
+
+
+def _roster_columns(
+    section: dict[str, Any], fail: Callable[[str, str], ConfigError]
+) -> RosterColumns:
+    """``[roster]``: the e-mail and status columns' names, and the status values meaning
+    active and terminated (compared in any case)."""
+    for key, value in section.items():
+        if key not in _ROSTER_TEXT and key not in _ROSTER_LISTS:
+            known = ", ".join([*_ROSTER_TEXT, *_ROSTER_LISTS])
+            raise fail(f"unknown roster setting {key!r} (expected {known})", key)
+        if key in _ROSTER_TEXT and not (isinstance(value, str) and value.strip()):
+            raise fail(f"[roster] {key} must be a non-empty string", key)
+        if key in _ROSTER_LISTS and not (
+            isinstance(value, list)
+            and value
+            and all(isinstance(item, str) and item.strip() for item in value)
+        ):
+            raise fail(f"[roster] {key} must be a non-empty list of non-empty strings", key)
+    text = {key: section.get(key, default) for key, default in _ROSTER_TEXT.items()}
+    if text["email_column"].strip().casefold() == text["status_column"].strip().casefold():
+        anchor = "status_column" if "status_column" in section else "email_column"
+        raise fail("[roster] email_column and status_column must name two columns", anchor)
+    lists = {key: tuple(section.get(key, [default])) for key, default in _ROSTER_LISTS.items()}
+    active = {v.strip().casefold() for v in lists["active_values"]}
+    both = sorted(v for v in lists["terminated_values"] if v.strip().casefold() in active)
+    if both:
+        anchor = "terminated_values" if "terminated_values" in section else "active_values"
+        raise fail(
+            f"[roster] {both[0]!r} is both an active and a terminated value (any case)", anchor
+        )
+    return RosterColumns(
+        email=text["email_column"],
+        status=text["status_column"],
+        active=lists["active_values"],
+        terminated=lists["terminated_values"],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pandas as pd
 
@@ -19,8 +19,16 @@ from orgaudit.vocabulary import FindingStatus, Severity
 
 def findings_basis(analysis: Analysis, settings: AuditSettings) -> str:
     """A digest of what an audit's findings follow from besides the snapshot: the
-    catalog's text and the audit's settings (thresholds, severities, suppressions)."""
-    described = json.dumps(asdict(settings), sort_keys=True, default=str)
+    catalog's text and the audit's settings (thresholds, severities, suppressions, and
+    the roster by its file's name, digest and columns, not its people one by one).
+
+    Settings without a roster have the basis they had before rosters existed."""
+    fields = asdict(replace(settings, roster=None))
+    del fields["roster"]
+    if settings.roster is not None:
+        fields["roster"] = asdict(replace(settings.roster, people={}))
+        del fields["roster"]["people"]
+    described = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(f"{analysis.catalog.digest}\n{described}".encode()).hexdigest()
 
 

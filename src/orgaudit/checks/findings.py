@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from orgaudit.errors import ExitCode, UsageError
+from orgaudit.errors import ConfigError, ExitCode, UsageError
 from orgaudit.model.analysis import Analysis
 from orgaudit.vocabulary import FindingStatus, Severity
 
@@ -68,8 +68,62 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class RosterColumns:
+    """How a roster CSV is read: its e-mail and status columns (header names, any case),
+    and the status values meaning active and terminated (any case, spaces around them
+    ignored). ``orgaudit.toml``'s ``[roster]`` sets them."""
+
+    email: str = "email"
+    status: str = "status"
+    active: tuple[str, ...] = ("active",)
+    terminated: tuple[str, ...] = ("terminated",)
+
+    def __post_init__(self) -> None:
+        if not self.email.strip() or not self.status.strip():
+            raise ConfigError("[roster] email_column and status_column must not be empty")
+        if self.email.strip().casefold() == self.status.strip().casefold():
+            raise ConfigError("[roster] email_column and status_column must name two columns")
+        if not self.active or not self.terminated:
+            raise ConfigError("[roster] active_values and terminated_values must not be empty")
+        if not all(value.strip() for value in (*self.active, *self.terminated)):
+            raise ConfigError("[roster] status values must not be empty")
+        both = set(self.active_values) & set(self.terminated_values)
+        if both:
+            raise ConfigError(
+                f"[roster] {', '.join(map(repr, sorted(both)))} is both an active and a "
+                "terminated value"
+            )
+
+    @property
+    def active_values(self) -> frozenset[str]:
+        """The active status values as compared: stripped and casefolded."""
+        return frozenset(value.strip().casefold() for value in self.active)
+
+    @property
+    def terminated_values(self) -> frozenset[str]:
+        """The terminated status values as compared: stripped and casefolded."""
+        return frozenset(value.strip().casefold() for value in self.terminated)
+
+
+@dataclass(frozen=True)
+class Roster:
+    """An HR or identity-provider roster (``orgaudit.checks.roster.load_roster``).
+
+    ``name`` is the file's name (for messages), ``sha256`` the digest of its bytes and
+    ``columns`` how it was read; those three say what the roster is, so ``people`` (each
+    casefolded, stripped e-mail: True if active, False if terminated) is left out of
+    comparisons and of the findings' basis.
+    """
+
+    name: str
+    sha256: str
+    columns: RosterColumns = field(default_factory=RosterColumns)
+    people: Mapping[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class AuditSettings:
-    """Thresholds and the configuration's severities and suppressions."""
+    """Thresholds, the configuration's severities and suppressions, and the roster."""
 
     stale_days: int = 90
     max_owners: int = 3
@@ -81,6 +135,9 @@ class AuditSettings:
     # Policy: keys without an expiry older than this are flagged (check
     # key-no-expiry-too-old); None, the default, leaves the policy off.
     max_key_age_days: int | None = None
+    # An HR/IdP roster to check the org's users against (checks user-terminated and
+    # user-not-in-roster); None, the default, leaves those checks off.
+    roster: Roster | None = None
 
     def __post_init__(self) -> None:
         if self.stale_days < 1:

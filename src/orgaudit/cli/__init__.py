@@ -17,7 +17,7 @@ import typer
 from orgaudit import __version__
 from orgaudit.app.demo import run_demo
 from orgaudit.app.simulate import SimulateOptions, serve
-from orgaudit.cli import audit, explain, query, snapshots
+from orgaudit.cli import audit, explain, query, review, snapshots
 from orgaudit.cli.common import (
     AskEveryRoleListOption,
     AuditDaysOption,
@@ -65,6 +65,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(explain.app, name="explain")
+app.add_typer(review.app, name="review")
 app.command("audit")(audit.audit_command)
 app.command("query")(query.query_command)
 app.command("snapshots")(snapshots.snapshots_command)
@@ -219,6 +220,8 @@ def main() -> None:
     except OrgauditError as exc:
         if state.debug:
             traceback.print_exc()
+        for detail in getattr(exc, "details", ()):  # the problems behind it, one per line
+            print(shown(f"  {detail}"), file=sys.stderr)
         print(shown(f"orgaudit: error: {exc}"), file=sys.stderr)  # one line, inert
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -83,6 +83,14 @@ def audit_command(
     queries: Annotated[
         bool, typer.Option("--queries", help="Add each saved query as a sheet/table.")
     ] = False,
+    roster: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="HR/IdP roster CSV (e-mail and status columns; [roster] in --config names "
+            "them) to check org users against: user-terminated, user-not-in-roster.",
+        ),
+    ] = None,
     db: DbOption = None,
     snapshot: SnapshotOption = None,
     catalog: CatalogOption = None,
@@ -109,6 +117,7 @@ def audit_command(
         stale_days=stale_days,
         max_owners=max_owners,
         queries_dir=default_pack() if queries else None,
+        roster_path=roster,
     )
     if snapshot is not None and not offline:
         raise UsageError("--snapshot audits a stored snapshot: add --offline")

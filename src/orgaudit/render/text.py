@@ -13,6 +13,7 @@ from orgaudit.checks.diff import SECTIONS, SnapshotDiff
 from orgaudit.checks.findings import AuditResult, Finding
 from orgaudit.collect.records import PullResult
 from orgaudit.render.terminal import lines_text, shown
+from orgaudit.store.database import Pruned
 from orgaudit.store.db import SnapshotInfo
 from orgaudit.store.queries import PARAM_TYPES, SavedQuery
 from orgaudit.vocabulary import FindingStatus, Severity
@@ -230,11 +231,21 @@ def frame_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
-def pruned(deleted: tuple[int, ...]) -> str:
-    """What --prune deleted."""
-    if not deleted:
-        return "nothing to prune"
-    return f"deleted {len(deleted)} snapshot(s): {', '.join(map(str, deleted))}; database compacted"
+def pruned(result: Pruned) -> str:
+    """What --prune deleted, and what it spared for an access review."""
+    lines = []
+    if result.deleted:
+        ids = ", ".join(map(str, result.deleted))
+        lines.append(f"deleted {len(result.deleted)} snapshot(s): {ids}; database compacted")
+    else:
+        lines.append("nothing to prune")
+    if result.spared:
+        ids = ", ".join(map(str, result.spared))
+        lines.append(
+            f"kept snapshot(s) {ids}: an access review still needs them (open, or removals "
+            "not yet seen done); `orgaudit review status` says which"
+        )
+    return "\n".join(lines)
 
 
 # The sections about findings; every other section is a change to people, roles or keys.

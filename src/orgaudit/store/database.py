@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from orgaudit.collect.records import Collected
 from orgaudit.errors import UsageError
+from orgaudit.store import campaigns
+from orgaudit.store.campaigns import Row
 from orgaudit.store.db import (
     SnapshotInfo,
     connect,
@@ -36,6 +39,51 @@ from orgaudit.store.snapshot import Snapshot, load_snapshot
 
 # What SQLite may leave beside a database it was writing.
 _SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What ``snapshots --prune`` did: the snapshots deleted, and those it would have
+    deleted but spared because an access-review campaign still needs them."""
+
+    deleted: tuple[int, ...]
+    spared: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CampaignStore:
+    """Access-review campaigns, read and written through the command's one connection
+    (see :mod:`orgaudit.store.campaigns`)."""
+
+    conn: sqlite3.Connection
+
+    def all(self) -> list[dict[str, object]]:
+        """Every campaign, oldest first."""
+        return campaigns.campaigns(self.conn)
+
+    def get(self, campaign_id: str) -> dict[str, object]:
+        """One campaign (one clear line if there is none of that id)."""
+        return campaigns.campaign(self.conn, campaign_id)
+
+    def rows(self, table: str, campaign_id: str) -> list[dict[str, object]]:
+        """A campaign's rows of one review table."""
+        return campaigns.campaign_rows(self.conn, table, campaign_id)
+
+    def latest_verification(self, campaign_id: str) -> list[dict[str, object]]:
+        """The rows of the campaign's latest verification (none if never verified)."""
+        return campaigns.latest_verification(self.conn, campaign_id)
+
+    def open(self, campaign: Row, items: Sequence[Row], files: Sequence[Row]) -> None:
+        """Store a new campaign, its items and the files it was issued with."""
+        campaigns.write_campaign(self.conn, campaign, items, files)
+
+    def close(self, close: Row, decisions: Sequence[Row], files: Sequence[Row]) -> None:
+        """Store a campaign's close and decisions (refused if it is closed already)."""
+        campaigns.write_close(self.conn, close, decisions, files)
+
+    def verified(self, verifications: Sequence[Row], files: Sequence[Row]) -> None:
+        """Store one verification run."""
+        campaigns.write_verification(self.conn, verifications, files)
 
 
 class SnapshotDatabase:
@@ -117,9 +165,18 @@ class SnapshotDatabase:
         """Every snapshot, oldest first."""
         return list_snapshots(self.conn)
 
-    def prune(self, keep: int) -> tuple[int, ...]:
-        """Delete all but the newest ``keep`` snapshots; the ids deleted."""
-        return prune(self.conn, keep)
+    def prune(self, keep: int) -> Pruned:
+        """Delete all but the newest ``keep`` snapshots, sparing those an access review
+        still needs (a campaign not closed, or one whose removals are not all seen done)."""
+        in_use = frozenset(campaigns.snapshots_in_use(self.conn))
+        ids = [snapshot.id for snapshot in self.snapshots()]
+        spared = tuple(sorted(i for i in ids[: max(len(ids) - keep, 0)] if i in in_use))
+        return Pruned(prune(self.conn, keep, in_use), spared)
+
+    @property
+    def campaigns(self) -> CampaignStore:
+        """The access-review campaigns the database holds."""
+        return CampaignStore(self.conn)
 
     def write_snapshot(self, collected: Collected) -> int:
         """Write a pull as a new snapshot (inside the caller's transaction); its id."""

@@ -154,7 +154,19 @@ def _busy(exc: sqlite3.Error) -> bool:
 
 
 def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """A migration's statements: split at semicolons, a trigger's body kept whole (its
+    statements end in semicolons too; SQLite says when a statement is complete)."""
+    statements: list[str] = []
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip())
+    return statements
 
 
 @contextmanager
@@ -356,12 +368,15 @@ def previous_snapshot(conn: sqlite3.Connection, snapshot_id: int) -> int | None:
     return None if row[0] is None else int(row[0])
 
 
-def prune(conn: sqlite3.Connection, keep: int) -> tuple[int, ...]:
-    """Delete all but the newest ``keep`` snapshots (rows cascade), then compact the file."""
+def prune(
+    conn: sqlite3.Connection, keep: int, spare: frozenset[int] = frozenset()
+) -> tuple[int, ...]:
+    """Delete all but the newest ``keep`` snapshots and those in ``spare`` (rows
+    cascade), then compact the file; the ids deleted."""
     if keep < 1:
         raise UsageError("--prune keeps at least 1 snapshot")
     ids = [row[0] for row in conn.execute("SELECT id FROM snapshots ORDER BY id DESC")]
-    doomed = tuple(sorted(ids[keep:]))
+    doomed = tuple(sorted(i for i in ids[keep:] if i not in spare))
     with transaction(conn, "prune snapshots"):
         conn.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in doomed])
     try:

@@ -24,6 +24,7 @@ from orgaudit.store.fields import (
     resource_type,
     scope_value,
 )
+from orgaudit.store.review_schema import SCHEMA_V6 as _SCHEMA_V6
 
 
 @dataclass(frozen=True)
@@ -408,5 +409,7 @@ DELETE FROM admin_api_keys WHERE {_PROJECT_KEY_IN_ADMIN_LIST_SQL};
 _SCHEMA_V5 = "ALTER TABLE derived_info ADD COLUMN findings_basis TEXT;\n"
 
 # Each entry moves the schema one version up; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
+MIGRATIONS: tuple[str, ...] = (
+    _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6,
+)  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,8 @@ for the org's, and never the subject themselves (nor a key's owner for their key
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 
 from orgaudit.checks.findings import Finding
@@ -24,14 +26,41 @@ NO_REVIEWER = "(no owner but the subject: another org owner is needed)"
 Owners = dict[str | None, list[tuple[str, str]]]
 KINDS = ("user role", "service account role", "API key", "admin key")
 REVIEW_COLUMNS = [
-    "Kind", "Subject", "Subject id", "Project", "Project id", "Access", "How held",
+    "Item id", "Kind", "Subject", "Subject id", "Project", "Project id", "Access", "How held",
     "Grants key creation", "Last activity", "Findings", "Suggested reviewer",
     "Decision", "Reviewer", "Comment",
 ]  # fmt: skip
 
 
+# What identifies an item besides its kind, subject and project: the role (by id and
+# name), how it is held and the group it comes through; empty for keys.
+IDENTITY_COLUMNS = [
+    "principal_type",
+    "scope",
+    "binding_kind",
+    "role_id",
+    "role_name",
+    "via_group_id",
+]
+# The person who answers for the item (a key's owner; the subject of a role), by id.
+ANSWERING_ID = "answering_id"
+
+
 def access_review_table(analysis: Analysis, findings: tuple[Finding, ...]) -> pd.DataFrame:
     """Every item a periodic access review decides on, with columns for the reviewer."""
+    items = review_population(analysis, findings)
+    return items.assign(Decision="", Reviewer="", Comment="")[REVIEW_COLUMNS]
+
+
+def review_population(analysis: Analysis, findings: tuple[Finding, ...]) -> pd.DataFrame:
+    """Every item a review decides on, ordered, with a stable ``Item id``: the columns of
+    :data:`REVIEW_COLUMNS` before the reviewer's, and the identity columns (role, how
+    held, via which group) and the id of the person who answers for it.
+
+    The item id is the same for the same item in every snapshot (a digest of its kind,
+    subject, project and identity), so a decision can be followed from one review to the
+    next.
+    """
     owners = _owners(analysis)
     rows = pd.concat(
         [
@@ -48,8 +77,33 @@ def access_review_table(analysis: Analysis, findings: tuple[Finding, ...]) -> pd
         _project=rows["Project"].astype(str).str.casefold(),
     )
     ordered = order.sort_values(["_kind", "_subject", "_project"], kind="stable")
-    return ordered.assign(Decision="", Reviewer="", Comment="")[REVIEW_COLUMNS].reset_index(
-        drop=True
+    identified = ordered.drop(columns=["_kind", "_subject", "_project"]).assign(
+        **{"Item id": _item_ids(ordered)}
+    )
+    return identified.drop_duplicates("Item id").reset_index(drop=True)
+
+
+def _item_ids(rows: pd.DataFrame) -> list[str]:
+    """Each row's item id: a digest of its kind, subject, project, scope, role name and
+    group. The role's id and the way it is held are left out (they depend on which of the
+    API's role lists a pull could read), unless two rows would otherwise share an id."""
+    ids = _digests(rows, ["Kind", "Subject id", "Project id", "scope", "role_name", "via_group_id"])
+    shared = ids.duplicated(keep=False)
+    if shared.any():
+        ids = ids.where(
+            ~shared, _digests(rows, ["Kind", "Subject id", "Project id", *IDENTITY_COLUMNS])
+        )
+    return list(ids)
+
+
+def _digests(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
+    texts = rows[columns].astype(object).where(rows[columns].notna(), "").astype(str)
+    return pd.Series(
+        [
+            "I-" + hashlib.sha256("\x1f".join(values).encode()).hexdigest()[:12]
+            for values in texts.itertuples(index=False, name=None)
+        ],
+        index=rows.index,
     )
 
 
@@ -109,6 +163,13 @@ def _binding_rows(analysis: Analysis, owners: Owners) -> pd.DataFrame:
                     org_wide, named["project_id"], named["principal_id"], strict=True
                 )
             ],
+            "principal_type": named["principal_type"],
+            "scope": named["scope"],
+            "binding_kind": named["kind"],
+            "role_id": named["role_id"],
+            "role_name": named["role_name"],
+            "via_group_id": named["via_group_id"],
+            ANSWERING_ID: named["principal_id"],
         }
     )
 
@@ -144,6 +205,7 @@ def _key_rows(analysis: Analysis, owners: Owners) -> pd.DataFrame:
                 _reviewer(owners, project, {str(owner_id)})
                 for project, owner_id in zip(keys["project_id"], keys["owner_id"], strict=True)
             ],
+            ANSWERING_ID: keys["owner_id"],
         }
     )
 
@@ -163,6 +225,7 @@ def _admin_key_rows(analysis: Analysis, owners: Owners) -> pd.DataFrame:
             "Grants key creation": True,
             "Last activity": keys["last_used_at"],
             "Suggested reviewer": [_reviewer(owners, None, {str(o)}) for o in keys["owner_id"]],
+            ANSWERING_ID: keys["owner_id"],
         }
     )
 

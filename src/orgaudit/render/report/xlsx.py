@@ -43,11 +43,10 @@ from orgaudit.render.report.xlsx_cells import (
 )
 from orgaudit.render.report.xlsx_matrix import write_matrix_sheet
 from orgaudit.render.report.xlsx_start import write_start_sheet
-from orgaudit.vocabulary import Severity
+from orgaudit.vocabulary import DECISION_LABELS, Severity
 
 TABLE_STYLE = "TableStyleMedium2"
 _WORST_FIRST = tuple(reversed(Severity))
-REVIEW_DECISIONS = ("Keep", "Change", "Remove")
 TOP_ALIGN_ROW_LIMIT = 5_000
 
 
@@ -61,20 +60,20 @@ def write_xlsx(report: ReportData, out_dir: Path, stem: str) -> Path:
 
 def _write_workbook(report: ReportData, path: Path) -> None:
     workbook = Workbook(write_only=True)
-    with _closed_on_failure(workbook):
+    with closed_on_failure(workbook):
         write_start_sheet(workbook, report)
-        _table_sheet(workbook, "Findings", report.findings, {"Severity": severity_cell})
+        table_sheet(workbook, "Findings", report.findings, {"Severity": severity_cell})
         write_matrix_sheet(workbook, report.matrix)
         for title, frame in report.tables.items():
-            sheet = _table_sheet(workbook, _sheet_title(title), frame)
+            sheet = table_sheet(workbook, sheet_title(title), frame)
             if title == "Access review":
-                _decision_dropdown(sheet, frame)
-        _table_sheet(workbook, "Checks", report.checks, {"Severity": severity_cell})
+                decision_dropdown(sheet, frame)
+        table_sheet(workbook, "Checks", report.checks, {"Severity": severity_cell})
         workbook.save(path)
 
 
 @contextmanager
-def _closed_on_failure(workbook: Workbook) -> Iterator[None]:
+def closed_on_failure(workbook: Workbook) -> Iterator[None]:
     """Close a write-only workbook's sheet streams if writing it fails (a full disk).
 
     Each stream writes its closing tags as it closes, which fails again; closed here, that
@@ -84,6 +83,10 @@ def _closed_on_failure(workbook: Workbook) -> Iterator[None]:
         yield
     except BaseException:
         for sheet in workbook.worksheets:
+            rows = getattr(sheet, "_rows", None)  # openpyxl's row stream, ended first
+            if rows is not None:
+                with contextlib.suppress(Exception):
+                    rows.close()
             writer = getattr(sheet, "_writer", None)  # openpyxl's, made on the first row
             if writer is not None:
                 with contextlib.suppress(Exception):
@@ -133,15 +136,20 @@ def _add_table(sheet: Sheet, title: str, columns: Sequence[object], rows: int) -
         sheet.add_table(table)
 
 
-def _table_sheet(
+def table_sheet(
     workbook: Workbook,
     title: str,
     frame: pd.DataFrame,
     special: Mapping[str, CellMaker] | None = None,
+    least_widths: Mapping[str, float] | None = None,
 ) -> Sheet:
-    """One table per sheet: frozen header, widths from the content, an Excel table."""
+    """One table per sheet: frozen header, widths from the content (at least
+    ``least_widths`` where given: room for what a reader will type), an Excel table."""
     sheet = workbook.create_sheet(title)
-    widths = [column_width(name, frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
+    widths = [
+        max(column_width(name, frame.iloc[:, i]), (least_widths or {}).get(str(name), 0.0))
+        for i, name in enumerate(frame.columns)
+    ]
     lay_out(sheet, widths, "A2")
     sheet.append(header_cells(sheet, frame.columns))
     # Text longer than its (capped) column wraps, and its row is made tall enough.
@@ -166,18 +174,19 @@ def _table_sheet(
     return sheet
 
 
-def _decision_dropdown(sheet: Sheet, frame: pd.DataFrame) -> None:
-    """The reviewer picks Keep, Change or Remove for each row of the Access review."""
+def decision_dropdown(sheet: Sheet, frame: pd.DataFrame) -> None:
+    """The reviewer picks Keep, Change or Remove in each row's Decision cell (the Access
+    review sheet, and the review workbook of ``orgaudit review``)."""
     if "Decision" not in frame.columns or frame.empty:
         return
     column = get_column_letter(list(frame.columns).index("Decision") + 1)
     validation = DataValidation(
         type="list",
-        formula1='"' + ",".join(REVIEW_DECISIONS) + '"',
+        formula1='"' + ",".join(DECISION_LABELS) + '"',
         allow_blank=True,
         showErrorMessage=True,
         errorTitle="Decision",
-        error="Choose " + ", ".join(REVIEW_DECISIONS),
+        error="Choose " + ", ".join(DECISION_LABELS),
     )
     validation.add(f"{column}2:{column}{len(frame) + 1}")
     sheet.data_validations.append(validation)
@@ -186,7 +195,7 @@ def _decision_dropdown(sheet: Sheet, frame: pd.DataFrame) -> None:
 # -- a single table -----------------------------------------------------------------------
 
 
-def _sheet_title(title: str) -> str:
+def sheet_title(title: str) -> str:
     """A valid sheet name: no []:*?/\\, not quoted at either end, at most 31 characters."""
     cleaned = re.sub(r"[\[\]:*?/\\]", "-", title).strip("'")[:31].strip()
     return cleaned or "Result"
@@ -195,7 +204,7 @@ def _sheet_title(title: str) -> str:
 def write_table_workbook(frame: pd.DataFrame, title: str, path: Path) -> Path:
     """One table on one sheet (a saved query's result), laid out like the report's tables."""
     workbook = Workbook(write_only=True)
-    with replacing(path) as temporary, _closed_on_failure(workbook):
-        _table_sheet(workbook, _sheet_title(title), frame)
+    with replacing(path) as temporary, closed_on_failure(workbook):
+        table_sheet(workbook, sheet_title(title), frame)
         workbook.save(temporary)
     return path

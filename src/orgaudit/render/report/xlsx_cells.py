@@ -101,18 +101,24 @@ def text_cell(sheet: Sheet, value: str) -> object:
     Without lxml installed, a carriage return reads back as a line feed (XML end-of-line
     handling: the standard library's serializer leaves it unescaped); it stays text.
     """
-    # Control characters (which XML 1.0 cannot even carry) and bidi overrides shown
-    # escaped, as everywhere orgaudit writes outside text (orgaudit.render.terminal).
-    value = safe_lines(value)
-    if len(value) > TEXT_LIMIT:
-        note = f"... [cut: {len(value):,} characters; the json report has them all]"
-        value = value[: TEXT_LIMIT - len(note)] + note
+    value = cell_text(value)
     if not (is_formula_like(value) or value in ERROR_CODES):
         return value
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"  # openpyxl binds "=..." as a formula and "#N/A" as an error
     cell.quotePrefix = True
     return cell
+
+
+def cell_text(value: str) -> str:
+    """Text as a cell holds it: control characters (which XML 1.0 cannot even carry) and
+    bidi overrides shown escaped, as everywhere orgaudit writes outside text
+    (orgaudit.render.terminal), and cut to Excel's limit, saying so."""
+    value = safe_lines(value)
+    if len(value) > TEXT_LIMIT:
+        note = f"... [cut: {len(value):,} characters; the json report has them all]"
+        value = value[: TEXT_LIMIT - len(note)] + note
+    return value
 
 
 def date_cell(sheet: Sheet, value: datetime) -> object:
