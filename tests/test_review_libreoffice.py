@@ -56,7 +56,7 @@ def opened(tmp_path: Path) -> Path:
 def _close(db: Path, workbook: Path, out: Path) -> Closed:
     with SnapshotDatabase.open(db) as handle:
         return close_campaign(
-            handle, CloseOptions(workbook=workbook, out_dir=out, by=BY), clock=lambda: CLOSED_AT
+            handle, CloseOptions(workbook=workbook, by=BY), clock=lambda: CLOSED_AT
         )
 
 

@@ -10,6 +10,7 @@ and a target that is a link is refused outright. Folders orgaudit creates are mo
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,29 @@ def replacing(path: Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of an input file (``what`` names it in errors), read once, at most
+    ``limit + 1`` of them: more than ``limit`` tells the caller the file is too large.
+
+    Only a regular file is read: a FIFO, a device or a folder is refused at once (opened
+    without waiting for a writer, never read).
+    """
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {_reason(exc)}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"cannot read {what} {path}: it is not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {_reason(exc)}") from None
+    finally:
+        os.close(fd)
 
 
 def write_private_text(path: Path, text: str) -> Path:

@@ -1,16 +1,19 @@
 """``orgaudit review``: open a campaign, close it with the reviewers' decisions, verify
 its removals against later snapshots, and say where each campaign stands.
 
-Each step writes its files into the campaign's evidence pack first and stores its
-records after, in one transaction; if storing fails, the files it wrote are removed, so
-the pack and the database never disagree. Only here is the clock read: each step's
-time is passed down.
+Each step stages its files beside the campaign's evidence pack, stores its records in
+one transaction, and only then moves the files into place (:mod:`orgaudit.review.pack`):
+a step that fails leaves the pack and the database as they were. Only here is the clock
+read: each step's time is passed down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
-import shutil
+import hashlib
+import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -23,29 +26,33 @@ from orgaudit.checks.config import load_settings
 from orgaudit.checks.findings import run_checks
 from orgaudit.checks.roster import roster_standing
 from orgaudit.errors import UsageError
-from orgaudit.files import private_folder, replacing, write_private_text
+from orgaudit.files import private_folder
 from orgaudit.model.analysis import load_analysis
-from orgaudit.review.campaign import Campaign, State, Verified
+from orgaudit.review.campaign import ACTING, Campaign, State, Verified, utc_text
 from orgaudit.review.close import judge
 from orgaudit.review.evidence import (
     Coverage,
     close_markdown,
     close_summary,
+    json_document,
+    manifest_texts,
     open_summary,
     pack_folder,
-    sha256_of,
     verification_markdown,
     verification_summary,
-    write_json,
-    write_manifest,
 )
 from orgaudit.review.items import campaign_items, existing_roles, item_records, select_projects
+from orgaudit.review.pack import Stage, staged
 from orgaudit.review.results import CampaignStatus, Closed, Opened, Verification
-from orgaudit.review.verify import verify_items
-from orgaudit.review.workbook import read_review_workbook, write_review_workbook
+from orgaudit.review.verify import asked, verify_items
+from orgaudit.review.workbook import read_returned_workbook, write_review_workbook
 from orgaudit.store.database import SnapshotDatabase
+from orgaudit.vocabulary import Decision
 
 Clock = Callable[[], datetime]
+# Rows added to a workbook are each named as a problem, up to this many; past them the
+# workbook is refused in one line (it is no longer the campaign's).
+ADDED_ROWS_NAMED = 1_000
 
 
 def _now() -> datetime:
@@ -94,10 +101,11 @@ def open_campaign(db: SnapshotDatabase, options: OpenOptions, clock: Clock = _no
     items = campaign_items(analysis, findings, campaign_id, projects, standing)
     if items.empty:
         raise UsageError(f"snapshot {analysis.snapshot.id} holds nothing to review in that scope")
-    folder = private_folder(pack_folder(options.out_dir, campaign_id))
-    # The pack keeps the workbook as issued; the reviewers fill in a copy beside it.
-    issued = folder / f"{campaign_id}-issued.xlsx"
+    folder = pack_folder(options.out_dir, campaign_id).absolute()
     workbook = options.out_dir / f"{campaign_id}-review.xlsx"
+    for taken in (folder, workbook):  # another database's campaign of the same id
+        if os.path.lexists(taken):
+            raise UsageError(f"{taken} exists already; open the campaign with another --out")
     campaign = Campaign(
         id=campaign_id,
         snapshot_id=analysis.snapshot.id,
@@ -108,38 +116,31 @@ def open_campaign(db: SnapshotDatabase, options: OpenOptions, clock: Clock = _no
         tool_version=__version__,
         catalog_version=analysis.catalog.version,
         catalog_sha256=analysis.catalog.digest,
-        workbook_name=issued.name,
+        workbook_name=f"{campaign_id}-issued.xlsx",
+        pack_folder=str(folder),
         roster_name=None if settings.roster is None else settings.roster.name,
         roster_sha256=None if settings.roster is None else settings.roster.sha256,
     )
-    with _undone_on_failure() as written:  # the manifest follows once the campaign is stored
-        names = dict(
-            zip(
-                analysis.projects["project_id"],
-                analysis.projects["project_name"].astype(str),
-                strict=True,
-            )
+    records = item_records(items, campaign_id)
+    coverage = Coverage.of(analysis.snapshot, _base_url(db, analysis.snapshot.id))
+    names = {str(k): str(v) for k, v in analysis.project_names.items()}
+    roles = existing_roles(analysis)
+    with _new_folder(folder), staged() as stage:
+        issued = stage.write(
+            folder / campaign.workbook_name,
+            lambda path: write_review_workbook(
+                path, campaign, items, roles, names, analysis.snapshot.as_of
+            ),
         )
-        written.append(
-            write_review_workbook(
-                issued, campaign, items, existing_roles(analysis), names, analysis.snapshot.as_of
-            )
-        )
-        campaign = _with_workbook(campaign, sha256_of(issued))
-        records = item_records(items, campaign_id)
-        coverage = Coverage.of(
-            analysis.snapshot.coverage, analysis.snapshot.as_of, _base_url(db, analysis.snapshot.id)
-        )
-        written.append(write_json(folder / "open.json", open_summary(campaign, records, coverage)))
-        files = _file_records(campaign_id, "open", written, now)
-        written.append(_copy(issued, workbook))
+        campaign = replace(campaign, workbook_sha256=stage.sha256(issued))
+        stage.text(folder / "open.json", json_document(open_summary(campaign, records, coverage)))
+        files = stage.records(campaign_id, "open", now)
+        _stage_manifest(stage, folder, campaign, files)
+        private_folder(workbook.parent)
+        stage.data(workbook, stage.read(issued))  # the copy the reviewers fill in
         db.campaigns.open(campaign.record(), records, files)
-    write_manifest(folder, campaign, _pack_files(db, campaign_id))
+        stage.place()
     return Opened(campaign, len(records), sum(1 for r in records if r["roster"]), workbook, folder)
-
-
-def _with_workbook(campaign: Campaign, sha256: str) -> Campaign:
-    return replace(campaign, workbook_sha256=sha256)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,6 @@ class CloseOptions:
     """What ``review close`` was told."""
 
     workbook: Path
-    out_dir: Path = Path("reports")
     allow_undecided: bool = False
     by: str | None = None
     campaign_id: str | None = None
@@ -158,19 +158,20 @@ def close_campaign(db: SnapshotDatabase, options: CloseOptions, clock: Clock = _
     """Read the filled workbook back, judge it, store its decisions and write the evidence."""
     now = clock()
     _must_write(db, "close a campaign")
-    filled = read_review_workbook(options.workbook)
-    if options.campaign_id is not None and options.campaign_id != filled.campaign_id:
+    returned = read_returned_workbook(options.workbook)
+    if options.campaign_id is not None and options.campaign_id != returned.campaign_id:
         raise UsageError(
-            f"{options.workbook} is the workbook of campaign {filled.campaign_id}, not "
+            f"{options.workbook} is the workbook of campaign {returned.campaign_id}, not "
             f"{options.campaign_id}"
         )
-    campaign = Campaign.from_record(db.campaigns.get(filled.campaign_id))
+    campaign = Campaign.from_record(db.campaigns.get(returned.campaign_id))
     if db.campaigns.rows("review_closes", campaign.id):
         raise UsageError(f"campaign {campaign.id} is closed already; its decisions stand")
+    folder = _pack(campaign)
     items = db.campaigns.rows("review_items", campaign.id)
     analysis = load_analysis(db, campaign.snapshot_id, options.catalog_path)
     decided = judge(
-        filled,
+        returned.rows(len(items) + ADDED_ROWS_NAMED),
         campaign,
         items,
         existing_roles(analysis),
@@ -179,75 +180,67 @@ def close_campaign(db: SnapshotDatabase, options: CloseOptions, clock: Clock = _
         path_name=options.workbook.name,
     )
     decisions = {d.item_id: d.record(campaign.id) for d in decided}
-    folder = private_folder(pack_folder(options.out_dir, campaign.id))
-    undecided = sum(1 for d in decided if d.decision == "undecided")
-    with _undone_on_failure() as written:
-        copy = folder / f"{campaign.id}-decisions.xlsx"
-        written.append(_copy(options.workbook, copy))
-        closed = {
-            "campaign_id": campaign.id,
-            "closed_at": now.isoformat(),
-            "closed_by": _who(options.by),
-            "workbook_sha256": sha256_of(copy),
-            "undecided": undecided,
-            "allowed_undecided": int(options.allow_undecided),
-        }
-        coverage = Coverage.of(
-            analysis.snapshot.coverage, analysis.snapshot.as_of, _base_url(db, campaign.snapshot_id)
-        )
-        summary = close_summary(campaign, items, decisions, coverage, closed)
-        written.append(write_json(folder / "close.json", summary))
-        written.append(write_private_text(folder / "close.md", close_markdown(summary, campaign)))
-        files = _file_records(campaign.id, "close", written, now)
-        db.campaigns.close(closed, list(decisions.values()), files)
-    written += write_manifest(folder, campaign, _pack_files(db, campaign.id))
-    counted = {
-        kind: sum(1 for d in decided if d.decision == kind)
-        for kind in ("keep", "change", "remove", "undecided")
+    counted = Counter(d.decision.value for d in decided)
+    closed = {
+        "campaign_id": campaign.id,
+        "closed_at": utc_text(now),
+        "closed_by": _who(options.by),
+        "workbook_sha256": hashlib.sha256(returned.data).hexdigest(),
+        "undecided": counted[Decision.UNDECIDED.value],
+        "allowed_undecided": options.allow_undecided,
     }
-    acting = counted["change"] + counted["remove"]
-    return Closed(campaign, counted, tuple(written), State.CLOSED if acting else State.VERIFIED)
+    coverage = Coverage.of(analysis.snapshot, _base_url(db, campaign.snapshot_id))
+    summary = close_summary(campaign, items, decisions, coverage, closed)
+    with staged() as stage:
+        stage.data(folder / f"{campaign.id}-decisions.xlsx", returned.data)
+        stage.text(folder / "close.json", json_document(summary))
+        stage.text(folder / "close.md", close_markdown(summary, campaign))
+        files = stage.records(campaign.id, "close", now)
+        _stage_manifest(stage, folder, campaign, [*_pack_files(db, campaign.id), *files])
+        db.campaigns.close(closed, list(decisions.values()), files)
+        written = stage.place()
+    acting = sum(counted[d.value] for d in ACTING)
+    done = not acting and not counted[Decision.UNDECIDED.value]
+    by_decision = {decision.value: counted[decision.value] for decision in Decision}
+    return Closed(campaign, by_decision, written, State.VERIFIED if done else State.CLOSED)
 
 
 def verify_campaign(
-    db: SnapshotDatabase,
-    campaign_id: str | None,
-    out_dir: Path = Path("reports"),
-    clock: Clock = _now,
+    db: SnapshotDatabase, campaign_id: str | None, clock: Clock = _now
 ) -> Verification:
     """Check every removal and change of a closed campaign (default: the latest closed)
     against the snapshots taken since its own; store the run and add it to the pack."""
     now = clock()
     _must_write(db, "verify a campaign")
     campaign = _closed_campaign(db, campaign_id)
+    folder = _pack(campaign)
     items = db.campaigns.rows("review_items", campaign.id)
     decisions = {str(d["item_id"]): d for d in db.campaigns.rows("review_decisions", campaign.id)}
-    later = [db.load(s.id) for s in db.snapshots() if s.id > campaign.snapshot_id]
-    verified = verify_items(items, decisions, later)
-    folder = private_folder(pack_folder(out_dir, campaign.id))
-    latest = later[-1].id if later else campaign.snapshot_id
+    later = [s.id for s in db.snapshots() if s.id > campaign.snapshot_id]
+    verified = verify_items(items, decisions, (db.load(snapshot_id) for snapshot_id in later))
+    latest = later[-1] if later else None
     rows = [
         {
             "campaign_id": campaign.id,
-            "verified_at": now.isoformat(),
+            "verified_at": utc_text(now),
             "snapshot_id": latest,
             "item_id": v.item_id,
             "status": v.status.value,
             "first_done_snapshot": v.first_done_snapshot,
-            "first_done_at": None if v.first_done_at is None else v.first_done_at.isoformat(),
+            "first_done_at": None if v.first_done_at is None else utc_text(v.first_done_at),
             "detail": v.detail,
         }
         for v in verified
     ]
-    with _undone_on_failure() as written:
-        summary = verification_summary(campaign, items, decisions, verified, now)
-        written.append(write_json(folder / "verification.json", summary))
-        written.append(
-            write_private_text(folder / "verification.md", verification_markdown(summary, campaign))
-        )
-        db.campaigns.verified(rows, _file_records(campaign.id, "verify", written, now))
-    written += write_manifest(folder, campaign, _pack_files(db, campaign.id))
-    return Verification(campaign, verified, now, tuple(written))
+    summary = verification_summary(campaign, items, decisions, verified, now)
+    with staged() as stage:
+        stage.text(folder / "verification.json", json_document(summary))
+        stage.text(folder / "verification.md", verification_markdown(summary, campaign))
+        files = stage.records(campaign.id, "verify", now)
+        _stage_manifest(stage, folder, campaign, [*_pack_files(db, campaign.id), *files])
+        db.campaigns.verified(rows, files)
+        written = stage.place()
+    return Verification(campaign, verified, now, written)
 
 
 def _closed_campaign(db: SnapshotDatabase, campaign_id: str | None) -> Campaign:
@@ -257,9 +250,10 @@ def _closed_campaign(db: SnapshotDatabase, campaign_id: str | None) -> Campaign:
             raise UsageError(f"campaign {campaign.id} is not closed yet: `orgaudit review close`")
         return campaign
     closed = [
-        Campaign.from_record(c) for c in db.campaigns.all()
+        Campaign.from_record(c)
+        for c in db.campaigns.all()
         if db.campaigns.rows("review_closes", str(c["id"]))
-    ]  # fmt: skip
+    ]
     if not closed:
         raise UsageError("no closed review campaign to verify; `orgaudit review status` lists them")
     return closed[-1]
@@ -273,14 +267,17 @@ def campaign_status(db: SnapshotDatabase, clock: Clock = _now) -> tuple[Campaign
         campaign = Campaign.from_record(row)
         items = db.campaigns.rows("review_items", campaign.id)
         decisions = db.campaigns.rows("review_decisions", campaign.id)
+        by_item = {str(item["item_id"]): item for item in items}
+        by_decision = {str(d["item_id"]): d for d in decisions}
         closed = bool(db.campaigns.rows("review_closes", campaign.id))
-        acting = [d for d in decisions if d["decision"] in ("change", "remove")]
+        acting = [d for d in decisions if d["decision"] in ACTING]
         latest = db.campaigns.latest_verification(campaign.id)
         done = sum(1 for v in latest if v["status"] == Verified.DONE.value)
+        undecided = sum(1 for d in decisions if d["decision"] == Decision.UNDECIDED.value)
         if not closed:
             state = State.OPEN
-        elif done == len(acting):
-            state = State.VERIFIED
+        elif done == len(acting) and not undecided:
+            state = State.VERIFIED  # every item decided, every removal and change seen done
         else:
             state = State.CLOSED
         statuses.append(
@@ -288,10 +285,17 @@ def campaign_status(db: SnapshotDatabase, clock: Clock = _now) -> tuple[Campaign
                 campaign=campaign,
                 state=state,
                 items=len(items),
-                decided=sum(1 for d in decisions if d["decision"] != "undecided"),
+                decided=len(decisions) - undecided,
                 acting=len(acting),
                 done=done,
-                outstanding=tuple(v for v in latest if v["status"] != Verified.DONE.value),
+                outstanding=tuple(
+                    {
+                        **v,
+                        "asked": asked(by_item[str(v["item_id"])], by_decision[str(v["item_id"])]),
+                    }
+                    for v in latest
+                    if v["status"] != Verified.DONE.value
+                ),
                 verified_at=str(latest[0]["verified_at"]) if latest else None,
                 overdue=state is not State.VERIFIED and today > campaign.due_on,
             )
@@ -321,45 +325,40 @@ def _base_url(db: SnapshotDatabase, snapshot_id: int) -> str:
     return next(s.base_url for s in db.snapshots() if s.id == snapshot_id)
 
 
-def _copy(source: Path, target: Path) -> Path:
-    """The filled workbook as it was judged, into the pack."""
-    with replacing(target) as temporary:
-        shutil.copyfile(source, temporary)
-    return target
+def _stage_manifest(
+    stage: Stage, folder: Path, campaign: Campaign, files: Sequence[Mapping[str, object]]
+) -> None:
+    """Stage the manifest and SHA256SUMS over every file of the pack, latest of each name."""
+    latest = {
+        str(f["name"]): {k: f[k] for k in ("name", "sha256", "stage", "written_at")} for f in files
+    }
+    for name, text in manifest_texts(campaign, list(latest.values())).items():
+        stage.text(folder / name, text)
 
 
-def _file_records(
-    campaign_id: str, stage: str, paths: Sequence[Path], now: datetime
-) -> list[dict[str, object]]:
-    return [
-        {
-            "campaign_id": campaign_id,
-            "stage": stage,
-            "written_at": now.isoformat(),
-            "name": path.name,
-            "sha256": sha256_of(path),
-        }
-        for path in paths
-    ]
-
-
-def _pack_files(db: SnapshotDatabase, campaign_id: str) -> list[Mapping[str, object]]:
-    """Each file of the campaign's pack once, as last written (the database's record)."""
-    latest: dict[str, Mapping[str, object]] = {}
-    for record in db.campaigns.rows("review_files", campaign_id):
-        latest[str(record["name"])] = {
-            k: record[k] for k in ("name", "sha256", "stage", "written_at")
-        }
-    return list(latest.values())
+def _pack(campaign: Campaign) -> Path:
+    """The campaign's evidence pack, where its opening left it."""
+    folder = Path(campaign.pack_folder)
+    if not (folder / campaign.workbook_name).is_file():
+        raise UsageError(
+            f"the evidence pack of campaign {campaign.id} is not at {folder} (moved, or "
+            "deleted?); put it back there to close or verify the campaign"
+        )
+    return folder
 
 
 @contextmanager
-def _undone_on_failure() -> Iterator[list[Path]]:
-    """Collect the files a step writes; remove them if the step fails."""
-    written: list[Path] = []
+def _new_folder(folder: Path) -> Iterator[None]:
+    """Create the pack's folder; remove it again if the step fails (it is new, so empty)."""
+    private_folder(folder)
     try:
-        yield written
+        yield
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
         raise
+
+
+def _pack_files(db: SnapshotDatabase, campaign_id: str) -> list[Mapping[str, object]]:
+    """The files the campaign's earlier steps wrote into its pack (the database's record)."""
+    return list(db.campaigns.rows("review_files", campaign_id))

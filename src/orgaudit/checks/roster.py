@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from orgaudit.checks.findings import AuditContext, Roster, RosterColumns
-from orgaudit.errors import ConfigError
+from orgaudit.errors import ConfigError, UsageError
+from orgaudit.files import read_regular_file
 
 __all__ = [
     "MAX_ROSTER_BYTES",
@@ -47,10 +48,9 @@ def load_roster(path: Path, columns: RosterColumns) -> Roster:
     ``columns``; a one-line :class:`ConfigError` naming the file and row for anything
     wrong with it."""
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_ROSTER_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the roster {path}: {exc.strerror or exc}") from None
+        data = read_regular_file(path, MAX_ROSTER_BYTES, "the roster")
+    except UsageError as exc:  # a configuration input: the same exit, its own kind
+        raise ConfigError(str(exc)) from None
     if len(data) > MAX_ROSTER_BYTES:
         raise ConfigError(
             f"roster {path}: larger than {MAX_ROSTER_BYTES:,} bytes (50 MB), the most "

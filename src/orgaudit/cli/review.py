@@ -96,27 +96,22 @@ def close_command(
         str | None, typer.Option("--campaign", help="Refuse a workbook of another campaign.")
     ] = None,
     by: ByOption = None,
-    out_dir: OutOption = Path("reports"),
     db: DbOption = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Read the filled workbook back, store its decisions, write the evidence pack."""
-    options = CloseOptions(workbook, out_dir, allow_undecided, by, campaign, catalog)
+    """Read the filled workbook back, store its decisions, add them to the evidence pack."""
+    options = CloseOptions(workbook, allow_undecided, by, campaign, catalog)
     with SnapshotDatabase.open(resolve_db_path(db)) as database:
         closed = close_campaign(database, options)
     out.print(text.closed_text(closed))
 
 
 @app.command("verify")
-def verify_command(
-    campaign: CampaignOption = None,
-    out_dir: OutOption = Path("reports"),
-    db: DbOption = None,
-) -> None:
+def verify_command(campaign: CampaignOption = None, db: DbOption = None) -> None:
     """Check the removals and changes against the snapshots since; exit 1 while any is
     not seen done past the due date."""
     with SnapshotDatabase.open(resolve_db_path(db)) as database:
-        verification = verify_campaign(database, campaign, out_dir)
+        verification = verify_campaign(database, campaign)
     out.print(text.verification_text(verification))
     raise typer.Exit(verification.exit_code)
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from orgaudit.vocabulary import Decision
+
+
+def utc_text(moment: datetime) -> str:
+    """A time as every json of orgaudit writes it: ISO 8601 in UTC, to the second, ``Z``."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
 
 # Decisions that ask for something to be done in the org, which `review verify` checks.
 ACTING = (Decision.CHANGE, Decision.REMOVE)
@@ -44,6 +50,7 @@ class Campaign:
     catalog_sha256: str
     workbook_name: str = ""
     workbook_sha256: str = ""
+    pack_folder: str = ""  # where its evidence goes (absolute)
     roster_name: str | None = None
     roster_sha256: str | None = None
 
@@ -62,7 +69,7 @@ class Campaign:
         return {
             "id": self.id,
             "snapshot_id": self.snapshot_id,
-            "opened_at": self.opened_at.isoformat(),
+            "opened_at": utc_text(self.opened_at),
             "opened_by": self.opened_by,
             "due_on": self.due_on.isoformat(),
             "scope": json.dumps({"projects": list(self.projects)}),
@@ -73,7 +80,14 @@ class Campaign:
             "roster_sha256": self.roster_sha256,
             "workbook_name": self.workbook_name,
             "workbook_sha256": self.workbook_sha256,
+            "pack_folder": self.pack_folder,
         }
+
+    def summary(self) -> dict[str, object]:
+        """The campaign as the evidence's json gives it (its scope a list, not text)."""
+        record = self.record()
+        del record["scope"], record["pack_folder"]  # the pack's place on this machine
+        return {**record, "projects": list(self.projects)}
 
     @classmethod
     def from_record(cls, row: dict[str, object]) -> Campaign:
@@ -91,6 +105,7 @@ class Campaign:
             catalog_sha256=str(row["catalog_sha256"]),
             workbook_name=str(row["workbook_name"]),
             workbook_sha256=str(row["workbook_sha256"]),
+            pack_folder=str(row["pack_folder"]),
             roster_name=None if row["roster_name"] is None else str(row["roster_name"]),
             roster_sha256=None if row["roster_sha256"] is None else str(row["roster_sha256"]),
         )

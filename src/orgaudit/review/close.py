@@ -9,10 +9,11 @@ issued, so an edit is caught even where the row's checksum was recomputed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from email.utils import parseaddr
 
 from openpyxl.utils import get_column_letter
 
@@ -23,16 +24,21 @@ from orgaudit.review.items import (
     IDENTITY_FIELDS,
     REVIEW_SHEET_COLUMNS,
     ROLE_KINDS,
-    checksum,
     identity_text,
+    roster_justification,
 )
-from orgaudit.review.workbook import REVIEW, FilledRow, FilledWorkbook, cell_date
+from orgaudit.review.workbook import REVIEW, FilledRow, cell_date
 from orgaudit.vocabulary import DECISION_LABELS, Decision
 
 SHOWN_PROBLEMS = 100
+MAX_PROBLEMS = 10_000  # kept in memory; a workbook this wrong is reported by its first ones
+CHECKSUM_MISMATCH = "not this row's as issued: the row was copied from another campaign or edited"
 # Columns whose being filled in makes a row decided (a roster row's pre-filled
 # justification alone does not).
 _SIGNING = ("Decision", "New role", "Reviewer", "Date")
+
+
+ProblemAt = Callable[[str, str], None]  # (column, message) of the row being judged
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class ReviewRejected(UsageError):
 
 
 def judge(
-    filled: FilledWorkbook,
+    rows: Sequence[FilledRow],
     campaign: Campaign,
     items: Sequence[Mapping[str, object]],
     roles: Mapping[str, tuple[str, ...]],
@@ -87,7 +93,7 @@ def judge(
     decisions: dict[str, ItemDecision] = {}
     seen: dict[str, int] = {}
     undecided: list[int] = []
-    for row in filled.rows:
+    for row in rows:
         item_id = _text(row.values.get("Item id"))
         if not item_id:
             problems.append(Problem(row.number, "Item id", "no item id: rows may not be added"))
@@ -97,7 +103,7 @@ def judge(
                 Problem(
                     row.number,
                     "Item id",
-                    f"{item_id} is listed twice (first at row {seen[item_id]})",
+                    f"{_short(item_id)} is listed twice (first at row {seen[item_id]})",
                 )
             )
             continue
@@ -106,11 +112,19 @@ def judge(
         if item is None:
             problems.append(
                 Problem(
-                    row.number, "Item id", f"{item_id} is not an item of campaign {campaign.id}"
+                    row.number,
+                    "Item id",
+                    f"{_short(item_id)} is not an item of campaign {campaign.id}",
                 )
             )
             continue
-        row_problems = _identity_problems(row, item, campaign.id)
+        if row.formulas:  # a formula's value is whatever a spreadsheet works out next
+            problems += [
+                Problem(row.number, column, "holds a formula: type the value itself")
+                for column in row.formulas
+            ]
+            continue
+        row_problems = _identity_problems(row, item)
         decision, more = _decision(row, item, roles, campaign, closing_on)
         problems += row_problems + more
         if decision is not None:
@@ -128,46 +142,53 @@ def judge(
                 )
             )
     if undecided and not allow_undecided:
-        rows = ", ".join(map(str, undecided[:20])) + (" ..." if len(undecided) > 20 else "")
+        listed = ", ".join(map(str, undecided[:20])) + (" ..." if len(undecided) > 20 else "")
+        noun, them = ("rows", "them") if len(undecided) > 1 else ("row", "it")
         problems.append(
             Problem(
                 None,
                 None,
-                f"{len(undecided)} row(s) undecided (rows {rows}): decide them, or close with "
-                "--allow-undecided to record them as undecided in the evidence",
+                f"{len(undecided)} {noun} undecided ({noun} {listed}): decide {them}, or close "
+                "with --allow-undecided to record the undecided in the evidence",
             )
         )
+    problems = _one_for_a_foreign_workbook(problems, len(seen), campaign.id)[:MAX_PROBLEMS]
     if problems:
         raise ReviewRejected(path_name, sorted(problems, key=lambda p: (p.row is None, p.row or 0)))
     return tuple(decisions[str(item["item_id"])] for item in items)
 
 
-def _identity_problems(
-    row: FilledRow, item: Mapping[str, object], campaign_id: str
+def _one_for_a_foreign_workbook(
+    problems: list[Problem], rows: int, campaign_id: str
 ) -> list[Problem]:
-    """Identity cells that differ from the item as issued, and a checksum that does not
-    match the row (the workbook alone shows an edit) or the item (a row copied in)."""
+    """One problem, not one a row, where no row's checksum is this campaign's: the
+    workbook is another campaign's, or its Instructions name the wrong campaign."""
+    mismatched = [p for p in problems if p.message == CHECKSUM_MISMATCH]
+    if rows < 2 or len(mismatched) < rows:
+        return problems
+    return [p for p in problems if p.message != CHECKSUM_MISMATCH] + [
+        Problem(
+            None,
+            None,
+            f"no row's checksum is one campaign {campaign_id} issued: this is another "
+            "campaign's workbook, or the campaign named on its Instructions sheet was changed",
+        )
+    ]
+
+
+def _identity_problems(row: FilledRow, item: Mapping[str, object]) -> list[Problem]:
+    """Identity cells that differ from the item as issued; where none does, a checksum
+    that is not the item's (a row of another campaign's workbook, or an edited one)."""
     problems = []
-    identity = []
     for column, field in IDENTITY_FIELDS.items():
         issued = identity_text(item[field])
         now = identity_text(row.values.get(column))
-        identity.append(now)
         if now != issued:
             problems.append(
                 Problem(row.number, column, f"changed from {_short(issued)} to {_short(now)}")
             )
-    written = identity_text(row.values.get(CHECKSUM))
-    if written != item["checksum"]:
-        problems.append(
-            Problem(row.number, CHECKSUM, "does not match the row as issued (edited or copied)")
-        )
-    elif checksum(campaign_id, identity) != written:
-        problems.append(
-            Problem(
-                row.number, CHECKSUM, "the row's identity cells no longer match it: one was edited"
-            )
-        )
+    if not problems and identity_text(row.values.get(CHECKSUM)) != item["checksum"]:
+        problems.append(Problem(row.number, CHECKSUM, CHECKSUM_MISMATCH))
     return problems
 
 
@@ -180,13 +201,19 @@ def _decision(
 ) -> tuple[ItemDecision | None, list[Problem]]:
     values = row.values
     item_id = str(item["item_id"])
-    if all(not _text(values.get(column)) for column in _SIGNING):
-        return ItemDecision(item_id, Decision.UNDECIDED), []
     problems: list[Problem] = []
 
     def problem(column: str, message: str) -> None:
         problems.append(Problem(row.number, column, message))
 
+    justification = _text(values.get("Justification"))
+    if all(not _text(values.get(column)) for column in _SIGNING):
+        # Undecided, unless a justification was written (a roster row's own excepted):
+        # a reason with no decision is a decision left half-made, not none.
+        if justification and justification != roster_justification(str(item["roster"])):
+            problem("Decision", "empty, but a justification is written: decide, or clear the row")
+            return None, problems
+        return ItemDecision(item_id, Decision.UNDECIDED), []
     chosen = _text(values.get("Decision"))
     decision = next((d for d in Decision if d.label.casefold() == chosen.casefold()), None)
     if not chosen:
@@ -199,30 +226,10 @@ def _decision(
         new_role = _new_role(item, new_role, roles, problem)
     elif new_role:
         problem("New role", "only a Change names a new role")
-    justification = _text(values.get("Justification"))
     if not justification:
         problem("Justification", "empty: say why")
-    reviewer = _text(values.get("Reviewer"))
-    if not reviewer:
-        problem("Reviewer", "empty: the reviewer signs with their e-mail address")
-    elif reviewer.casefold() in {n.casefold() for n in json.loads(str(item["answering_names"]))}:
-        whose = "their own key" if str(item["kind"]).endswith("key") else "their own access"
-        problem("Reviewer", f"{_short(reviewer)} reviews {whose}: another reviewer must decide it")
-    decided_on = cell_date(values.get("Date"))
-    raw_date = values.get("Date")
-    # A day either side of the campaign, in UTC: a reviewer dates by their own calendar.
-    first_day = campaign.opened_at.date() - timedelta(days=1)
-    last_day = closing_on + timedelta(days=1)
-    if raw_date is None or (isinstance(raw_date, str) and not raw_date.strip()):
-        problem("Date", "empty: the day the reviewer decided")
-    elif decided_on is None:
-        problem("Date", f"{_short(str(raw_date))} is not a date (YYYY-MM-DD)")
-    elif not first_day <= decided_on <= last_day:
-        problem(
-            "Date",
-            f"{decided_on} is outside the campaign (opened {campaign.opened_at:%Y-%m-%d}, "
-            f"closed {closing_on}; a day either side is allowed for time zones)",
-        )
+    reviewer = _reviewer(_text(values.get("Reviewer")), item, problem)
+    decided_on = _date(values.get("Date"), campaign, closing_on, problem)
     if problems or decision is None:
         return None, problems
     return ItemDecision(
@@ -230,26 +237,97 @@ def _decision(
     ), []
 
 
+def _reviewer(written: str, item: Mapping[str, object], problem: ProblemAt) -> str:
+    """The reviewer's e-mail address as written (a display name around it dropped);
+    problems where it is none, or is the person the item is about."""
+    if not written:
+        problem("Reviewer", "empty: the reviewer signs with their e-mail address")
+        return written
+    text = unicodedata.normalize("NFKC", written)
+    if any(unicodedata.category(char).startswith("C") for char in text):
+        problem("Reviewer", f"{_short(written)} holds a control character or a line break")
+        return written
+    _name, address = parseaddr(text)
+    if address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
+        problem("Reviewer", f"{_short(written)} is not an e-mail address")
+        return written
+    if _mailbox(address) in {_mailbox(n) for n in json.loads(str(item["answering_names"]))}:
+        whose = "their own key" if str(item["kind"]).endswith("key") else "their own access"
+        problem("Reviewer", f"{_short(written)} reviews {whose}: another reviewer must decide it")
+    return address
+
+
+def _mailbox(address: str) -> str:
+    """Who an address reaches, for telling reviewers apart: compatibility characters and
+    case folded, and a ``+tag`` after the local part dropped (``alice+review@`` reaches
+    alice, as most mail systems deliver it)."""
+    folded = unicodedata.normalize("NFKC", address).strip().casefold()
+    local, at, domain = folded.partition("@")
+    return local.split("+", 1)[0] + at + domain
+
+
+def _date(value: object, campaign: Campaign, closing_on: date, problem: ProblemAt) -> date | None:
+    """The decision's date; a problem where it is missing, no date, or outside the
+    campaign (a day either side, in UTC: a reviewer dates by their own calendar)."""
+    decided_on = cell_date(value)
+    first_day = campaign.opened_at.date() - timedelta(days=1)
+    last_day = closing_on + timedelta(days=1)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        problem("Date", "empty: the day the reviewer decided")
+    elif decided_on is None:
+        problem("Date", f"{_short(str(value))} is not a date (YYYY-MM-DD)")
+    elif not first_day <= decided_on <= last_day:
+        problem(
+            "Date",
+            f"{decided_on} is outside the campaign (opened {campaign.opened_at:%Y-%m-%d}, "
+            f"closed {closing_on}; a day either side is allowed for time zones)",
+        )
+    return decided_on
+
+
+# The roles each way of holding one may change to. The built-in org and project roles
+# change among themselves; a service account is an owner or a member of its project
+# (API reference, the project service account object:
+# https://platform.openai.com/docs/api-reference/project-service-accounts/object); a
+# role held through a group changes with the group's, not for one of its members.
+_BUILT_IN_CHANGES = {
+    "org role": ("owner", "reader"),
+    "project role": ("owner", "member", "viewer"),
+    "service account role": ("owner", "member"),
+}
+_THROUGH_GROUPS = ("org group role", "project group role")
+
+
 def _new_role(
     item: Mapping[str, object],
     named: str,
     roles: Mapping[str, tuple[str, ...]],
-    problem: Any,
+    problem: ProblemAt,
 ) -> str:
     """The role a Change names, as the org spells it; problems where it cannot be one."""
     if item["kind"] not in ROLE_KINDS:
         problem("Decision", "a key has no role to change: decide Keep or Remove")
         return named
+    held = str(item["binding_kind"] or "")
+    if held in _THROUGH_GROUPS:
+        problem(
+            "Decision",
+            "the role is held through a group: change the group's role (every member's), "
+            "or decide Remove (out of the group)",
+        )
+        return named
     if not named:
         problem("New role", "empty: a Change names the role to hold instead (see the Roles sheet)")
         return named
     where = str(item["project_id"] or "") if item["scope"] != "organization" else ""
-    existing = roles.get(where, ())
+    existing = _BUILT_IN_CHANGES.get(held) or roles.get(where, ())
     match = next((role for role in existing if role.casefold() == named.casefold()), None)
     place = "the organization" if not where else str(item["project"])
     if match is None:
         listed = ", ".join(existing) or "none listed"
-        problem("New role", f"no role {_short(named)} in {place} (roles there: {listed})")
+        problem(
+            "New role", f"{_short(named)} is not a role this can change to in {place} ({listed})"
+        )
         return named
     if str(item["role_name"] or "").casefold() == match.casefold():
         problem("New role", f"they hold {match} already: decide Keep, or name another role")

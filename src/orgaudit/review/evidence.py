@@ -16,20 +16,28 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import pandas as pd
-
 from orgaudit.collect.sources import source_label
-from orgaudit.files import write_private_text
-from orgaudit.render.terminal import safe_lines
-from orgaudit.review.campaign import ACTING, Campaign, Verified
+from orgaudit.render.report.access import KINDS
+from orgaudit.render.report.text_formats import md_cell
+from orgaudit.render.terminal import json_text
+from orgaudit.review.campaign import ACTING, Campaign, Verified, utc_text
 from orgaudit.review.verify import ItemVerification
+from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import Decision
 
 MANIFEST, SUMS = "manifest.json", "SHA256SUMS"
 # The version of the pack's json files (docs/schemas/review.schema.json): raised on any
 # incompatible change.
 SCHEMA_VERSION = 1
-KINDS = ("user role", "service account role", "API key", "admin key")
+# Each kind of item: its json key, and the type of its subject.
+KIND_KEYS = {kind: kind.lower().replace(" ", "_") for kind in KINDS}
+KIND_WORDS = {key: words for words, key in KIND_KEYS.items()}
+SUBJECT_TYPES = {
+    "user role": "user",
+    "service account role": "service_account",
+    "API key": "api_key",
+    "admin key": "admin_key",
+}
 Rows = Sequence[Mapping[str, object]]
 
 
@@ -47,6 +55,14 @@ def pack_folder(out_dir: Path, campaign_id: str) -> Path:
     return out_dir / f"review-{campaign_id}"
 
 
+# A snapshot's gaps (coverage_gaps.status), in words.
+_GAP_WORDS = {
+    "archived": "{} list(s) of archived projects (the API lists no members of an archived project)",
+    "unavailable": "{} list(s) that could not be read",
+    "skipped": "{} list(s) skipped",
+}
+
+
 @dataclass(frozen=True)
 class Coverage:
     """What the campaign's snapshot read: the completeness statement's facts."""
@@ -56,17 +72,19 @@ class Coverage:
     incomplete: tuple[str, ...]  # sources not read in full, as "label (status)"
 
     @classmethod
-    def of(cls, coverage: pd.DataFrame, as_of: datetime, base_url: str) -> Coverage:
-        """From a snapshot's coverage table."""
-        rows = coverage[coverage["status"] != "complete"]
-        return cls(
-            as_of,
-            base_url,
-            tuple(
-                f"{source_label(s)} ({st})"
-                for s, st in zip(rows["source"], rows["status"], strict=True)
-            ),
-        )
+    def of(cls, snapshot: Snapshot, base_url: str) -> Coverage:
+        """From a snapshot's coverage, and its gaps: lists the pull could not read even
+        where a source counts as complete (an archived project's members)."""
+        rows = snapshot.coverage[snapshot.coverage["status"] != "complete"]
+        sources = [
+            f"{source_label(s)} ({st})"
+            for s, st in zip(rows["source"], rows["status"], strict=True)
+        ]
+        gaps = snapshot.gaps[snapshot.gaps["status"] != "derived"]
+        counted = gaps.groupby("status")["source"].size()
+        lists = [_GAP_WORDS.get(str(status), "{} list(s) " + str(status)).format(count)
+                 for status, count in counted.items()]  # fmt: skip
+        return cls(snapshot.as_of, base_url, tuple(sources + lists))
 
     def statement(self) -> str:
         """The completeness statement in words."""
@@ -85,16 +103,16 @@ class Coverage:
 
 
 def population(items: Rows) -> dict[str, int]:
-    """Items by kind."""
+    """Items by kind (keyed as json keys are)."""
     counted = Counter(str(item["kind"]) for item in items)
-    return {kind: counted.get(kind, 0) for kind in KINDS}
+    return {key: counted.get(kind, 0) for kind, key in KIND_KEYS.items()}
 
 
 def open_summary(campaign: Campaign, items: Rows, coverage: Coverage) -> dict[str, object]:
     """What the campaign was opened on: the facts an auditor checks the population with."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "campaign": campaign.record(),
+        "campaign": campaign.summary(),
         "population": population(items),
         "items": len(items),
         "pre_marked_by_roster": sum(1 for item in items if item["roster"]),
@@ -136,8 +154,8 @@ def close_summary(
     ]
     return {
         "schema_version": SCHEMA_VERSION,
-        "campaign": campaign.record(),
-        "closed": dict(closed),
+        "campaign": campaign.summary(),
+        "closed": {k: v for k, v in closed.items() if k != "campaign_id"},
         "population": population(items),
         "completeness": coverage.statement(),
         "decisions": {d.value: counted.get(d.value, 0) for d in Decision},
@@ -164,20 +182,21 @@ def verification_summary(
     overdue = verified_at.date() > campaign.due_on
     return {
         "schema_version": SCHEMA_VERSION,
-        "campaign": campaign.id,
-        "verified_at": verified_at.isoformat(),
+        "campaign_id": campaign.id,
+        "verified_at": utc_text(verified_at),
         "due_on": campaign.due_on.isoformat(),
         "past_due": overdue,
         "counts": {status.value: counted.get(status.value, 0) for status in Verified},
         "items": [
             {
                 **_item_line(by_id[v.item_id], decisions[v.item_id]),
+                "asked": v.asked,
                 "status": v.status.value,
                 "latest_snapshot": v.snapshot_id,
                 "first_seen_done_snapshot": v.first_done_snapshot,
                 "first_seen_done_at": None
                 if v.first_done_at is None
-                else v.first_done_at.isoformat(),
+                else utc_text(v.first_done_at),
                 "detail": v.detail,
             }
             for v in verified
@@ -186,12 +205,19 @@ def verification_summary(
 
 
 def _item_line(item: Mapping[str, object], decision: Mapping[str, object]) -> dict[str, object]:
+    kind = str(item["kind"])
+    project = None
+    if item["project_id"] is not None:
+        project = {"type": "project", "id": item["project_id"], "name": item["project"]}
     return {
         "item_id": item["item_id"],
-        "kind": item["kind"],
-        "subject": item["subject"],
-        "subject_id": item["subject_id"],
-        "project": item["project"],
+        "kind": KIND_KEYS.get(kind, kind),
+        "subject": {
+            "type": SUBJECT_TYPES.get(kind, kind),
+            "id": item["subject_id"],
+            "name": item["subject"],
+        },
+        "project": project,
         "access": item["access"],
         "decision": decision["decision"],
         "new_role": decision["new_role"],
@@ -204,32 +230,29 @@ def _item_line(item: Mapping[str, object], decision: Mapping[str, object]) -> di
 # -- markdown -----------------------------------------------------------------------------
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else safe_lines(str(value))
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     if not rows:
         return ["(none)"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md_cell(v) for v in row) + " |" for row in rows]
     return lines
 
 
 def _facts(campaign: Campaign) -> list[str]:
     lines = [
-        f"- Campaign: {_cell(campaign.id)}",
+        f"- Campaign: {md_cell(campaign.id)}",
         f"- Snapshot: {campaign.snapshot_id}",
-        f"- Opened: {campaign.opened_at:%Y-%m-%d %H:%M} UTC by {_cell(campaign.opened_by)}",
+        f"- Opened: {campaign.opened_at:%Y-%m-%d %H:%M} UTC by {md_cell(campaign.opened_by)}",
         f"- Due: {campaign.due_on}",
-        f"- Scope: {_cell(campaign.scope)}",
+        f"- Scope: {md_cell(campaign.scope)}",
         f"- Tool: orgaudit {campaign.tool_version}; catalog {campaign.catalog_version} "
         f"(SHA-256 {campaign.catalog_sha256})",
         f"- Workbook as issued: {campaign.workbook_name} (SHA-256 {campaign.workbook_sha256})",
     ]
     if campaign.roster_name:
-        lines.append(f"- Roster: {_cell(campaign.roster_name)} (SHA-256 {campaign.roster_sha256})")
+        lines.append(
+            f"- Roster: {md_cell(campaign.roster_name)} (SHA-256 {campaign.roster_sha256})"
+        )
     return lines
 
 
@@ -241,14 +264,17 @@ def close_markdown(summary: Mapping[str, object], campaign: Campaign) -> str:
     assert isinstance(decisions, Mapping)
     lines = [f"# Access review {campaign.id}: decisions", "", *_facts(campaign)]
     lines += [
-        f"- Closed: {_when(closed['closed_at'])} by {_cell(closed['closed_by'])}; filled workbook "
-        f"SHA-256 {closed['workbook_sha256']}",
+        f"- Closed: {_when(closed['closed_at'])} by {md_cell(closed['closed_by'])}; "
+        f"filled workbook SHA-256 {closed['workbook_sha256']}",
         "",
         "## Population and completeness",
         "",
         str(summary["completeness"]),
         "",
-        *_table(["Kind", "Items"], list(_mapping(summary["population"]).items())),
+        *_table(
+            ["Kind", "Items"],
+            [(_shown("kind", k), n) for k, n in _mapping(summary["population"]).items()],
+        ),
         "",
         "## Decisions",
         "",
@@ -295,7 +321,7 @@ def close_markdown(summary: Mapping[str, object], campaign: Campaign) -> str:
         "justification",
     ]
     for title, key in (("Requested changes", "requested_changes"), ("Undecided", "undecided")):
-        rows = [[r[k] for k in keys] for r in _records(summary[key])]
+        rows = [[_shown(k, r[k]) for k in keys] for r in _records(summary[key])]
         lines += ["", f"## {title}", "", *_table(columns, rows)]
     return "\n".join(lines) + "\n"
 
@@ -327,7 +353,8 @@ def verification_markdown(summary: Mapping[str, object], campaign: Campaign) -> 
     ]
     rows = [
         [
-            r["item_id"], r["kind"], r["subject"], r["project"], r["decision"], r["new_role"],
+            r["item_id"], _shown("kind", r["kind"]), _shown("subject", r["subject"]),
+            _shown("project", r["project"]), r["decision"], r["new_role"],
             r["status"],
             "" if r["first_seen_done_snapshot"] is None
             else f"snapshot {r['first_seen_done_snapshot']} ({_when(r['first_seen_done_at'])})",
@@ -336,6 +363,16 @@ def verification_markdown(summary: Mapping[str, object], campaign: Campaign) -> 
         for r in _records(summary["items"])
     ]  # fmt: skip
     return "\n".join([*lines, *_table(columns, rows)]) + "\n"
+
+
+def _shown(key: str, value: object) -> object:
+    """A summary's value as the markdown shows it: a kind in words, a subject or project
+    by name (an org-wide item's project as "(organization)")."""
+    if key == "kind":
+        return KIND_WORDS.get(str(value), value)
+    if key in ("subject", "project"):
+        return "(organization)" if value is None else _mapping(value)["name"]
+    return value
 
 
 def _when(value: object) -> str:
@@ -356,26 +393,23 @@ def _records(value: object) -> list[Mapping[str, object]]:
 # -- files --------------------------------------------------------------------------------
 
 
-def write_json(path: Path, data: object) -> Path:
-    """Indented json, owner-only, whole or not at all."""
-    return write_private_text(
-        path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-    )
+def json_document(data: object) -> str:
+    """Indented json, the invisible characters JSON leaves raw (DEL, C1, bidi) written as
+    escapes: the same document to a parser, inert on a terminal."""
+    return json_text(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n"
 
 
-def write_manifest(
-    folder: Path, campaign: Campaign, files: Sequence[Mapping[str, object]]
-) -> list[Path]:
-    """The manifest (every file of the pack with its SHA-256 and the stage that wrote it)
-    and ``SHA256SUMS``, rewritten as the pack grows."""
+def manifest_texts(campaign: Campaign, files: Sequence[Mapping[str, object]]) -> dict[str, str]:
+    """The manifest (every file of the pack with its SHA-256, the step that wrote it and
+    when) and ``SHA256SUMS``, by file name: rewritten as the pack grows."""
     manifest = {
         "schema_version": SCHEMA_VERSION,
-        "campaign": campaign.id,
-        "snapshot": campaign.snapshot_id,
+        "campaign_id": campaign.id,
+        "snapshot_id": campaign.snapshot_id,
         "tool_version": campaign.tool_version,
         "catalog_version": campaign.catalog_version,
         "catalog_sha256": campaign.catalog_sha256,
         "files": [dict(f) for f in files],
     }
     sums = "".join(f"{f['sha256']}  {f['name']}\n" for f in files)
-    return [write_json(folder / MANIFEST, manifest), write_private_text(folder / SUMS, sums)]
+    return {MANIFEST: json_document(manifest), SUMS: sums}

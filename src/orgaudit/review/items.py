@@ -45,6 +45,11 @@ ROLE_KINDS = ("user role", "service account role")
 ROSTER_DECISION = "Remove"
 
 
+def roster_justification(reason: str) -> str:
+    """The justification a row the roster marks comes with ("" for a row it does not)."""
+    return f"roster: {reason}" if reason else ""
+
+
 def identity_text(value: object) -> str:
     """An identity value as the sheet holds it and a reader gets it back (missing: empty)."""
     if _missing(value):
@@ -134,6 +139,8 @@ def item_records(items: pd.DataFrame, campaign_id: str) -> list[dict[str, object
                 "project_id": identity["project_id"] or None,
                 "principal_type": _text(row.get("principal_type")),
                 "scope": _text(row.get("scope")),
+                "binding_kind": _text(row.get("binding_kind")),
+                "role_id": _text(row.get("role_id")),
                 "role_name": _text(row.get("role_name")),
                 "via_group_id": _text(row.get("via_group_id")),
                 "answering_id": _text(row.get(ANSWERING_ID)),

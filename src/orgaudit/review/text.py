@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from orgaudit.render.terminal import lines_text, shown
-from orgaudit.review.campaign import Verified
+from orgaudit.review.campaign import Verified, utc_text
 from orgaudit.review.evidence import SCHEMA_VERSION
 from orgaudit.review.results import CampaignStatus, Closed, Opened, Verification
 
@@ -69,7 +69,7 @@ def verification_text(verification: Verification) -> str:
     ]
     for item in verification.items:
         if item.status is not Verified.DONE:
-            lines.append(f"  {item.status.value:<12} {item.item_id}  {item.detail}")
+            lines.append(f"  {item.status.value:<12} {item.asked}: {item.detail} [{item.item_id}]")
     lines += [f"wrote {path}" for path in verification.files]
     return lines_text(lines)
 
@@ -79,7 +79,17 @@ def status_table(statuses: Sequence[CampaignStatus]) -> Table | str:
     if not statuses:
         return "no review campaign yet; `orgaudit review open --due YYYY-MM-DD` opens one"
     table = Table(show_edge=False, pad_edge=False)
-    for name in ("campaign", "snapshot", "opened", "due", "items", "decided", "state", "done"):
+    columns = (
+        "campaign",
+        "snapshot",
+        "opened",
+        "due",
+        "items",
+        "decided",
+        "state",
+        "removals done",
+    )
+    for name in columns:
         table.add_column(
             name, justify="right" if name in ("snapshot", "items", "decided") else "left"
         )
@@ -102,22 +112,21 @@ def status_table(statuses: Sequence[CampaignStatus]) -> Table | str:
 
 def outstanding_text(statuses: Sequence[CampaignStatus]) -> str:
     """The removals and changes each campaign's latest verification did not see done."""
-    lines = []
-    for status in statuses:
-        for row in status.outstanding:
-            lines.append(
-                f"{status.campaign.id}  {row['status']:<12} {row['item_id']}  {row['detail']}"
-            )
-    return lines_text(lines)
+    lines = [
+        f"  {status.campaign.id}  {row['status']:<12} {row['asked']}: {row['detail']}"
+        for status in statuses
+        for row in status.outstanding
+    ]
+    return lines_text(["not seen done at the latest verification:", *lines] if lines else [])
 
 
 def status_json(statuses: Sequence[CampaignStatus]) -> dict[str, object]:
     """Every campaign's status as plain values (``review status --json``)."""
     campaigns = [
         {
-            "campaign": status.campaign.id,
-            "snapshot": status.campaign.snapshot_id,
-            "opened_at": status.campaign.opened_at.isoformat(),
+            "campaign_id": status.campaign.id,
+            "snapshot_id": status.campaign.snapshot_id,
+            "opened_at": utc_text(status.campaign.opened_at),
             "due_on": status.campaign.due_on.isoformat(),
             "state": status.state.value,
             "overdue": status.overdue,
@@ -126,7 +135,16 @@ def status_json(statuses: Sequence[CampaignStatus]) -> dict[str, object]:
             "removals_and_changes": status.acting,
             "done": status.done,
             "verified_at": status.verified_at,
-            "outstanding": [dict(row) for row in status.outstanding],
+            "outstanding": [
+                {
+                    "item_id": row["item_id"],
+                    "asked": row["asked"],
+                    "status": row["status"],
+                    "latest_snapshot": row["snapshot_id"],
+                    "detail": row["detail"],
+                }
+                for row in status.outstanding
+            ],
         }
         for status in statuses
     ]

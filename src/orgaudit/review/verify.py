@@ -10,27 +10,18 @@ that came back is outstanding again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from orgaudit.model.bindings import raw_bindings
-from orgaudit.review.campaign import Verified
+from orgaudit.review.campaign import ACTING, Verified
 from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import Decision
 
-# The sources that list each way a role is held (collect.sources): a binding missing
-# from a snapshot is gone only where these were read in full.
-_SOURCES_BY_KIND = {
-    "org role": ("users",),
-    "org RBAC role": ("users", "user_org_roles"),
-    "org group role": ("users", "group_org_roles", "group_users"),
-    "project role": ("project_users",),
-    "project RBAC role": ("project_users", "project_user_roles"),
-    "project group role": ("project_groups", "project_group_roles", "group_users"),
-    "service account role": ("project_service_accounts",),
-}
+# The sources that list the roles held at each level (collect.sources): a binding
+# missing from a snapshot is gone only where every one was read in full.
 _ORG_SOURCES = ("users", "user_org_roles", "group_org_roles", "group_users")
 _PROJECT_SOURCES = (
     "project_users", "project_user_roles", "project_groups", "project_group_roles", "group_users",
@@ -53,6 +44,7 @@ class ItemVerification:
     """What the snapshots since the campaign show of one removal or change."""
 
     item_id: str
+    asked: str  # what the decision asked for, in words
     status: Verified
     snapshot_id: int | None  # the latest snapshot asked
     first_done_snapshot: int | None
@@ -60,54 +52,76 @@ class ItemVerification:
     detail: str
 
 
+def asked(item: Mapping[str, object], decision: Mapping[str, object]) -> str:
+    """What the decision asked for, in words: "remove API key bob-laptop (Payments)"."""
+    where = str(item["project"])
+    what = f"{item['kind']} {item['subject']} ({where})"
+    if decision["decision"] == Decision.CHANGE.value:
+        return f"change {what} from {item['role_name']} to {decision['new_role']}"
+    return f"{decision['decision']} {what}"
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """One snapshot's answer for one item: which snapshot, when, and what it showed."""
+
+    snapshot_id: int
+    as_of: pd.Timestamp
+    seen: Seen
+
+
 def verify_items(
     items: Sequence[Mapping[str, object]],
     decisions: Mapping[str, Mapping[str, object]],
-    later: Sequence[Snapshot],
+    later: Iterable[Snapshot],
 ) -> tuple[ItemVerification, ...]:
     """Each removal and change of ``decisions`` (by item id) against the ``later``
-    snapshots, oldest first."""
+    snapshots, oldest first (one at a time: only their answers are kept)."""
     acting = [
-        item
-        for item in items
-        if decisions.get(str(item["item_id"]), {}).get("decision")
-        in (Decision.REMOVE.value, Decision.CHANGE.value)
+        item for item in items if decisions.get(str(item["item_id"]), {}).get("decision") in ACTING
     ]
-    history: dict[str, list[tuple[Snapshot, Seen]]] = {str(i["item_id"]): [] for i in acting}
+    history: dict[str, list[_Asked]] = {str(item["item_id"]): [] for item in acting}
     for snapshot in later:
         bindings = raw_bindings(snapshot)
+        when = pd.Timestamp(snapshot.as_of)
         for item in acting:
-            decision = decisions[str(item["item_id"])]
-            seen = _seen(item, decision, snapshot, bindings)
-            history[str(item["item_id"])].append((snapshot, seen))
-    return tuple(_verdict(str(item["item_id"]), history[str(item["item_id"])]) for item in acting)
+            seen = _seen(item, decisions[str(item["item_id"])], snapshot, bindings)
+            history[str(item["item_id"])].append(_Asked(snapshot.id, when, seen))
+    return tuple(
+        _verdict(
+            str(item["item_id"]),
+            asked(item, decisions[str(item["item_id"])]),
+            history[str(item["item_id"])],
+        )
+        for item in acting
+    )
 
 
-def _verdict(item_id: str, seen: list[tuple[Snapshot, Seen]]) -> ItemVerification:
-    if not seen:
+def _verdict(item_id: str, what: str, answers: list[_Asked]) -> ItemVerification:
+    if not answers:
         return ItemVerification(
             item_id,
+            what,
             Verified.OUTSTANDING,
             None,
             None,
             None,
             "no snapshot since the campaign's: run `orgaudit pull`, then verify again",
         )
-    latest_snapshot, latest = seen[-1]
-    first_done: Snapshot | None = None
-    if latest.status is Verified.DONE:
-        first_done = latest_snapshot
-        for snapshot, state in reversed(seen):
-            if state.status is not Verified.DONE:
-                break
-            first_done = snapshot
+    latest = answers[-1]
+    first_done: _Asked | None = None
+    for answer in reversed(answers):  # the start of the latest run of "done"
+        if answer.seen.status is not Verified.DONE:
+            break
+        first_done = answer
     return ItemVerification(
         item_id,
-        latest.status,
-        latest_snapshot.id,
-        None if first_done is None else first_done.id,
-        None if first_done is None else pd.Timestamp(first_done.as_of),
-        latest.detail,
+        what,
+        latest.seen.status,
+        latest.snapshot_id,
+        None if first_done is None else first_done.snapshot_id,
+        None if first_done is None else first_done.as_of,
+        latest.seen.detail,
     )
 
 
@@ -120,42 +134,54 @@ def _seen(
     kind = str(item["kind"])
     if kind in _KEY_TABLES:
         return _key_seen(item, snapshot)
+    where = "the organization" if item["scope"] == "organization" else str(item["project"])
+    unlisted = _project_unlisted(item, snapshot)
+    if unlisted:
+        return Seen(Verified.UNKNOWN, unlisted)
     held = bindings[
         (bindings["principal_id"] == item["subject_id"])
         & (bindings["scope"] == item["scope"])
         & (bindings["project_id"].fillna("") == (item["project_id"] or ""))
     ]
-    same = held[
-        (held["role_name"] == item["role_name"])
-        & (held["via_group_id"].fillna("") == (item["via_group_id"] or ""))
-    ]
-    where = "the organization" if item["scope"] == "organization" else str(item["project"])
-    if not same.empty:
-        return Seen(Verified.OUTSTANDING, f"still holds {item['role_name']} in {where}")
-    unread = _unread(snapshot, _SOURCES_BY_KIND.get(_binding_kind(item), _PROJECT_SOURCES))
-    if decision["decision"] == Decision.REMOVE.value:
-        if unread:
-            return Seen(Verified.UNKNOWN, f"not listed, but {unread} not read in full")
-        return Seen(Verified.DONE, f"{item['role_name']} in {where} is gone")
-    new_role = str(decision["new_role"])
-    if (held["role_name"].astype(str).str.casefold() == new_role.casefold()).any():
-        if unread:
-            return Seen(Verified.UNKNOWN, f"holds {new_role}; {unread} not read in full")
-        return Seen(Verified.DONE, f"holds {new_role} in {where} instead of {item['role_name']}")
+    # The role is still held if the principal holds it by any route (directly, through
+    # another group), under its id where it has one (a renamed role is the same role).
+    same = held["role_name"] == item["role_name"]
+    if item["role_id"] is not None:
+        same |= held["role_id"] == item["role_id"]
+    if same.any():
+        how = ", ".join(sorted(set(held.loc[same, "kind"].astype(str))))
+        return Seen(Verified.OUTSTANDING, f"still holds {item['role_name']} in {where} ({how})")
+    # Gone from every list that could hold it: proof only where each was read in full.
     scope_sources = _ORG_SOURCES if item["scope"] == "organization" else _PROJECT_SOURCES
     unread = _unread(snapshot, scope_sources)
     if unread:
-        return Seen(Verified.UNKNOWN, f"{new_role} not listed, but {unread} not read in full")
+        return Seen(Verified.UNKNOWN, f"not listed, but {unread} not read in full")
+    if decision["decision"] == Decision.REMOVE.value:
+        return Seen(Verified.DONE, f"{item['role_name']} in {where} is gone")
+    new_role = str(decision["new_role"])
+    if (held["role_name"].astype(str).str.casefold() == new_role.casefold()).any():
+        return Seen(Verified.DONE, f"holds {new_role} in {where} instead of {item['role_name']}")
     return Seen(
         Verified.OUTSTANDING,
         f"{item['role_name']} is gone from {where}, but {new_role} is not held",
     )
 
 
-def _binding_kind(item: Mapping[str, object]) -> str:
-    """How the item's role was held, from the words of its How held column."""
-    held = str(item["how_held"])
-    return next((kind for kind in _SOURCES_BY_KIND if held.startswith(kind)), "")
+def _project_unlisted(item: Mapping[str, object], snapshot: Snapshot) -> str:
+    """Why the snapshot cannot show the members of the item's project (archived: the API
+    lists none for an archived project; a gap in its lists), or nothing."""
+    project_id = item["project_id"]
+    if project_id is None:
+        return ""
+    projects = snapshot["projects"]
+    status = projects.loc[projects["id"] == project_id, "status"]
+    if len(status) and str(status.iloc[0]) == "archived":
+        return f"{item['project']} is archived: the API lists no members of an archived project"
+    gaps = snapshot.gaps
+    here = gaps[(gaps["project_id"] == project_id) & (gaps["status"] != "derived")]
+    if len(here):
+        return f"{item['project']}'s lists were not all read: {here['reason'].iloc[0]}"
+    return ""
 
 
 def _key_seen(item: Mapping[str, object], snapshot: Snapshot) -> Seen:

@@ -6,15 +6,17 @@ Roles (the roles a Change may name, by where). Sheet protection has no password:
 keeps a reviewer from editing an identity cell by accident, and the row's checksum and
 the campaign's stored items catch one edited on purpose.
 
-Reading back is reading untrusted input: a file that is not a workbook, one too large to
-be a review, a sheet renamed or a header moved is one clear line; the rows themselves
-are judged by :mod:`orgaudit.review.close`.
+Reading back is reading untrusted input: a file that is not a workbook (or holds
+macros), one too large to be a review, a sheet renamed, a header moved or rows added is
+one clear line; the rows themselves are judged by :mod:`orgaudit.review.close`.
 """
 
 from __future__ import annotations
 
+import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +28,7 @@ from openpyxl.styles import Protection
 from openpyxl.utils import get_column_letter
 
 from orgaudit.errors import UsageError
-from orgaudit.files import replacing
+from orgaudit.files import read_regular_file, replacing
 from orgaudit.render.report.xlsx import closed_on_failure, decision_dropdown, table_sheet
 from orgaudit.render.report.xlsx_cells import (
     BOLD,
@@ -41,7 +43,12 @@ from orgaudit.render.report.xlsx_cells import (
     styled,
 )
 from orgaudit.review.campaign import Campaign
-from orgaudit.review.items import FILLED, REVIEW_SHEET_COLUMNS, ROSTER_DECISION
+from orgaudit.review.items import (
+    FILLED,
+    REVIEW_SHEET_COLUMNS,
+    ROSTER_DECISION,
+    roster_justification,
+)
 
 INSTRUCTIONS, REVIEW, ROLES = "Instructions", "Review", "Roles"
 CAMPAIGN_LABEL = "Campaign"
@@ -147,7 +154,7 @@ def _date_cell(sheet: Sheet, value: object) -> StyledCell:
 def _review(workbook: Workbook, items: pd.DataFrame) -> None:
     frame = items.assign(**{column: None for column in FILLED}).assign(
         Decision=items["Roster"].map(lambda reason: ROSTER_DECISION if reason else None),
-        Justification=items["Roster"].map(lambda reason: f"roster: {reason}" if reason else None),
+        Justification=items["Roster"].map(lambda reason: roster_justification(reason) or None),
     )[REVIEW_SHEET_COLUMNS]
     makers = {column: _open_cell for column in FILLED} | {"Date": _date_cell}
     sheet = table_sheet(workbook, REVIEW, frame, makers, FILL_IN_WIDTHS)
@@ -186,28 +193,38 @@ def _roles(
 
 @dataclass(frozen=True)
 class FilledRow:
-    """One row of the Review sheet as the reviewers left it (values by column name)."""
+    """One row of the Review sheet as the reviewers left it (values by column name), and
+    the columns where a cell holds a formula instead of a value."""
 
     number: int
     values: Mapping[str, Any]
+    formulas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class FilledWorkbook:
-    """What a filled review workbook holds."""
+class ReturnedWorkbook:
+    """A filled workbook as it came back: its bytes, read once (what is judged is what
+    the evidence keeps), and the campaign its Instructions sheet names."""
 
+    name: str
+    data: bytes
     campaign_id: str
-    rows: tuple[FilledRow, ...]
+
+    def rows(self, most: int) -> tuple[FilledRow, ...]:
+        """The Review sheet's rows that hold anything; one line if there are more than
+        ``most`` (rows may not be added: a campaign knows how many it issued)."""
+        with _opened(self.name, self.data) as workbook:
+            return _rows(self.name, workbook[REVIEW], most)
 
 
-def read_review_workbook(path: Path) -> FilledWorkbook:
-    """The campaign id and the Review sheet's rows of a filled workbook."""
-    _check_archive(path)
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign file
-        raise UsageError(f"cannot read {path} as a workbook: {_reason(exc)}") from None
-    try:
+def read_returned_workbook(path: Path) -> ReturnedWorkbook:
+    """A filled review workbook: a regular file, a workbook without macros, not too large
+    to be a review, with the Instructions and Review sheets orgaudit wrote."""
+    data = read_regular_file(path, MAX_WORKBOOK_BYTES, "the review workbook")
+    if len(data) > MAX_WORKBOOK_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_WORKBOOK_BYTES:,} bytes: no review is")
+    _check_archive(path, data)
+    with _opened(str(path), data) as workbook:
         missing = [name for name in (INSTRUCTIONS, REVIEW) if name not in workbook.sheetnames]
         if missing:
             raise UsageError(
@@ -215,23 +232,34 @@ def read_review_workbook(path: Path) -> FilledWorkbook:
                 "wrote, or a sheet was renamed"
             )
         campaign_id = _campaign_id(path, workbook[INSTRUCTIONS])
-        rows = _rows(path, workbook[REVIEW])
+    return ReturnedWorkbook(path.name, data, campaign_id)
+
+
+@contextmanager
+def _opened(name: str, data: bytes) -> Iterator[Any]:
+    """The workbook in ``data``, read as stored: a formula is read as its formula, never
+    as the value a spreadsheet last worked out (which the file may claim falsely)."""
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign file
+        raise UsageError(f"cannot read {name} as a workbook: {_reason(exc)}") from None
+    try:
+        yield workbook
     finally:
         workbook.close()
-    return FilledWorkbook(campaign_id, rows)
 
 
-def _check_archive(path: Path) -> None:
+def _check_archive(path: Path, data: bytes) -> None:
     try:
-        size = path.stat().st_size
-        if size > MAX_WORKBOOK_BYTES:
-            raise UsageError(f"{path} is {size:,} bytes: too large to be a review workbook")
-        with zipfile.ZipFile(path) as archive:
-            unpacked = sum(entry.file_size for entry in archive.infolist())
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
         raise UsageError(f"cannot read {path} as a workbook: {_reason(exc)}") from None
+    unpacked = sum(entry.file_size for entry in entries)
     if unpacked > MAX_WORKBOOK_BYTES * 5:
         raise UsageError(f"{path} unpacks to {unpacked:,} bytes: too large to be a review")
+    if any(entry.filename.casefold().endswith("vbaproject.bin") for entry in entries):
+        raise UsageError(f"{path} holds macros: save it as an .xlsx workbook, without them")
 
 
 def _campaign_id(path: Path, sheet: Any) -> str:
@@ -241,34 +269,44 @@ def _campaign_id(path: Path, sheet: Any) -> str:
     raise UsageError(f"{path}: the {INSTRUCTIONS} sheet names no campaign (cell B3 was cleared?)")
 
 
-def _rows(path: Path, sheet: Any) -> tuple[FilledRow, ...]:
-    values = sheet.iter_rows(values_only=True)
-    header = [str(v) if v is not None else "" for v in next(values, ())]
-    header = header[: len(REVIEW_SHEET_COLUMNS)]
+def _rows(name: str, sheet: Any, most: int) -> tuple[FilledRow, ...]:
+    # The size a file declares may hide rows past it: every row is read, to the last.
+    sheet.reset_dimensions()
+    width = len(REVIEW_SHEET_COLUMNS)
+    cells = sheet.iter_rows(max_col=width)
+    header = [_value(cell) for cell in next(cells, ())]
+    header = [str(v) if v is not None else "" for v in header][:width]
     if header != REVIEW_SHEET_COLUMNS:
+        padded = [*header, *[""] * width]
         moved = next(
-            (
-                f"{get_column_letter(i + 1)}1 is {got!r}, not {want!r}"
-                for i, (got, want) in enumerate(
-                    zip(
-                        [*header, *[""] * len(REVIEW_SHEET_COLUMNS)],
-                        REVIEW_SHEET_COLUMNS,
-                        strict=False,
-                    )
-                )
-                if got != want
-            ),
-            "",
+            f"{get_column_letter(i + 1)}1 is {got!r}, not {want!r}"
+            for i, (got, want) in enumerate(zip(padded, REVIEW_SHEET_COLUMNS, strict=False))
+            if got != want
         )
-        raise UsageError(f"{path}: the {REVIEW} sheet's header was changed ({moved})")
-    rows = []
-    for number, row in enumerate(values, start=2):
-        cells = list(row[: len(REVIEW_SHEET_COLUMNS)])
-        cells += [None] * (len(REVIEW_SHEET_COLUMNS) - len(cells))
-        if all(_blank(cell) for cell in cells):
+        raise UsageError(f"{name}: the {REVIEW} sheet's header was changed ({moved})")
+    rows: list[FilledRow] = []
+    for number, row in enumerate(cells, start=2):
+        values = [_value(cell) for cell in row] + [None] * (width - len(row))
+        if all(_blank(value) for value in values):
             continue
-        rows.append(FilledRow(number, dict(zip(REVIEW_SHEET_COLUMNS, cells, strict=True))))
+        if len(rows) >= most:
+            raise UsageError(
+                f"{name}: the {REVIEW} sheet holds more rows than the {most:,} the campaign "
+                "issued: rows may not be added"
+            )
+        formulas = tuple(
+            column
+            for column, cell in zip(REVIEW_SHEET_COLUMNS, row, strict=False)
+            if getattr(cell, "data_type", None) == "f"
+        )
+        rows.append(
+            FilledRow(number, dict(zip(REVIEW_SHEET_COLUMNS, values, strict=True)), formulas)
+        )
     return tuple(rows)
+
+
+def _value(cell: Any) -> Any:
+    return getattr(cell, "value", None)
 
 
 def _blank(value: object) -> bool:

@@ -24,7 +24,8 @@ _REVIEW_TABLES = {
     roster_name TEXT,
     roster_sha256 TEXT,
     workbook_name TEXT NOT NULL,
-    workbook_sha256 TEXT NOT NULL""",
+    workbook_sha256 TEXT NOT NULL,
+    pack_folder TEXT NOT NULL""",
     "review_items": """
     campaign_id TEXT NOT NULL REFERENCES review_campaigns(id),
     item_id TEXT NOT NULL,
@@ -38,6 +39,8 @@ _REVIEW_TABLES = {
     how_held TEXT NOT NULL,
     principal_type TEXT,
     scope TEXT,
+    binding_kind TEXT,
+    role_id TEXT,
     role_name TEXT,
     via_group_id TEXT,
     answering_id TEXT,
@@ -67,7 +70,7 @@ _REVIEW_TABLES = {
     "review_verifications": """
     campaign_id TEXT NOT NULL REFERENCES review_closes(campaign_id),
     verified_at TEXT NOT NULL,
-    snapshot_id INTEGER NOT NULL,
+    snapshot_id INTEGER,
     item_id TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('done', 'outstanding', 'unknown')),
     first_done_snapshot INTEGER,

@@ -127,7 +127,7 @@ def write_json(report: ReportData, out_dir: Path, stem: str) -> Path:
     return path
 
 
-def _cell(value: object) -> str:
+def md_cell(value: object) -> str:
     """A table cell that renders inertly wherever the markdown is shown (a wiki, a CI
     summary, a pull request): a code span, in which no HTML, link, image or autolink is
     made of the text (CommonMark 0.31, "Code spans"), control characters shown escaped
@@ -155,7 +155,7 @@ def _md_table(frame: pd.DataFrame) -> list[str]:
     header = "| " + " | ".join(shown(c).replace("|", "\\|") for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
     rows = [
-        "| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+        "| " + " | ".join(md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
     ]
     return [header, rule, *rows]
 
