@@ -157,7 +157,7 @@ def main() -> None:
             try:
                 closed = close_campaign(
                     handle,
-                    CloseOptions(workbook=filled, out_dir=base / "out", by="auditor@example.com"),
+                    CloseOptions(workbook=filled, by="auditor@example.com"),
                     clock=lambda: datetime(2026, 12, 2, 9, 0, tzinfo=UTC),
                 )
             except ReviewRejected as refused:
