@@ -72,7 +72,7 @@ def main() -> None:
         size = workbook.stat().st_size / 1e6
         print(f"review open: {opened:.1f} s, workbook {size:.1f} MB")
         rows = _fill(workbook, work / "filled.xlsx")
-        closed = _timed("review", "close", work / "filled.xlsx", "--db", db, "--out", work)
+        closed = _timed("review", "close", work / "filled.xlsx", "--db", db)
         print(f"review close: {closed:.1f} s for {rows:,} rows")
 
 
