@@ -22,10 +22,16 @@ import pytest
 from openpyxl import load_workbook
 from tests.support import ADMIN_KEY, NOW, PULL, fast_settings, pull_and_analyze, run_cli
 
-from orgaudit.app.review import CloseOptions, OpenOptions, close_campaign, open_campaign
-from orgaudit.app.review import verify_campaign as _verify_campaign
+from orgaudit.app.review import (
+    CloseOptions,
+    OpenOptions,
+    close_campaign,
+    open_campaign,
+    verify_campaigns,
+)
 from orgaudit.errors import UsageError
 from orgaudit.review.close import ReviewRejected
+from orgaudit.review.results import Verification
 from orgaudit.settings import AdminKey
 from orgaudit.simulator import Simulator
 from orgaudit.simulator.demo import demo_builder
@@ -35,6 +41,14 @@ TODAY = datetime.now(UTC).date()
 DUE = TODAY + timedelta(days=14)
 OWNER = "frank@example.com"  # an org owner: may review everyone but himself
 OTHER_OWNER = "alice@example.com"
+
+
+def _verify_campaign(
+    db: SnapshotDatabase, campaign_id: str | None, clock: Callable[[], datetime]
+) -> Verification:
+    """``review verify`` where one campaign awaits it."""
+    [verification] = verify_campaigns(db, campaign_id, clock)
+    return verification
 
 
 def _pull(sim: Simulator, db: Path) -> None:
@@ -433,9 +447,9 @@ def _close(db_path: Path, workbook: Path, tmp_path: Path, **options: Any) -> Any
         (lambda s, r: s.set(r, "Decision", '="Keep"'), "(Decision): holds a formula"),
         (
             lambda s, r: s.set(r, "Reviewer", "Frank"),
-            "(Reviewer): 'Frank' is not an e-mail address",
+            "(Reviewer): 'Frank' is not one e-mail address alone",
         ),
-        (lambda s, r: s.set(r, "Reviewer", "a@x.org\r\nb"), "holds a control character"),
+        (lambda s, r: s.set(r, "Reviewer", "a@x.org\r\nb"), "is not one e-mail address alone"),
         (
             lambda s, r: [s.set(r, c, None) for c in ("Decision", "Reviewer", "Date")],
             "(Decision): empty, but a justification is written",
@@ -585,7 +599,8 @@ def test_verify_exits_1_while_anything_is_outstanding_past_the_due_date(
 @pytest.mark.parametrize(
     ("signed", "whose"),
     [
-        ("Alice Admin <alice@example.com>", "their own access"),
+        ("Alice Admin <alice@example.com>", "is not one e-mail address alone"),
+        ("zed@example.com <alice@example.com>", "is not one e-mail address alone"),
         ("ALICE+review@Example.com", "their own access"),
         ("\uff41lice@example.com", "their own access"),  # a full-width a: NFKC folds it
     ],

@@ -64,6 +64,100 @@ class AdminKey:
         raise TypeError("an AdminKey cannot be pickled")
 
 
+# Where a redacted key value hides the middle of the key (API reference: the project API
+# key object's redacted_value, "sk-abc...def").
+REDACTION = "..."
+MAX_KEY_VALUE_BYTES = 1024  # a key is about 200 characters; anything far longer is not one
+# A whole key is far longer than its redacted form shows (its start and its last few
+# characters): a shorter value would fit keys it is not.
+MIN_WHOLE_KEY = 32
+
+
+def _unwrapped(value: str) -> str:
+    """The key in what was pasted with it: ``NAME=`` before it (a line of an env file), and
+    the quotes around it."""
+    name, equals, rest = value.partition("=")
+    if equals and name and all(ch.isalnum() or ch == "_" for ch in name):
+        value = rest.strip()
+    return value.strip("'\"`")
+
+
+class KeyValue:
+    """An API key's value a user pasted to trace it (a leaked key, or its redacted form).
+
+    Like :class:`AdminKey` it never shows itself: no ``repr``, ``str``, pickle, log line or
+    error holds it; it is only compared with the redacted values a snapshot stores.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        value = _unwrapped(value.strip())
+        if not value:
+            raise UsageError("no key value on standard input; paste the key, then end the input")
+        if not value.startswith("sk-"):
+            raise UsageError(
+                "that does not look like an OpenAI key (they start with sk-); paste the key, "
+                "or its redacted form, alone"
+            )
+        if any(ch.isspace() for ch in value) or not all("!" <= ch <= "~" for ch in value):
+            raise UsageError(
+                "the key value holds white space, a control character or one that is not "
+                "ASCII; a key has none (paste the key alone, on one line)"
+            )
+        prefix, _, suffix = value.partition(REDACTION)
+        if REDACTION in value and (len(suffix) < 3 or len(prefix) < 3):
+            raise UsageError(
+                "the redacted value shows too little of the key to tell it apart (at least "
+                "three characters before and after the '...')"
+            )
+        if REDACTION not in value and len(value) < MIN_WHOLE_KEY:
+            raise UsageError(
+                f"that is too short to be a whole key (under {MIN_WHOLE_KEY} characters); "
+                "paste the whole key, or its redacted form with the '...'"
+            )
+        self._value = value
+
+    def matches(self, redacted: str) -> bool:
+        """Whether a key with this redacted value could be this key (a full value: its
+        start and end are the redacted value's; a redacted one: the shown parts agree)."""
+        shown_start, cut, shown_end = redacted.partition(REDACTION)
+        if not cut:
+            return False
+        start, redacted_here, end = self._value.partition(REDACTION)
+        if not redacted_here:  # the whole key
+            long_enough = len(self._value) > len(shown_start) + len(shown_end)
+            return (
+                long_enough
+                and self._value.startswith(shown_start)
+                and self._value.endswith(shown_end)
+            )
+        agree_start = shown_start.startswith(start) or start.startswith(shown_start)
+        agree_end = shown_end.endswith(end) or end.endswith(shown_end)
+        return agree_start and agree_end
+
+    def __repr__(self) -> str:
+        return "KeyValue(***)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str | tuple[object, ...]:  # pickling would write the value
+        raise TypeError("a KeyValue cannot be pickled")
+
+
+def read_key_value(data: bytes) -> KeyValue:
+    """The key value in what standard input gave (bounded, ASCII, one line)."""
+    if len(data) > MAX_KEY_VALUE_BYTES:
+        raise UsageError(
+            f"more than {MAX_KEY_VALUE_BYTES:,} bytes on standard input; paste the key alone"
+        )
+    try:
+        text = data.removeprefix(codecs.BOM_UTF8).decode("ascii")
+    except UnicodeDecodeError:
+        raise UsageError("the key value holds a byte that is not ASCII; a key has none") from None
+    return KeyValue(text)
+
+
 # A key file holds one key, on one line: anything larger is not a key file.
 MAX_KEY_FILE_BYTES = 4096
 

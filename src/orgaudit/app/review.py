@@ -205,18 +205,19 @@ def close_campaign(db: SnapshotDatabase, options: CloseOptions, clock: Clock = _
     return Closed(campaign, by_decision, written, State.VERIFIED if done else State.CLOSED)
 
 
-def verify_campaign(
-    db: SnapshotDatabase, campaign_id: str | None, clock: Clock = _now
-) -> Verification:
-    """Check every removal and change of a closed campaign (default: the latest closed)
-    against the snapshots taken since its own; store the run and add it to the pack."""
+def verify_campaign(db: SnapshotDatabase, campaign: Campaign, clock: Clock = _now) -> Verification:
+    """Check every removal and change of a closed campaign against the snapshots of its
+    org taken since its own; store the run and add it to the pack."""
     now = clock()
     _must_write(db, "verify a campaign")
-    campaign = _closed_campaign(db, campaign_id)
     folder = _pack(campaign)
     items = db.campaigns.rows("review_items", campaign.id)
     decisions = {str(d["item_id"]): d for d in db.campaigns.rows("review_decisions", campaign.id)}
-    later = [s.id for s in db.snapshots() if s.id > campaign.snapshot_id]
+    # Only the same org's snapshots can show its removals: those pulled from the same
+    # base URL as the campaign's (a snapshot of the simulator, or of another deployment,
+    # in the same database proves nothing about this org).
+    origin = _base_url(db, campaign.snapshot_id)
+    later = [s.id for s in db.snapshots() if s.id > campaign.snapshot_id and s.base_url == origin]
     verified = verify_items(items, decisions, (db.load(snapshot_id) for snapshot_id in later))
     latest = later[-1] if later else None
     rows = [
@@ -238,25 +239,30 @@ def verify_campaign(
         stage.text(folder / "verification.md", verification_markdown(summary, campaign))
         files = stage.records(campaign.id, "verify", now)
         _stage_manifest(stage, folder, campaign, [*_pack_files(db, campaign.id), *files])
-        db.campaigns.verified(rows, files)
+        db.campaigns.verified(campaign.id, rows, files)
         written = stage.place()
     return Verification(campaign, verified, now, written)
 
 
-def _closed_campaign(db: SnapshotDatabase, campaign_id: str | None) -> Campaign:
+def verify_campaigns(
+    db: SnapshotDatabase, campaign_id: str | None, clock: Clock = _now
+) -> tuple[Verification, ...]:
+    """Verify one campaign (``campaign_id``), or every closed one not yet verified, so a
+    scheduled run keeps nagging about an older campaign after a newer one closes."""
     if campaign_id is not None:
         campaign = Campaign.from_record(db.campaigns.get(campaign_id))
         if not db.campaigns.rows("review_closes", campaign.id):
             raise UsageError(f"campaign {campaign.id} is not closed yet: `orgaudit review close`")
-        return campaign
-    closed = [
-        Campaign.from_record(c)
-        for c in db.campaigns.all()
-        if db.campaigns.rows("review_closes", str(c["id"]))
+        return (verify_campaign(db, campaign, clock),)
+    pending = [
+        status.campaign for status in campaign_status(db, clock) if status.state is State.CLOSED
     ]
-    if not closed:
-        raise UsageError("no closed review campaign to verify; `orgaudit review status` lists them")
-    return closed[-1]
+    if not pending:
+        raise UsageError(
+            "no closed campaign awaits verification (`orgaudit review status` lists them); "
+            "--campaign ID verifies one again"
+        )
+    return tuple(verify_campaign(db, campaign, clock) for campaign in pending)
 
 
 def campaign_status(db: SnapshotDatabase, clock: Clock = _now) -> tuple[CampaignStatus, ...]:
@@ -322,7 +328,15 @@ def _next_id(db: SnapshotDatabase, now: datetime) -> str:
 
 
 def _base_url(db: SnapshotDatabase, snapshot_id: int) -> str:
-    return next(s.base_url for s in db.snapshots() if s.id == snapshot_id)
+    """Where the snapshot was pulled from; one line if it was pruned (a verified
+    campaign's may be: its org can no longer be told, nor its removals checked again)."""
+    found = [s.base_url for s in db.snapshots() if s.id == snapshot_id]
+    if not found:
+        raise UsageError(
+            f"snapshot {snapshot_id} the campaign reviewed was pruned: what it needs of it is "
+            "gone (its verification stands in the evidence pack and the database)"
+        )
+    return found[0]
 
 
 def _stage_manifest(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,11 +13,12 @@ import typer
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, SnapshotOption, out
 from orgaudit.errors import UsageError
 from orgaudit.explain import explain_error, explain_key, explain_user, plan_scopes
+from orgaudit.explain.leaked import trace_leaked_key
 from orgaudit.model.analysis import Analysis, load_analysis
 from orgaudit.model.catalog import load_catalog
 from orgaudit.render import explain_text as explain_view
 from orgaudit.render.terminal import json_text
-from orgaudit.settings import resolve_db_path
+from orgaudit.settings import MAX_KEY_VALUE_BYTES, read_key_value, resolve_db_path
 from orgaudit.store.database import SnapshotDatabase
 
 app = typer.Typer(
@@ -77,7 +80,17 @@ def user_command(
 
 @app.command("key")
 def key_command(
-    key: Annotated[str, typer.Argument(metavar="KEY", help="API key id (key_...) or name.")],
+    key: Annotated[
+        str | None, typer.Argument(metavar="KEY", help="API key id (key_...) or name.")
+    ] = None,
+    value_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--value-stdin",
+            help="Trace a leaked key: read its value (or its redacted form) from standard "
+            "input; it is never printed, stored or logged.",
+        ),
+    ] = False,
     endpoint: Annotated[
         str | None, typer.Option(help="Endpoint to check, e.g. /v1/responses or 'GET /v1/models'.")
     ] = None,
@@ -86,10 +99,29 @@ def key_command(
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Would requests with KEY pass: its scopes, its owner's roles, an endpoint."""
+    """Would requests with KEY pass: its scopes, its owner's roles, an endpoint; or, with
+    --value-stdin, which key a leaked value is, whose, and how to revoke it."""
+    if value_stdin == (key is not None):
+        raise UsageError("give KEY (an id or name), or --value-stdin with the value piped in")
+    if key is None:
+        value = read_key_value(_stdin_value())
+        analysis = _analysis(db, snapshot, catalog)
+        trace = trace_leaked_key(analysis, value)
+        _print(as_json, trace.to_dict(), explain_view.leak_text(trace))
+        return
     analysis = _analysis(db, snapshot, catalog)
     verdict = explain_key(analysis.snapshot, analysis.model, analysis.catalog, key, endpoint)
     _print(as_json, verdict.to_dict(), explain_view.key_text(verdict))
+
+
+def _stdin_value() -> bytes:
+    """What standard input holds, at most a little more than a key; on a terminal, asked
+    for without echo (the value is not shown as it is pasted)."""
+    if sys.stdin is None or sys.stdin.closed:
+        raise UsageError("standard input is closed: pipe the key in (--value-stdin)")
+    if sys.stdin.isatty():
+        return getpass.getpass("paste the key (it is not shown): ").encode("utf-8")
+    return sys.stdin.buffer.read(MAX_KEY_VALUE_BYTES + 1)
 
 
 @app.command("error")

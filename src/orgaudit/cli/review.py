@@ -15,7 +15,7 @@ from orgaudit.app.review import (
     campaign_status,
     close_campaign,
     open_campaign,
-    verify_campaign,
+    verify_campaigns,
 )
 from orgaudit.cli.common import CatalogOption, DbOption, JsonOption, SnapshotOption, out
 from orgaudit.errors import UsageError
@@ -38,7 +38,8 @@ ByOption = Annotated[
     str | None, typer.Option("--by", help="Who runs this step (default: your login name).")
 ]
 CampaignOption = Annotated[
-    str | None, typer.Option("--campaign", help="Campaign id (default: the latest closed one).")
+    str | None,
+    typer.Option("--campaign", help="Campaign id (default: every closed one not yet verified)."),
 ]
 
 
@@ -111,9 +112,10 @@ def verify_command(campaign: CampaignOption = None, db: DbOption = None) -> None
     """Check the removals and changes against the snapshots since; exit 1 while any is
     not seen done past the due date."""
     with SnapshotDatabase.open(resolve_db_path(db)) as database:
-        verification = verify_campaign(database, campaign)
-    out.print(text.verification_text(verification))
-    raise typer.Exit(verification.exit_code)
+        verifications = verify_campaigns(database, campaign)
+    for verification in verifications:
+        out.print(text.verification_text(verification))
+    raise typer.Exit(max(verification.exit_code for verification in verifications))
 
 
 @app.command("status")

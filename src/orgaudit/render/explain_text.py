@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from orgaudit.explain import (
     Contested,
     ErrorExplanation,
@@ -10,6 +12,7 @@ from orgaudit.explain import (
     ScopesPlan,
     UserVerdict,
 )
+from orgaudit.explain.leaked import LeakTrace
 from orgaudit.explain.overview import overview
 from orgaudit.explain.records import ProjectRef
 from orgaudit.render.terminal import lines_text
@@ -217,3 +220,43 @@ def scopes_text(plan: ScopesPlan) -> str:
         *(f"  - {line}" for line in plan.evidence),
     ]
     return lines_text(lines)
+
+
+def leak_text(trace: LeakTrace) -> str:
+    """Which keys a leaked value fits: whose, where, last use, reach, how to revoke."""
+    said = _LEAK_MARK[trace.decision]
+    if not trace.matches:
+        said = "CANNOT TELL" if trace.not_compared else "NOT FOUND"
+    lines = [f"{said}: {trace.summary}"]
+    for match in trace.matches:
+        owner = match.owner["email"] or match.owner["name"] or match.owner["id"] or "(no owner)"
+        kind = "admin key" if match.type == "admin_key" else "API key"
+        lines += [
+            "",
+            f"{kind} {match.name} ({match.id}), shown as {match.redacted_value}",
+            f"  where: {match.project}" + (f" ({match.project_id})" if match.project_id else ""),
+            f"  owner: {owner} ({match.owner['type']})",
+            f"  created {_when(match.created_at)}; last used {_when(match.last_used_at)}; "
+            f"expires {_when(match.expires_at, 'never')}",
+            f"  can it still be used: {match.usable}: {match.reach}",
+            f"  spend: {match.spend}",
+            "  revoke it:",
+            *(f"    {step}" for step in match.revoke),
+        ]
+        if match.verdict is not None:
+            lines += [
+                "  what it can reach:",
+                *(f"    {line}" for line in _key_lines(match.verdict)),
+            ]
+    return lines_text(lines)
+
+
+_LEAK_MARK = {
+    Verdict.ALLOWED: "LIVE: revoke it now",
+    Verdict.DENIED: "no longer usable",
+    Verdict.UNKNOWN: "may still be usable: revoke it",
+}
+
+
+def _when(moment: datetime | None, missing: str = "never") -> str:
+    return missing if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"

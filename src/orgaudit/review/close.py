@@ -9,11 +9,11 @@ issued, so an edit is caught even where the row's checksum was recomputed.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from email.utils import parseaddr
 
 from openpyxl.utils import get_column_letter
 
@@ -238,23 +238,28 @@ def _decision(
 
 
 def _reviewer(written: str, item: Mapping[str, object], problem: ProblemAt) -> str:
-    """The reviewer's e-mail address as written (a display name around it dropped);
-    problems where it is none, or is the person the item is about."""
+    """The reviewer's e-mail address; problems where the cell is not one bare address, or
+    the address is the person's the item is about."""
     if not written:
         problem("Reviewer", "empty: the reviewer signs with their e-mail address")
         return written
-    text = unicodedata.normalize("NFKC", written)
-    if any(unicodedata.category(char).startswith("C") for char in text):
-        problem("Reviewer", f"{_short(written)} holds a control character or a line break")
-        return written
-    _name, address = parseaddr(text)
-    if address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
-        problem("Reviewer", f"{_short(written)} is not an e-mail address")
+    address = unicodedata.normalize("NFKC", written).strip()
+    if not _ADDRESS.fullmatch(address):
+        # One bare address only: a display name, a list or a quoted part could hide whose
+        # address it is (mail clients and parsers disagree about "a@x <b@y>").
+        problem("Reviewer", f"{_short(written)} is not one e-mail address alone (name@example.com)")
         return written
     if _mailbox(address) in {_mailbox(n) for n in json.loads(str(item["answering_names"]))}:
         whose = "their own key" if str(item["kind"]).endswith("key") else "their own access"
         problem("Reviewer", f"{_short(written)} reviews {whose}: another reviewer must decide it")
     return address
+
+
+# A plain e-mail address: a local part of the characters RFC 5322 allows unquoted, and a
+# domain of dot-separated labels.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})+")
 
 
 def _mailbox(address: str) -> str:

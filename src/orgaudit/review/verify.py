@@ -167,15 +167,24 @@ def _seen(
     )
 
 
-def _project_unlisted(item: Mapping[str, object], snapshot: Snapshot) -> str:
-    """Why the snapshot cannot show the members of the item's project (archived: the API
-    lists none for an archived project; a gap in its lists), or nothing."""
+def _project_unlisted(
+    item: Mapping[str, object], snapshot: Snapshot, *, members: bool = True
+) -> str:
+    """Why the snapshot cannot show what the item's project holds, or nothing: the
+    projects not read in full, the project not among them (another org's snapshot, or a
+    gap), an archived project (the API lists no members of one; ``members``), a gap in
+    the project's lists."""
     project_id = item["project_id"]
     if project_id is None:
         return ""
+    unread = _unread(snapshot, ("projects",))
+    if unread:
+        return f"{unread} not read in full"
     projects = snapshot["projects"]
     status = projects.loc[projects["id"] == project_id, "status"]
-    if len(status) and str(status.iloc[0]) == "archived":
+    if not len(status):
+        return f"{item['project']} ({project_id}) is not among this snapshot's projects"
+    if members and str(status.iloc[0]) == "archived":
         return f"{item['project']} is archived: the API lists no members of an archived project"
     gaps = snapshot.gaps
     here = gaps[(gaps["project_id"] == project_id) & (gaps["status"] != "derived")]
@@ -190,8 +199,11 @@ def _key_seen(item: Mapping[str, object], snapshot: Snapshot) -> Seen:
     if (listed["id"] == item["subject_id"]).any():
         return Seen(Verified.OUTSTANDING, f"the {kind} is still listed")
     unread = _unread(snapshot, _KEY_SOURCES[kind])
-    if unread:
-        return Seen(Verified.UNKNOWN, f"not listed, but {unread} not read in full")
+    why = (
+        f"{unread} not read in full" if unread else _project_unlisted(item, snapshot, members=False)
+    )
+    if why:
+        return Seen(Verified.UNKNOWN, f"not listed, but {why}")
     return Seen(Verified.DONE, f"the {kind} is deleted")
 
 

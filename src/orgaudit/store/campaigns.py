@@ -64,11 +64,13 @@ def write_close(
 
 
 def write_verification(
-    conn: sqlite3.Connection, verifications: Sequence[Row], files: Sequence[Row]
+    conn: sqlite3.Connection, campaign_id: str, verifications: Sequence[Row], files: Sequence[Row]
 ) -> None:
-    """One verification run's results and the files it added to the evidence pack."""
+    """One verification run's results (numbered after the campaign's last run, in the same
+    transaction) and the files it added to the evidence pack."""
     with transaction(conn, "store the review's verification"):
-        _insert(conn, "review_verifications", verifications)
+        run = last_run(conn, campaign_id) + 1
+        _insert(conn, "review_verifications", [{**row, "run": run} for row in verifications])
         _insert(conn, "review_files", files)
 
 
@@ -96,18 +98,21 @@ def campaign_rows(
 
 def latest_verification(conn: sqlite3.Connection, campaign_id: str) -> list[dict[str, object]]:
     """The rows of a campaign's latest verification run (none if never verified)."""
-    row = conn.execute(
-        "SELECT MAX(verified_at) FROM review_verifications WHERE campaign_id = ?", (campaign_id,)
-    ).fetchone()
-    if row[0] is None:
+    run = last_run(conn, campaign_id)
+    if run == 0:
         return []
     return _select(
-        conn,
-        "review_verifications",
-        "campaign_id = ? AND verified_at = ?",
-        (campaign_id, row[0]),
-        "rowid",
+        conn, "review_verifications", "campaign_id = ? AND run = ?", (campaign_id, run), "rowid"
     )
+
+
+def last_run(conn: sqlite3.Connection, campaign_id: str) -> int:
+    """The number of the campaign's latest verification run; 0 if it was never verified."""
+    row = conn.execute(
+        "SELECT COALESCE(MAX(run), 0) FROM review_verifications WHERE campaign_id = ?",
+        (campaign_id,),
+    ).fetchone()
+    return int(row[0])
 
 
 def snapshots_in_use(conn: sqlite3.Connection) -> set[int]:
@@ -124,8 +129,8 @@ def snapshots_in_use(conn: sqlite3.Connection) -> set[int]:
                       SELECT 1 FROM review_verifications v
                       WHERE v.campaign_id = c.id AND v.item_id = d.item_id
                         AND v.status = 'done'
-                        AND v.verified_at = (SELECT MAX(verified_at) FROM review_verifications
-                                             WHERE campaign_id = c.id)))
+                        AND v.run = (SELECT MAX(run) FROM review_verifications
+                                     WHERE campaign_id = c.id)))
         """
     ).fetchall()
     return {int(row[0]) for row in rows}

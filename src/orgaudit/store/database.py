@@ -81,9 +81,11 @@ class CampaignStore:
         """Store a campaign's close and decisions (refused if it is closed already)."""
         campaigns.write_close(self.conn, close, decisions, files)
 
-    def verified(self, verifications: Sequence[Row], files: Sequence[Row]) -> None:
-        """Store one verification run."""
-        campaigns.write_verification(self.conn, verifications, files)
+    def verified(
+        self, campaign_id: str, verifications: Sequence[Row], files: Sequence[Row]
+    ) -> None:
+        """Store one verification run of a campaign."""
+        campaigns.write_verification(self.conn, campaign_id, verifications, files)
 
 
 class SnapshotDatabase:

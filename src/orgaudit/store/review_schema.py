@@ -69,6 +69,7 @@ _REVIEW_TABLES = {
     FOREIGN KEY (campaign_id, item_id) REFERENCES review_items(campaign_id, item_id)""",
     "review_verifications": """
     campaign_id TEXT NOT NULL REFERENCES review_closes(campaign_id),
+    run INTEGER NOT NULL,
     verified_at TEXT NOT NULL,
     snapshot_id INTEGER,
     item_id TEXT NOT NULL,
