@@ -3,7 +3,10 @@
 Each file is written in full beside its final name first (owner-only); the step then
 stores its records, and only after that are the files moved into place, together. A step
 that fails before that leaves the pack exactly as it was, the earlier steps' files
-included, so the pack and the database never disagree.
+included, so the pack and the database agree. One window remains: a rename that fails
+after the records are stored (renames within one folder, so rare). The error names the
+file; the database then holds the step, with the SHA-256 of each file it meant to place
+(``review_files``), and the pack lacks the file.
 """
 
 from __future__ import annotations
