@@ -32,7 +32,10 @@ app = typer.Typer(
 
 OutOption = Annotated[
     Path,
-    typer.Option("--out", help="Folder the campaign's evidence pack goes in (review-ID/)."),
+    typer.Option(
+        "--out",
+        help="Folder for the workbook to fill in and the evidence pack (review-ID/).",
+    ),
 ]
 ByOption = Annotated[
     str | None, typer.Option("--by", help="Who runs this step (default: your login name).")
@@ -52,10 +55,17 @@ def _date(value: str) -> date:
 
 @app.command("open")
 def open_command(
-    due: Annotated[str, typer.Option("--due", help="Due date of the decisions (YYYY-MM-DD).")],
+    due: Annotated[
+        str,
+        typer.Option("--due", metavar="DATE", help="Due date of the decisions (YYYY-MM-DD)."),
+    ],
     project: Annotated[
         list[str] | None,
-        typer.Option("--project", help="Narrow to a project's items (id or name; repeatable)."),
+        typer.Option(
+            "--project",
+            metavar="PROJECT",
+            help="Narrow to a project's items (id or name; repeatable).",
+        ),
     ] = None,
     roster: Annotated[
         Path | None,
