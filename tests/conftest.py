@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -83,3 +84,15 @@ def demo_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
 def hostile_audit(tmp_path_factory: pytest.TempPathFactory) -> Audited:
     """An org whose user, project and key names are spreadsheet formulas."""
     return hostile_audited(tmp_path_factory.mktemp("hostile-audit"))
+
+
+if TYPE_CHECKING:
+    from tests.test_review import Story
+
+
+@pytest.fixture(scope="session")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
+    """An access-review campaign's story on the demo org (tests/test_review.py), told once."""
+    from tests.test_review import tell_story
+
+    return tell_story(tmp_path_factory)

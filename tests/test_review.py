@@ -140,8 +140,9 @@ def _fill(sheet: Sheet) -> dict[str, int]:
     return rows
 
 
-@pytest.fixture(scope="session")  # test_review_schema reads the same story
-def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
+def tell_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
+    """The campaign's whole story, through the command line (the session's ``story``
+    fixture, in conftest.py: this module and test_review_schema read the same one)."""
     folder = tmp_path_factory.mktemp("review")
     db = folder / "orgaudit.db"
     b = demo_builder(NOW)

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
-from tests.test_review import Story, _pack, story  # noqa: F401
+from tests.test_review import Story, _pack
 
 REVIEW_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schemas" / "review.schema.json"
 # The schema's $id: relative, as a script keeping it beside its documents refers to it
@@ -51,7 +51,7 @@ def _validator(which: str | None = None) -> jsonschema.Draft202012Validator:
     )
 
 
-def _document(story: Story, which: str) -> Any:  # noqa: F811
+def _document(story: Story, which: str) -> Any:
     if which == "status":
         assert story.status.returncode == 0, story.status.stderr
         return json.loads(story.status.stdout)
@@ -66,7 +66,7 @@ def _errors(which: str | None, document: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("which", ["open", "close", "verification", "manifest", "status"])
-def test_each_review_json_is_valid_against_its_schema(story: Story, which: str) -> None:  # noqa: F811
+def test_each_review_json_is_valid_against_its_schema(story: Story, which: str) -> None:
     document = _document(story, which)
     assert document["schema_version"] == 1
     assert _errors(which, document) == []
@@ -74,7 +74,7 @@ def test_each_review_json_is_valid_against_its_schema(story: Story, which: str) 
     assert _errors(None, document) == []
 
 
-def test_the_story_reaches_every_conditional_form(story: Story) -> None:  # noqa: F811
+def test_the_story_reaches_every_conditional_form(story: Story) -> None:
     # The schema's if/then rules are exercised, not vacuous: an undecided row, a change
     # with its new role, done and outstanding items, a closed campaign with outstanding,
     # a close that allowed undecided rows, items of three kinds, in a project and not.
@@ -117,7 +117,7 @@ def _strings(value: Any) -> Iterator[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("which", ["open", "close", "verification", "manifest", "status"])
-def test_each_review_json_keeps_the_json_contract(story: Story, which: str) -> None:  # noqa: F811
+def test_each_review_json_keeps_the_json_contract(story: Story, which: str) -> None:
     # Beyond the schema: every key snake_case, every time (a key ending _at) to the second
     # in UTC with Z, no id left as a bare key beside its object.
     document = _document(story, which)
@@ -249,7 +249,7 @@ PROJECT = {"type": "project", "id": "proj_payments", "name": "Payments"}
     ],
 )
 def test_a_wrong_value_or_a_missing_key_is_refused(
-    story: Story,  # noqa: F811
+    story: Story,
     which: str,
     change: Any,
 ) -> None:
@@ -260,7 +260,7 @@ def test_a_wrong_value_or_a_missing_key_is_refused(
     assert _errors(None, changed), f"the whole schema accepted this {which}"
 
 
-def test_one_form_is_not_taken_for_another(story: Story) -> None:  # noqa: F811
+def test_one_form_is_not_taken_for_another(story: Story) -> None:
     # A manifest is no verification, a close is no open (nor an open a close).
     assert _errors("verification", _document(story, "manifest"))
     close = _document(story, "close")

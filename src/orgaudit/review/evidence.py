@@ -96,7 +96,7 @@ class Coverage:
             return said + "; every source was read in full."
         return (
             said
-            + "; these sources were not read in full, so items there may be missing: "
+            + "; these were not read in full, so items there may be missing: "
             + ", ".join(self.incomplete)
             + "."
         )
