@@ -28,6 +28,7 @@ from orgaudit.checks.roster import roster_standing
 from orgaudit.errors import UsageError
 from orgaudit.files import private_folder
 from orgaudit.model.analysis import load_analysis
+from orgaudit.model.catalog import load_catalog
 from orgaudit.review.campaign import ACTING, Campaign, State, Verified, utc_text
 from orgaudit.review.close import judge
 from orgaudit.review.evidence import (
@@ -124,7 +125,7 @@ def open_campaign(db: SnapshotDatabase, options: OpenOptions, clock: Clock = _no
     records = item_records(items, campaign_id)
     coverage = Coverage.of(analysis.snapshot, _base_url(db, analysis.snapshot.id))
     names = {str(k): str(v) for k, v in analysis.project_names.items()}
-    roles = existing_roles(analysis)
+    roles = existing_roles(analysis.snapshot, analysis.catalog)
     with _new_folder(folder), staged() as stage:
         issued = stage.write(
             folder / campaign.workbook_name,
@@ -169,12 +170,12 @@ def close_campaign(db: SnapshotDatabase, options: CloseOptions, clock: Clock = _
         raise UsageError(f"campaign {campaign.id} is closed already; its decisions stand")
     folder = _pack(campaign)
     items = db.campaigns.rows("review_items", campaign.id)
-    analysis = load_analysis(db, campaign.snapshot_id, options.catalog_path)
+    snapshot = db.load(campaign.snapshot_id)  # its roles and coverage: no access model
     decided = judge(
         returned.rows(len(items) + ADDED_ROWS_NAMED),
         campaign,
         items,
-        existing_roles(analysis),
+        existing_roles(snapshot, load_catalog(options.catalog_path)),
         now.date(),
         allow_undecided=options.allow_undecided,
         path_name=options.workbook.name,
@@ -189,7 +190,7 @@ def close_campaign(db: SnapshotDatabase, options: CloseOptions, clock: Clock = _
         "undecided": counted[Decision.UNDECIDED.value],
         "allowed_undecided": options.allow_undecided,
     }
-    coverage = Coverage.of(analysis.snapshot, _base_url(db, campaign.snapshot_id))
+    coverage = Coverage.of(snapshot, _base_url(db, campaign.snapshot_id))
     summary = close_summary(campaign, items, decisions, coverage, closed)
     with staged() as stage:
         stage.data(folder / f"{campaign.id}-decisions.xlsx", returned.data)

@@ -8,7 +8,6 @@ snapshot's coverage); the time of each stage is passed in, never read here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -39,15 +38,6 @@ SUBJECT_TYPES = {
     "admin key": "admin_key",
 }
 Rows = Sequence[Mapping[str, object]]
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pack_folder(out_dir: Path, campaign_id: str) -> Path:

@@ -15,9 +15,10 @@ import pandas as pd
 from orgaudit.checks.findings import Finding
 from orgaudit.errors import UsageError
 from orgaudit.model.analysis import Analysis
-from orgaudit.model.catalog import ORGANIZATION
+from orgaudit.model.catalog import ORGANIZATION, Catalog
 from orgaudit.render.report.access import ANSWERING_ID, review_population
 from orgaudit.render.report.xlsx_cells import cell_text
+from orgaudit.store.snapshot import Snapshot
 
 # The Review sheet's columns: what orgaudit writes (protected), what the reviewer fills
 # in, and the checksum of the row's identity (protected, last).
@@ -154,12 +155,13 @@ def item_records(items: pd.DataFrame, campaign_id: str) -> list[dict[str, object
     return records
 
 
-def existing_roles(analysis: Analysis) -> dict[str, tuple[str, ...]]:
+def existing_roles(snapshot: Snapshot, catalog: Catalog) -> dict[str, tuple[str, ...]]:
     """The role names a Change may name, by where: ``""`` for the organization, else the
     project id. They are the roles the snapshot lists there (built-in and custom), and
-    the catalog's built-in roles where the snapshot lists none."""
-    roles = analysis.snapshot["roles"]
-    presets = analysis.catalog.presets.values()
+    the catalog's built-in roles where the snapshot lists none. (No access model is
+    needed: a close reads only these.)"""
+    roles = snapshot["roles"]
+    presets = catalog.presets.values()
     builtin = {
         level: [p.name for p in presets if p.resource == level]
         for level in {p.resource for p in presets}
@@ -169,7 +171,7 @@ def existing_roles(analysis: Analysis) -> dict[str, tuple[str, ...]]:
     found[""] = tuple(sorted(set(org) or set(builtin.get(ORGANIZATION, [])), key=str.casefold))
     project_roles = roles[roles["resource_type"] != ORGANIZATION].dropna(subset=["name"])
     by_project = project_roles.groupby("project_id")["name"].agg(lambda n: sorted(set(n)))
-    for project_id in analysis.projects["project_id"].astype(str):
+    for project_id in snapshot["projects"]["id"].astype(str):
         listed = by_project.get(project_id)
         names = listed if listed is not None else builtin.get("project", [])
         found[project_id] = tuple(sorted(names, key=str.casefold))

@@ -27,7 +27,7 @@ _PROJECT_SOURCES = (
     "project_users", "project_user_roles", "project_groups", "project_group_roles", "group_users",
     "project_service_accounts",
 )  # fmt: skip
-_KEY_SOURCES = {"API key": ("project_api_keys",), "admin key": ("admin_api_keys",)}
+# The table listing each kind of key; its source (collect.sources) has the same name.
 _KEY_TABLES = {"API key": "project_api_keys", "admin key": "admin_api_keys"}
 
 
@@ -198,7 +198,7 @@ def _key_seen(item: Mapping[str, object], snapshot: Snapshot) -> Seen:
     listed = snapshot[_KEY_TABLES[kind]]
     if (listed["id"] == item["subject_id"]).any():
         return Seen(Verified.OUTSTANDING, f"the {kind} is still listed")
-    unread = _unread(snapshot, _KEY_SOURCES[kind])
+    unread = _unread(snapshot, (_KEY_TABLES[kind],))
     why = (
         f"{unread} not read in full" if unread else _project_unlisted(item, snapshot, members=False)
     )

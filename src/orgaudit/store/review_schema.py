@@ -98,4 +98,3 @@ SCHEMA_V6 = (
         for change in ("update", "delete")
     )
 )
-REVIEW_TABLES = tuple(_REVIEW_TABLES)
