@@ -255,7 +255,7 @@ def entity_tables(db: Path, snapshot_id: int) -> dict[str, list[tuple[object, ..
         return {
             table: sorted(
                 map(tuple, store.read_table(conn, table, snapshot_id)
-                    .drop(columns=["snapshot_id"]).astype(str).values.tolist())
+                    .drop(columns=["snapshot_id"]).astype(object).map(str).values.tolist())
             )
             for table in store.TABLES
         }  # fmt: skip

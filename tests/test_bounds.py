@@ -43,6 +43,8 @@ DATA = Path(__file__).resolve().parent / "data"
 CERT, CERT_KEY = DATA / "loopback-tls.pem", DATA / "loopback-tls.key"
 USERS = sources.USERS.endpoint
 EMPTY_PAGE = b'{"object": "list", "data": [], "has_more": false, "last_id": null}'
+# The Usage and Costs APIs' page (openai/openai-openapi openapi.json, UsageResponse).
+EMPTY_USAGE_PAGE = b'{"object": "page", "data": [], "has_more": false, "next_page": null}'
 
 # An answer: status, headers, and the body as chunks with a pause before each.
 Answer = tuple[int, dict[str, str], list[tuple[float, bytes]]]
@@ -391,7 +393,10 @@ def _fat_users(pages: int) -> Callable[[str], Answer]:
     padding = "x" * FAT_USER_BYTES
 
     def answer(path: str) -> Answer:
-        if not urlsplit(path).path.endswith("/organization/users"):
+        where = urlsplit(path).path
+        if "/organization/usage/" in where or where.endswith("/organization/costs"):
+            return _page(EMPTY_USAGE_PAGE)(path)
+        if not where.endswith("/organization/users"):
             return _page(EMPTY_PAGE)(path)
         query = dict(part.split("=", 1) for part in urlsplit(path).query.split("&") if part)
         after = query.get("after")  # "user-<page>-<n>", the last id of the page before

@@ -201,6 +201,10 @@ EXPECTED = {
     "keys-unused-for-days": ("key", ("Legacy", "legacy-batch")),
     "project-members": ("user", ("erin@example.com",)),
     "keys-expiring": ("key", ("Research", "research-etl-rotating", "service_account")),
+    "spend-by-key": ("key", ("Payments", "victor-proxy")),
+    "spend-by-owner": ("owner", ("victor@example.com",)),
+    "spend-by-project": ("project", ("Payments",)),
+    "top-spending-keys": ("key", ("Payments", "victor-proxy")),
 }
 PARAMS = {
     "keys-unused-for-days": {"days": "90"},

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from tests.support import Audited, cli_env
+from tests.support import FIXED, Audited, cli_env
 
 from orgaudit.errors import UsageError
+from orgaudit.model.spend import money
 from orgaudit.settings import KeyValue, read_key_value
+from orgaudit.simulator.demo import demo_org
+from orgaudit.simulator.usage import expected_cost
 
 SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schemas" / "explain.schema.json"
 # bob-laptop's redacted value in the demo is sk-proj-...0009: a full key that fits it,
@@ -63,6 +66,13 @@ def test_a_leaked_key_is_traced_to_its_key_and_never_shown(demo: Path, tmp_path:
         in out
     )
     assert "what it can reach:" in out and "scopes: unrestricted" in out
+    # Its recent spend, from the snapshot's Costs and Usage lists (the simulator's history).
+    org = demo_org(int(FIXED.timestamp()))
+    with sqlite3.connect(demo) as conn:
+        (since,) = conn.execute("SELECT usage_since FROM snapshots").fetchone()
+    amount = expected_cost(org, "key_000009", since, int(FIXED.timestamp()))
+    assert f"spend: {money(amount, 'usd').replace('usd', 'USD')} and " in out
+    assert "in the 30 days since 2026-05-02" in out
     for text in (ran.stdout, ran.stderr):
         assert SECRET_PART.encode() not in text
     for path in tmp_path.rglob("*"):  # the database, its journal, anything written

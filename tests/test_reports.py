@@ -55,8 +55,13 @@ EXPECTED_DEMO_FINDINGS = {
     "user-cannot-create-keys": {"dave@example.com", "oscar@example.com"},
     "user-no-project": {"peggy@example.com"},  # frank is an org owner: owner rights everywhere
     "key-scope-trap": {"grace-responses"},
-    "key-owner-without-access": {"heidi-old"},
-    "key-unrestricted": {"bob-laptop", "payments-bot-prod", "legacy-batch"},
+    "key-owner-without-access": {"heidi-old", "victor-proxy"},
+    "key-unrestricted": {"bob-laptop", "payments-bot-prod", "legacy-batch", "victor-proxy"},
+    # Spend over the usage window (the simulator's history follows each key's last use).
+    "key-spend-owner-gone": {"victor-proxy"},
+    "key-unrestricted-spend": {"bob-laptop", "payments-bot-prod", "victor-proxy"},
+    "key-idle": {"heidi-old"},  # last used 45 days ago: before the 30-day window
+    "role-granted-by-departed": {"Payments Key Managers"},
     "key-unused": {"alice-never-used", "legacy-batch"},
     "key-scopes-unknown": {"alice-ci"},
     "key-in-archived-project": {"legacy-batch"},
@@ -252,6 +257,8 @@ def test_fail_on_and_suppressions_decide_the_exit_code(demo_audit: Audited, tmp_
             for check, subject in [
                 ("key-scope-trap", "grace-*"),
                 ("key-owner-without-access", "heidi-old"),
+                ("key-owner-without-access", "victor-proxy"),
+                ("key-spend-owner-gone", "victor-proxy"),
                 ("key-unrestricted", "payments-bot-*"),
                 ("key-expiring", "research-etl-rotating"),
             ]
@@ -273,7 +280,7 @@ def test_fail_on_and_suppressions_decide_the_exit_code(demo_audit: Audited, tmp_
         cwd=tmp_path,
     )
     assert passing.returncode == 0, passing.stdout + passing.stderr
-    assert "4 suppressed" in passing.stdout
+    assert "6 suppressed" in passing.stdout
     markdown = (out / "orgaudit-snapshot-1.md").read_text()
     assert "accepted (owner alice@example.com, until 2026-12-31)" in markdown
 

@@ -318,7 +318,7 @@ def test_the_close_summary_tells_an_auditor_what_was_decided(story: Story) -> No
     assert summary["population"] == {
         "user_role": 24,
         "service_account_role": 2,
-        "api_key": 12,
+        "api_key": 13,
         "admin_key": 2,
     }
     # The demo's archived project: its lists cannot be read, so its members are not there
@@ -326,7 +326,7 @@ def test_the_close_summary_tells_an_auditor_what_was_decided(story: Story) -> No
         "items there may be missing: 3 list(s) of archived projects (the API lists no members "
         "of an archived project)."
     )
-    assert summary["decisions"] == {"keep": 34, "change": 1, "remove": 4, "undecided": 1}
+    assert summary["decisions"] == {"keep": 35, "change": 1, "remove": 4, "undecided": 1}
     assert {r["reviewer"] for r in summary["reviewers"]} == {OWNER, OTHER_OWNER}
     assert {(c["subject"]["name"], c["decision"]) for c in summary["requested_changes"]} == {
         ("bob-laptop", "remove"), ("dave@example.com", "change"), ("peggy@example.com", "remove"),

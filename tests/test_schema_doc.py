@@ -22,7 +22,7 @@ def _documented() -> dict[str, list[str]]:
         if heading:
             current = tables.setdefault(heading.group(1), [])
             continue
-        row = re.match(r"^\| (\w+) \| (TEXT|INTEGER) \|", line)
+        row = re.match(r"^\| (\w+) \| (TEXT|INTEGER|REAL) \|", line)
         if row and current is not None:
             current.append(row.group(1))
     return tables

@@ -22,6 +22,7 @@ import pytest
 from orgaudit.simulator import Fault, OrgBuilder, SimOrg, Simulator
 from orgaudit.simulator.demo import DEMO_CASES, KEYS_WRITE, demo_org
 from orgaudit.simulator.generate import OrgShape, generate_org
+from orgaudit.simulator.usage import expected_cost
 
 from support import ADMIN_KEY, NOW, Answer, Query, assert_error, call, ok
 
@@ -105,11 +106,11 @@ def test_project_keys_hide_keys_whose_owner_lost_access_unless_asked(
     every = names(ok(served, PAYMENTS_KEYS, [("owner_project_access", "any")]))
     inactive = names(ok(served, PAYMENTS_KEYS, [("owner_project_access", "inactive")]))
 
-    assert "heidi-old" not in default
+    assert "heidi-old" not in default and "victor-proxy" not in default
     assert default == active
-    assert sorted(every) == sorted([*default, "heidi-old"])
+    assert sorted(every) == sorted([*default, "heidi-old", "victor-proxy"])
     assert len(every) == len(served.org.project_api_keys["proj_payments"])
-    assert inactive == ["heidi-old"]
+    assert inactive == ["heidi-old", "victor-proxy"]
 
 
 def test_project_keys_reject_an_invalid_owner_project_access(served: Simulator) -> None:
@@ -744,6 +745,35 @@ def _check_admin_list_has_project_keys(org: SimOrg) -> None:
     assert listed - project == {k["id"] for k in org.admin_api_keys}
 
 
+def _check_spend_owner_left(org: SimOrg) -> None:
+    pid, key = _key(org, "victor-proxy")
+    assert pid == "proj_payments"
+    assert key["owner"]["user"]["id"] == "user_victor"
+    assert all(u["id"] != "user_victor" for u in org.users)  # left the org
+    assert key["owner_project_access"] == "inactive"
+    window_start = NOW - 30 * DAY
+    assert expected_cost(org, key["id"], window_start, NOW) > 0  # spent in the window
+
+
+def _check_granted_by_leaver(org: SimOrg) -> None:
+    managers = next(g["id"] for g in org.groups if g["name"] == "Payments Key Managers")
+    grants = [
+        e
+        for e in org.audit_logs
+        if e["type"] == "role.assignment.created"
+        and e["role.assignment.created"]["principal_id"] == managers
+    ]
+    assert [e["actor"]["session"]["user"]["email"] for e in grants] == ["victor@example.com"]
+    assert grants[0]["project"]["id"] == "proj_payments"
+    assert all(u["id"] != "user_victor" for u in org.users)
+
+
+def _check_key_idle(org: SimOrg) -> None:
+    _, key = _key(org, "heidi-old")
+    assert NOW - key["last_used_at"] > 30 * DAY  # used, but before the usage window
+    assert expected_cost(org, key["id"], NOW - 30 * DAY, NOW) == 0
+
+
 DEMO_CHECKS: dict[str, Callable[[SimOrg], None]] = {
     "reader-not-in-payments": _check_reader_not_in_payments,
     "project-viewer": _check_project_viewer,
@@ -767,6 +797,9 @@ DEMO_CHECKS: dict[str, Callable[[SimOrg], None]] = {
     "key-expired-listed": _check_key_expired_listed,
     "key-expiring-later": _check_key_expiring_later,
     "admin-list-has-project-keys": _check_admin_list_has_project_keys,
+    "spend-owner-left": _check_spend_owner_left,
+    "granted-by-leaver": _check_granted_by_leaver,
+    "key-idle": _check_key_idle,
 }
 
 

@@ -83,6 +83,7 @@ def _empty_collected(started: datetime) -> Collected:
         finished_at=started + timedelta(seconds=1),
         base_url="http://127.0.0.1:9/v1",
         audit_since=started - timedelta(days=180),
+        usage_since=None,
         items=lambda _source: (),
         gaps=(),
         coverage=(),

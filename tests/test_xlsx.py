@@ -43,6 +43,7 @@ SHEETS = [
     "Groups",
     "Service accounts",
     "API keys",
+    "Spend",
     "Admin keys",
     "Invites",
     "Access review",

@@ -327,6 +327,8 @@ class PullSettings:
     """What a pull collects besides the client's settings."""
 
     audit_days: int = 180
+    # Days of usage and costs read (the Usage and Costs APIs); 0 reads none.
+    usage_days: int = 30
     # Leave out per-user role lists whose answer the role lists already give (pull.py
     # says when); False asks every one, for an audit that wants each list read.
     derive_role_lists: bool = True
@@ -340,3 +342,5 @@ class PullSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.audit_days <= 3650:
             raise UsageError("--audit-days must be between 0 and 3650")
+        if not 0 <= self.usage_days <= 366:
+            raise UsageError("--usage-days must be between 0 and 366")

@@ -14,7 +14,7 @@ import pandas as pd
 from orgaudit.checks import CHECKS, CHECKS_BY_ID
 from orgaudit.checks.config import load_settings
 from orgaudit.checks.derived import findings_basis, store_derived, stored_findings
-from orgaudit.checks.diff import SnapshotDiff, diff_snapshots
+from orgaudit.checks.diff import SnapshotDiff, SpendChange, diff_snapshots
 from orgaudit.checks.findings import (
     AuditResult,
     AuditSettings,
@@ -131,6 +131,7 @@ def run_diff(db: SnapshotDatabase, options: DiffOptions) -> SnapshotDiff:
         run_checks(CHECKS, old, settings),
         run_checks(CHECKS, new, settings),
         settings.stale_days,
+        SpendChange(settings.spend_change_percent, settings.spend_change_min),
     )
 
 
@@ -153,7 +154,8 @@ def _changes_since_previous(
     old_findings = stored_findings(db, previous, findings_basis(old, settings))
     if old_findings is None:
         old_findings = run_checks(CHECKS, old, settings)
-    return diff_snapshots(old, analysis, old_findings, findings, settings.stale_days)
+    spend_change = SpendChange(settings.spend_change_percent, settings.spend_change_min)
+    return diff_snapshots(old, analysis, old_findings, findings, settings.stale_days, spend_change)
 
 
 def _query_sheets(

@@ -69,7 +69,12 @@ def _open_journal(
     """The journal to resume (``--resume``), or a new one; a pull set aside is said."""
     path = journal_path(db_path)
     fingerprint = json.dumps(
-        [client_settings.base_url, pull_settings.audit_days, pull_settings.derive_role_lists]
+        [
+            client_settings.base_url,
+            pull_settings.audit_days,
+            pull_settings.usage_days,
+            pull_settings.derive_role_lists,
+        ]
     )
     found = Journal.inspect(path, fingerprint, now)
     if pull_settings.resume:

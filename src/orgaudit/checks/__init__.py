@@ -8,12 +8,15 @@ the check into one ``unknown`` finding).
 
 from __future__ import annotations
 
-from orgaudit.checks import admin, coverage, keys, roster, users
+from orgaudit.checks import admin, coverage, keys, provenance, roster, spend, users
 from orgaudit.checks.findings import Check
+from orgaudit.model.spend import USAGE_SOURCE_NAMES
 from orgaudit.vocabulary import Severity
 
 _KEYS = ("project_api_keys",)
 _SCOPES = ("project_api_keys", "audit_key_events")
+_COSTS = ("project_api_keys", "costs")
+_USAGE = (*_COSTS, *USAGE_SOURCE_NAMES)
 
 CHECKS: tuple[Check, ...] = (
     Check(
@@ -66,6 +69,18 @@ CHECKS: tuple[Check, ...] = (
         evidence="documented",
         needs=("users",),
         run=roster.user_not_in_roster,
+    ),
+    Check(
+        id="role-granted-by-departed",
+        title="Role granted by someone who has left",
+        severity=Severity.LOW,
+        flags="a role held today whose granting event in the audit log (within --audit-days) was "
+        "made by a user or service account no longer in the organization",
+        why="nobody here can say why it was granted; a leaver's grants are the first to review",
+        fix="confirm the role is still needed with the project's owner, or remove it",
+        evidence="inferred",
+        needs=("audit_access_events", "users", "project_service_accounts"),
+        run=provenance.role_granted_by_departed,
     ),
     Check(
         id="key-scope-trap",
@@ -126,6 +141,43 @@ CHECKS: tuple[Check, ...] = (
         evidence="documented",
         needs=_KEYS,
         run=keys.key_unused,
+    ),
+    Check(
+        id="key-spend-owner-gone",
+        title="Key spending although its owner is gone",
+        severity=Severity.HIGH,
+        flags="a project key with cost or requests in the usage window (--usage-days) whose "
+        "owner left the project or the organization, or whose service account is gone",
+        why="money is spent through a key nobody answers for; whoever holds it is not, or no "
+        "longer, someone the organization vouches for",
+        fix="find the caller (explain key), move it to a key its team owns, then delete this key",
+        evidence="documented",
+        needs=(*_COSTS, "users"),
+        run=spend.key_spend_owner_gone,
+    ),
+    Check(
+        id="key-unrestricted-spend",
+        title="Key with all permissions that spends",
+        severity=Severity.MEDIUM,
+        flags="a project key with all permissions and a cost in the usage window",
+        why="a live key that can do everything its owner can: the blast radius of a leak",
+        fix="replace it with a restricted key holding only what its caller uses, then delete it",
+        evidence="documented",
+        needs=(*_COSTS, "audit_key_events"),
+        run=spend.key_unrestricted_spend,
+    ),
+    Check(
+        id="key-idle",
+        title="Key idle for the whole usage window",
+        severity=Severity.LOW,
+        flags="a project key last used before the usage window and with no request and no cost "
+        "in it (keys never used, or unused past --stale-days, are key-unused)",
+        why="a key nobody uses any more is only a risk: it can leak, and nothing would break "
+        "without it",
+        fix="ask its owner; delete it if nothing calls it",
+        evidence="documented",
+        needs=_USAGE,
+        run=spend.key_idle,
     ),
     Check(
         id="key-expiring",

@@ -7,6 +7,8 @@ Example::
     stale_days = 90
     max_owners = 3
     expiring_within_days = 14         # keys expiring this soon are flagged
+    spend_change_percent = 50         # diff reports a key's spend moving this much (%)
+    spend_change_min = 10             # ... and by at least this much money
 
     [policy]
     max_key_age_days = 365            # keys without expiry older than this are flagged
@@ -47,7 +49,13 @@ from orgaudit.vocabulary import Severity
 _TOP_LEVEL = {"thresholds", "policy", "severity", "suppress", "roster"}
 _ROSTER_TEXT = {"email_column": "email", "status_column": "status"}
 _ROSTER_LISTS = {"active_values": "active", "terminated_values": "terminated"}
-_THRESHOLDS = {"stale_days", "max_owners", "expiring_within_days"}
+_THRESHOLDS = {
+    "stale_days",
+    "max_owners",
+    "expiring_within_days",
+    "spend_change_percent",
+    "spend_change_min",
+}
 _POLICIES = {"max_key_age_days"}
 _SUPPRESSION_KEYS = {"check", "subject", "reason", "owner", "expires"}
 
@@ -115,6 +123,8 @@ def load_settings(
         stale_days=stale_days if stale_days is not None else thresholds.get("stale_days", 90),
         max_owners=max_owners if max_owners is not None else thresholds.get("max_owners", 3),
         expiring_within_days=thresholds.get("expiring_within_days", 14),
+        spend_change_percent=thresholds.get("spend_change_percent", 50),
+        spend_change_min=thresholds.get("spend_change_min", 10),
         max_key_age_days=policy.get("max_key_age_days"),
         severities=severities,
         suppressions=suppressions,

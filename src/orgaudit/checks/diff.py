@@ -6,110 +6,28 @@ merge of the two snapshots' tables on a stable key.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import replace
 
 import pandas as pd
 
+from orgaudit.checks.changes import (
+    DIFF_SCHEMA_VERSION,
+    SECTIONS,
+    Change,
+    SnapshotDiff,
+    changes_from,
+    compare,
+)
+from orgaudit.checks.diff_activity import (
+    DEFAULT_SPEND_CHANGE,
+    SpendChange,
+    actor_of,
+    spend_changes,
+)
 from orgaudit.checks.findings import Finding
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.catalog import PROJECT
 from orgaudit.vocabulary import FindingStatus
-
-# 2: a flat list of changes, each with its kind, ids, and a finding's check and severity
-# apart (1 grouped display strings by section).
-DIFF_SCHEMA_VERSION = 2
-# Sections of a diff, in the order they are shown.
-SECTIONS = (
-    "users added",
-    "users removed",
-    "org roles changed",
-    "project roles changed",
-    "group membership changed",
-    "role permissions changed",
-    "keys created",
-    "keys deleted",
-    "key scopes changed",
-    "keys newly used",
-    "keys gone stale",
-    "findings new",
-    "findings resolved",
-    "findings not evaluated",
-    "findings still open",
-)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change: its section, what it is about, and the before and after values.
-
-    ``subject`` and ``project`` are names for a person; the ids, the subject's type and,
-    for a finding, its check, severity and message are kept apart for scripts.
-    """
-
-    section: str
-    subject: str
-    project: str
-    before: str
-    after: str
-    subject_type: str = ""
-    subject_id: str = ""
-    project_id: str = ""
-    check: str = ""
-    severity: str = ""
-    message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the kind, the subject and project as objects, before and after (a
-        finding's message on the side it is on), and a finding's check and severity."""
-        finding = bool(self.check)
-        return {
-            "kind": self.section,
-            "subject": {"type": self.subject_type, "id": self.subject_id,
-                        "name": self._subject_name},
-            "project": {"type": "project", "id": self.project_id, "name": self.project}
-            if self.project_id else None,
-            "before": (self.message if finding else self.before) if self.before else None,
-            "after": (self.message if finding else self.after) if self.after else None,
-            "check": self.check or None,
-            "severity": self.severity or None,
-        }  # fmt: skip
-
-    @property
-    def _subject_name(self) -> str:
-        """The subject's name without the check id a finding's label starts with."""
-        prefix = f"{self.check}: "
-        return self.subject.removeprefix(prefix) if self.check else self.subject
-
-
-@dataclass(frozen=True)
-class SnapshotDiff:
-    """Every change from one snapshot to another."""
-
-    from_snapshot: int
-    to_snapshot: int
-    changes: tuple[Change, ...]
-
-    def section(self, name: str) -> tuple[Change, ...]:
-        """The changes of one section."""
-        return tuple(c for c in self.changes if c.section == name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (docs/schemas/diff.schema.json): the two snapshot ids and every
-        change, each with its kind, in the order the sections are shown."""
-        return {
-            "schema_version": DIFF_SCHEMA_VERSION,
-            "from_snapshot": self.from_snapshot,
-            "to_snapshot": self.to_snapshot,
-            "changes": [change.to_dict() for change in self.changes],
-        }
-
-    def to_frame(self) -> pd.DataFrame:
-        """The changes as one table (the workbook's Changes sheet)."""
-        return pd.DataFrame(
-            [asdict(c) for c in self.changes],
-            columns=["section", "subject", "project", "before", "after"],
-        ).rename(columns=str.capitalize)
 
 
 def diff_snapshots(
@@ -118,68 +36,23 @@ def diff_snapshots(
     old_findings: tuple[Finding, ...],
     new_findings: tuple[Finding, ...],
     stale_days: int,
+    spend_change: SpendChange = DEFAULT_SPEND_CHANGE,
 ) -> SnapshotDiff:
-    """Everything that changed from ``old`` to ``new``."""
+    """Everything that changed from ``old`` to ``new``, each change with who made it
+    where the newer snapshot's audit log names them."""
     changes = [
         *_users(old, new),
         *_project_roles(old, new),
         *_group_members(old, new),
         *_role_permissions(old, new),
         *_keys(old, new, stale_days),
+        *spend_changes(old, new, spend_change),
         *_findings(old_findings, new_findings),
     ]
+    changes = [replace(c, actor=actor_of(new, old.snapshot.as_of, c)) for c in changes]
     order = {name: i for i, name in enumerate(SECTIONS)}
     changes.sort(key=lambda c: (order[c.section], c.project, c.subject))
     return SnapshotDiff(old.snapshot.id, new.snapshot.id, tuple(changes))
-
-
-def _compare(
-    old: pd.DataFrame, new: pd.DataFrame, keys: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Rows only in old, only in new, and in both (columns suffixed _old and _new)."""
-    merged = old.merge(
-        new,
-        on=keys,
-        how="outer",
-        suffixes=("_old", "_new"),
-        indicator=True,
-        validate="one_to_one",
-    )
-    return (
-        merged[merged["_merge"] == "left_only"],
-        merged[merged["_merge"] == "right_only"],
-        merged[merged["_merge"] == "both"],
-    )
-
-
-def _changes(
-    section: str,
-    frame: pd.DataFrame,
-    subject: str,
-    before: str | None = None,
-    after: str | None = None,
-    project: str | None = None,
-    *,
-    ids: tuple[str, str, str | None] = ("", "", None),
-    finding: tuple[str, str, str] | None = None,
-) -> list[Change]:
-    """Changes from a frame's columns: the subject, before, after and project names;
-    ``ids`` the subject's type (or a column of it), id column and project id column;
-    ``finding`` the check, severity and message columns of a finding's change."""
-
-    def text(column: str | None) -> list[str]:
-        if column is None or column not in frame:
-            return [""] * len(frame)
-        return ["" if pd.isna(v) else str(v) for v in frame[column]]
-
-    subject_type, subject_id, project_id = ids
-    types = text(subject_type) if subject_type in frame else [subject_type] * len(frame)
-    check, severity, message = finding if finding is not None else (None, None, None)
-    columns = zip(
-        text(subject), text(project), text(before), text(after), types, text(subject_id),
-        text(project_id), text(check), text(severity), text(message), strict=True,
-    )  # fmt: skip
-    return [Change(section, *values) for values in columns]
 
 
 def _user_table(analysis: Analysis) -> pd.DataFrame:
@@ -190,13 +63,13 @@ def _user_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def _users(old: Analysis, new: Analysis) -> list[Change]:
-    removed, added, both = _compare(_user_table(old), _user_table(new), ["id"])
+    removed, added, both = compare(_user_table(old), _user_table(new), ["id"])
     changed = both[both["role_old"].fillna("") != both["role_new"].fillna("")]
     ids = ("user", "id", None)
     return [
-        *_changes("users added", added, "who_new", after="role_new", ids=ids),
-        *_changes("users removed", removed, "who_old", before="role_old", ids=ids),
-        *_changes("org roles changed", changed, "who_new", "role_old", "role_new", ids=ids),
+        *changes_from("users added", added, "who_new", after="role_new", ids=ids),
+        *changes_from("users removed", removed, "who_old", before="role_old", ids=ids),
+        *changes_from("org roles changed", changed, "who_new", "role_old", "role_new", ids=ids),
     ]
 
 
@@ -220,7 +93,7 @@ def _names(analysis: Analysis) -> pd.DataFrame:
 
 def _project_roles(old: Analysis, new: Analysis) -> list[Change]:
     keys = ["principal_type", "principal_id", "project_id"]
-    removed, added, both = _compare(_project_role_table(old), _project_role_table(new), keys)
+    removed, added, both = compare(_project_role_table(old), _project_role_table(new), keys)
     names = pd.concat([old.project_names, new.project_names])
     names = names[~names.index.duplicated(keep="last")]
     frames = []
@@ -236,7 +109,9 @@ def _project_roles(old: Analysis, new: Analysis) -> list[Change]:
         )
     changed = pd.concat(frames, ignore_index=True)
     ids = ("principal_type", "principal_id", "project_id")
-    return _changes("project roles changed", changed, "who", "before", "after", "project", ids=ids)
+    return changes_from(
+        "project roles changed", changed, "who", "before", "after", "project", ids=ids
+    )
 
 
 def _group_members(old: Analysis, new: Analysis) -> list[Change]:
@@ -246,7 +121,7 @@ def _group_members(old: Analysis, new: Analysis) -> list[Change]:
         names = snapshot["groups"][["id", "name"]].rename(columns={"id": "group_id"})
         return members.merge(names, on="group_id", how="left", validate="many_to_one")
 
-    removed, added, _ = _compare(table(old), table(new), ["group_id", "user_id"])
+    removed, added, _ = compare(table(old), table(new), ["group_id", "user_id"])
     frames = [
         removed.assign(
             who=removed["email_old"].fillna(removed["user_id"]),
@@ -264,7 +139,7 @@ def _group_members(old: Analysis, new: Analysis) -> list[Change]:
     changed = pd.concat(frames, ignore_index=True)
     changed = changed.assign(subject=changed["who"] + " in group " + changed["group"].fillna("?"))
     ids = ("user", "user_id", None)
-    return _changes("group membership changed", changed, "subject", "before", "after", ids=ids)
+    return changes_from("group membership changed", changed, "subject", "before", "after", ids=ids)
 
 
 def _role_permissions(old: Analysis, new: Analysis) -> list[Change]:
@@ -274,11 +149,11 @@ def _role_permissions(old: Analysis, new: Analysis) -> list[Change]:
             {"project_id": ""}
         )
 
-    _, _, both = _compare(table(old), table(new), ["resource_type", "project_id", "id"])
+    _, _, both = compare(table(old), table(new), ["resource_type", "project_id", "id"])
     changed = both[both["permissions_old"].fillna("") != both["permissions_new"].fillna("")]
     names = new.project_names
     changed = changed.assign(project=changed["project_id"].map(names).fillna(""))
-    return _changes(
+    return changes_from(
         "role permissions changed",
         changed,
         "name_new",
@@ -309,7 +184,7 @@ def _key_table(analysis: Analysis, stale_days: int) -> pd.DataFrame:
 
 
 def _keys(old: Analysis, new: Analysis, stale_days: int) -> list[Change]:
-    deleted, created, both = _compare(
+    deleted, created, both = compare(
         _key_table(old, stale_days), _key_table(new, stale_days), ["id"]
     )
     rescoped = both[
@@ -321,23 +196,23 @@ def _keys(old: Analysis, new: Analysis, stale_days: int) -> list[Change]:
     slept = both[both["fresh_old"].astype(bool) & ~both["fresh_new"].astype(bool)]
     new_ids = ("api_key", "id", "project_id_new")
     return [
-        *_changes(
+        *changes_from(
             "keys created", created, "name_new", after="scopes_new", project="project_new",
             ids=new_ids,
         ),
-        *_changes(
+        *changes_from(
             "keys deleted", deleted, "name_old", before="scopes_old", project="project_old",
             ids=("api_key", "id", "project_id_old"),
         ),
-        *_changes(
+        *changes_from(
             "key scopes changed", rescoped, "name_new", "scopes_old", "scopes_new",
             "project_new", ids=new_ids,
         ),
-        *_changes(
+        *changes_from(
             "keys newly used", woke, "name_new", "used_old", "used_new", "project_new",
             ids=new_ids,
         ),
-        *_changes(
+        *changes_from(
             "keys gone stale", slept, "name_new", "used_old", "used_new", "project_new",
             ids=new_ids,
         ),
@@ -375,7 +250,7 @@ def _finding_table(findings: tuple[Finding, ...]) -> pd.DataFrame:
 
 def _findings(old: tuple[Finding, ...], new: tuple[Finding, ...]) -> list[Change]:
     keys = ["check_id", "subject_id", "project_id"]
-    resolved, opened, still = _compare(_finding_table(old), _finding_table(new), keys)
+    resolved, opened, still = compare(_finding_table(old), _finding_table(new), keys)
     # A check that could not run in the new snapshot resolved nothing: its old findings
     # are "not evaluated", not "resolved".
     not_run = {
@@ -397,20 +272,30 @@ def _findings(old: tuple[Finding, ...], new: tuple[Finding, ...]) -> list[Change
     ids = ("kind", "subject_id", "project_id")
     finding = ("check_id", "severity", "message")
     return [
-        *_changes(
+        *changes_from(
             "findings new", labelled(opened, "new"), "label", after="text", project="where",
             ids=ids, finding=finding,
         ),
-        *_changes(
+        *changes_from(
             "findings not evaluated", labelled(unevaluated, "old"), "label", before="text",
             project="where", ids=ids, finding=finding,
         ),
-        *_changes(
+        *changes_from(
             "findings resolved", labelled(resolved, "old"), "label", before="text",
             project="where", ids=ids, finding=finding,
         ),
-        *_changes(
+        *changes_from(
             "findings still open", labelled(still, "new"), "label", after="text",
             project="where", ids=ids, finding=finding,
         ),
     ]  # fmt: skip
+
+
+__all__ = [
+    "DIFF_SCHEMA_VERSION",
+    "SECTIONS",
+    "Change",
+    "SnapshotDiff",
+    "SpendChange",
+    "diff_snapshots",
+]

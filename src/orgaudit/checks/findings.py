@@ -138,6 +138,9 @@ class AuditSettings:
     # An HR/IdP roster to check the org's users against (checks user-terminated and
     # user-not-in-roster); None, the default, leaves those checks off.
     roster: Roster | None = None
+    # diff reports a key's spend change of at least this percent and this much money.
+    spend_change_percent: int = 50
+    spend_change_min: int = 10
 
     def __post_init__(self) -> None:
         if self.stale_days < 1:

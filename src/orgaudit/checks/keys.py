@@ -7,15 +7,20 @@ import pandas as pd
 
 from orgaudit.checks.findings import AuditContext, contested_note
 from orgaudit.model.access import AccessModel, levels_for_pairs
-from orgaudit.model.bindings import SERVICE_ACCOUNT, USER
+from orgaudit.model.bindings import SERVICE_ACCOUNT
 from orgaudit.model.catalog import ORGANIZATION, PROJECT, Catalog
-from orgaudit.model.keys import REQUEST_RULE, request_bindings, scopes_unknown_reasons
+from orgaudit.model.keys import (
+    REQUEST_RULE,
+    owner_gone_reasons,
+    request_bindings,
+    scopes_unknown_reasons,
+)
 from orgaudit.vocabulary import FindingStatus, ScopeKind
 
 KEY_COLUMNS = ["id", "name", "project_id", "project_name", "owner_type", "owner_id"]
 
 
-def _key_rows(keys: pd.DataFrame, message: pd.Series | str) -> pd.DataFrame:
+def key_rows(keys: pd.DataFrame, message: pd.Series | str) -> pd.DataFrame:
     """Findings rows for keys: the key is the subject, in its project."""
     return pd.DataFrame(
         {
@@ -29,7 +34,7 @@ def _key_rows(keys: pd.DataFrame, message: pd.Series | str) -> pd.DataFrame:
     )
 
 
-def _owner(keys: pd.DataFrame) -> pd.Series:
+def owner_label(keys: pd.DataFrame) -> pd.Series:
     label = keys["owner_email"].fillna(keys["owner_name"]).fillna(keys["owner_id"]).astype(str)
     return label + " (" + keys["owner_type"].fillna("unknown owner").astype(str) + ")"
 
@@ -59,7 +64,7 @@ def key_scope_trap(context: AuditContext) -> pd.DataFrame:
             + trap.advice
             + ")"
         )
-        frames.append(_key_rows(hit, message))
+        frames.append(key_rows(hit, message))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -167,10 +172,10 @@ def _exceeding_rows(context: AuditContext, beyond: pd.DataFrame) -> pd.DataFrame
         "the key asks for "
         + per_key["scopes"]
         + ", which the roles of its owner "
-        + _owner(per_key)
+        + owner_label(per_key)
         + " in the project do not grant; those calls fail"
     )
-    rows = _key_rows(per_key, message)
+    rows = key_rows(per_key, message)
     return rows.assign(
         status=(per_key["unknown"] | ~complete).map({True: FindingStatus.UNKNOWN, False: None})
     )
@@ -191,46 +196,29 @@ def _owner_complete(context: AuditContext, keys: pd.DataFrame) -> pd.Series:
 
 def key_owner_without_access(context: AuditContext) -> pd.DataFrame:
     """Keys whose owner lost project access, left the org, or is a vanished account."""
-    snapshot = context.analysis.snapshot
-    keys = context.keys
-    users = set(snapshot["users"]["id"])
-    accounts = snapshot["project_service_accounts"]
-    account_pairs = set(zip(accounts["project_id"], accounts["id"], strict=True))
-    pairs = pd.Series(
-        list(zip(keys["project_id"], keys["owner_id"], strict=True)), index=keys.index
-    )
-    inactive = keys["owner_project_access"] != "active"
-    left_org = (keys["owner_type"] == USER) & ~keys["owner_id"].isin(users)
-    gone_account = (keys["owner_type"] == SERVICE_ACCOUNT) & ~pairs.isin(account_pairs)
-    archived = keys["project_status"] == "archived"  # their accounts are not listed
-    flagged = keys[inactive | left_org | (gone_account & ~archived)]
-    reason = pd.Series("the owner no longer has access to the project", index=flagged.index)
-    reason = reason.where(~left_org[flagged.index], "the owner is no longer in the organization")
-    reason = reason.where(
-        ~(gone_account[flagged.index] & ~archived[flagged.index]),
-        "the owning service account is gone",
-    )
+    reason = owner_gone_reasons(context.keys, context.analysis.snapshot)
+    flagged = context.keys.loc[reason.index]
     message = (
         "key owned by "
-        + _owner(flagged)
+        + owner_label(flagged)
         + ": "
         + reason
         + " (owner_project_access "
         + flagged["owner_project_access"].astype(str)
         + ")"
     )
-    return _key_rows(flagged, message)
+    return key_rows(flagged, message)
 
 
 def key_unrestricted(context: AuditContext) -> pd.DataFrame:
     """Keys with all permissions; worse when a service account owns them."""
     keys = context.keys
     loose = keys[keys["scope_kind"] == ScopeKind.UNRESTRICTED]
-    message = "key with all permissions, owned by " + _owner(loose)
-    return _key_rows(loose, message).assign(escalate=loose["owner_type"] == SERVICE_ACCOUNT)
+    message = "key with all permissions, owned by " + owner_label(loose)
+    return key_rows(loose, message).assign(escalate=loose["owner_type"] == SERVICE_ACCOUNT)
 
 
-def _days(delta: pd.Series) -> pd.Series:
+def days_text(delta: pd.Series) -> pd.Series:
     """Whole days of a time difference, as text: "1 day", "3 days"."""
     count = delta.dt.days.astype("Int64")
     days: pd.Series = count.astype(str) + count.map({1: " day"}).fillna(" days")
@@ -244,11 +232,13 @@ def key_unused(context: AuditContext) -> pd.DataFrame:
     idle = context.as_of - keys["last_used_at"]
     never = keys["last_used_at"].isna()
     flagged = keys[never | (idle.dt.days > stale)]
-    message = ("not used for " + _days(idle[flagged.index]) + f" (threshold {stale})").where(
+    message = ("not used for " + days_text(idle[flagged.index]) + f" (threshold {stale})").where(
         ~never[flagged.index],
-        "never used since it was created " + _days(context.as_of - flagged["created_at"]) + " ago",
+        "never used since it was created "
+        + days_text(context.as_of - flagged["created_at"])
+        + " ago",
     )
-    return _key_rows(flagged, message)
+    return key_rows(flagged, message)
 
 
 def key_expired(context: AuditContext) -> pd.DataFrame:
@@ -259,11 +249,11 @@ def key_expired(context: AuditContext) -> pd.DataFrame:
         "key expired on "
         + expired["expires_at"].dt.strftime("%Y-%m-%d")
         + " ("
-        + _days(context.as_of - expired["expires_at"])
+        + days_text(context.as_of - expired["expires_at"])
         + " ago) but is still listed; owned by "
-        + _owner(expired)
+        + owner_label(expired)
     )
-    return _key_rows(expired, message)
+    return key_rows(expired, message)
 
 
 def key_expiring(context: AuditContext) -> pd.DataFrame:
@@ -278,19 +268,19 @@ def key_expiring(context: AuditContext) -> pd.DataFrame:
     soon = keys[usable & keys["expires_at"].notna() & (left >= pd.Timedelta(0)) & (left <= window)]
     idle = context.as_of - soon["last_used_at"]
     in_use = soon["last_used_at"].notna() & (idle <= window)
-    ago = (_days(idle) + " ago").where(idle >= pd.Timedelta(days=1), "within the last day")
+    ago = (days_text(idle) + " ago").where(idle >= pd.Timedelta(days=1), "within the last day")
     use = ("; last used " + ago).where(in_use, "")
     message = (
         "key expires on "
         + soon["expires_at"].dt.strftime("%Y-%m-%d")
         + " (in "
-        + _days(soon["expires_at"] - context.as_of)
+        + days_text(soon["expires_at"] - context.as_of)
         + "); owned by "
-        + _owner(soon)
+        + owner_label(soon)
         + use.fillna("")
     )
     escalate = (soon["owner_type"] == SERVICE_ACCOUNT) | in_use
-    return _key_rows(soon, message).assign(escalate=escalate.to_numpy())
+    return key_rows(soon, message).assign(escalate=escalate.to_numpy())
 
 
 def key_no_expiry_too_old(context: AuditContext) -> pd.DataFrame:
@@ -304,11 +294,11 @@ def key_no_expiry_too_old(context: AuditContext) -> pd.DataFrame:
     old = keys[keys["expires_at"].isna() & (age > pd.Timedelta(days=limit))]
     message = (
         "key has no expiry and was created "
-        + _days(age[old.index])
+        + days_text(age[old.index])
         + f" ago (policy: at most {limit} days); owned by "
-        + _owner(old)
+        + owner_label(old)
     )
-    return _key_rows(old, message)
+    return key_rows(old, message)
 
 
 def key_scopes_unknown(context: AuditContext) -> pd.DataFrame:
@@ -317,14 +307,14 @@ def key_scopes_unknown(context: AuditContext) -> pd.DataFrame:
     keys = context.keys
     unknown = keys[keys["scopes"].isna()]
     before = (unknown["created_at"] < snapshot.audit_since).fillna(False).astype(bool)
-    return _key_rows(unknown, before.map(scopes_unknown_reasons(snapshot)))
+    return key_rows(unknown, before.map(scopes_unknown_reasons(snapshot)))
 
 
 def key_in_archived_project(context: AuditContext) -> pd.DataFrame:
     """Keys still held in archived projects."""
     keys = context.keys
     archived = keys[keys["project_status"] == "archived"]
-    return _key_rows(archived, "key still exists in archived project " + archived["project_name"])
+    return key_rows(archived, "key still exists in archived project " + archived["project_name"])
 
 
 def service_account_owner(context: AuditContext) -> pd.DataFrame:

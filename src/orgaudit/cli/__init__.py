@@ -35,6 +35,7 @@ from orgaudit.cli.common import (
     State,
     StrictOption,
     TimeoutOption,
+    UsageDaysOption,
     err,
     out,
     pull_with_progress,
@@ -101,6 +102,7 @@ def pull_command(
     max_wait: MaxWaitOption = RetryPolicy.max_wait,
     strict: StrictOption = False,
     audit_days: AuditDaysOption = PullSettings.audit_days,
+    usage_days: UsageDaysOption = PullSettings.usage_days,
     max_body_mb: MaxBodyOption = DEFAULT_MAX_BODY_MB,
     max_pages: MaxPagesOption = ClientSettings.max_pages,
     ask_every_role_list: AskEveryRoleListOption = False,
@@ -120,6 +122,7 @@ def pull_command(
         ask_every_role_list,
         max_wait=max_wait,
         strict=strict,
+        usage_days=usage_days,
         resume=resume,
     )
     with SnapshotDatabase.open(resolve_db_path(db), create=True) as database:

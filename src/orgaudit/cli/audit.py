@@ -25,6 +25,7 @@ from orgaudit.cli.common import (
     SnapshotOption,
     StrictOption,
     TimeoutOption,
+    UsageDaysOption,
     out,
     pull_with_progress,
 )
@@ -102,6 +103,7 @@ def audit_command(
     max_wait: MaxWaitOption = RetryPolicy.max_wait,
     strict: StrictOption = False,
     audit_days: AuditDaysOption = PullSettings.audit_days,
+    usage_days: UsageDaysOption = PullSettings.usage_days,
     max_body_mb: MaxBodyOption = DEFAULT_MAX_BODY_MB,
     max_pages: MaxPagesOption = ClientSettings.max_pages,
     ask_every_role_list: AskEveryRoleListOption = False,
@@ -133,6 +135,7 @@ def audit_command(
         ask_every_role_list,
         max_wait=max_wait,
         strict=strict,
+        usage_days=usage_days,
     )
     with SnapshotDatabase.open(resolve_db_path(db), create=not offline) as database:
         if offline:

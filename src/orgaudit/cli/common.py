@@ -108,7 +108,12 @@ MaxWaitOption = Annotated[
         "with Retry-After): these are not counted as tries."
     ),
 ]
-AuditDaysOption = Annotated[int, typer.Option(help="Days of audit log to read for key scopes.")]
+AuditDaysOption = Annotated[
+    int, typer.Option(help="Days of audit log to read (key scopes and who changed access).")
+]
+UsageDaysOption = Annotated[
+    int, typer.Option(help="Days of usage and costs to read (0: none).", min=0, max=366)
+]
 MaxBodyOption = Annotated[int, typer.Option(help="Refuse a response body larger than this (MiB).")]
 MaxPagesOption = Annotated[int, typer.Option(help="Refuse a list longer than this many pages.")]
 ResumeOption = Annotated[
@@ -151,6 +156,7 @@ class PullOptions:
     max_wait: float = RetryPolicy.max_wait
     strict: bool = False
     resume: bool = False
+    usage_days: int = PullSettings.usage_days
 
     def client(self) -> ClientSettings:
         """The client's settings."""
@@ -167,6 +173,7 @@ class PullOptions:
         """What the pull collects."""
         return PullSettings(
             audit_days=self.audit_days,
+            usage_days=self.usage_days,
             derive_role_lists=not self.ask_every_role_list,
             strict=self.strict,
             resume=self.resume,

@@ -33,6 +33,14 @@ class PageStyle(Enum):
 
     LAST_ID = "last_id"  # users, projects, keys, audit logs, ...: `last_id` + `has_more`
     NEXT = "next"  # RBAC lists (roles, groups, role assignments): `next` + `has_more`
+    # Usage and Costs: `object: "page"`, `data` holds day buckets, each with `results`;
+    # the cursor is `next_page`, sent back as `page` (UsageResponse, UsageTimeBucket).
+    BUCKETS = "buckets"
+
+    @property
+    def cursor_param(self) -> str:
+        """The query parameter that carries the cursor to the next page."""
+        return "page" if self is PageStyle.BUCKETS else "after"
 
 
 @dataclass(frozen=True)
@@ -168,15 +176,23 @@ def error_message(body: bytes, scrub: Callable[[str], str]) -> str:
 
 
 def read_page(
-    body: JsonObject, style: PageStyle, path: str
+    body: JsonObject, style: PageStyle, path: str, max_items: int
 ) -> tuple[list[JsonObject], bool, str | None]:
-    """Check a list page's shape and return its items, ``has_more`` and next cursor."""
+    """Check a list page's shape and return its items, ``has_more`` and next cursor.
+
+    A page holds at most ``max_items`` items (buckets, for a usage page), the ``limit``
+    asked for. A usage page's items are its buckets' results, each with its bucket's
+    ``start_time`` and ``end_time`` written in, so every row says which day it counts.
+    """
+    if style is PageStyle.BUCKETS:
+        return _read_bucket_page(body, path, max_items)
     data = body.get("data")
     has_more = body.get("has_more")
     if body.get("object") != "list" or not isinstance(data, list) or not isinstance(has_more, bool):
         raise MalformedResponseError(
             f"GET {path}: the page is not a list object with 'data' and 'has_more'"
         )
+    _check_count(path, data, max_items)
     if not all(isinstance(item, dict) for item in data):
         raise MalformedResponseError(f"GET {path}: the page holds items that are not objects")
     if style is PageStyle.NEXT:
@@ -187,6 +203,57 @@ def read_page(
         cursor = body.get("last_id")
         if cursor is None and data:
             cursor = data[-1].get("id")
+    return data, has_more, _cursor(path, cursor)
+
+
+def _read_bucket_page(
+    body: JsonObject, path: str, max_buckets: int
+) -> tuple[list[JsonObject], bool, str | None]:
+    """A Usage or Costs page (openai/openai-openapi openapi.json, UsageResponse):
+    ``{"object": "page", "data": [bucket], "has_more", "next_page"}``, each bucket
+    ``{"object": "bucket", "start_time", "end_time", "results": [...]}``."""
+    buckets = body.get("data")
+    has_more = body.get("has_more")
+    if (
+        body.get("object") != "page"
+        or not isinstance(buckets, list)
+        or not isinstance(has_more, bool)
+    ):
+        raise MalformedResponseError(
+            f"GET {path}: the page is not a usage page with 'data' and 'has_more'"
+        )
+    _check_count(path, buckets, max_buckets)
+    rows: list[JsonObject] = []
+    for bucket in buckets:
+        if not isinstance(bucket, dict):
+            raise MalformedResponseError(f"GET {path}: the page holds a bucket not an object")
+        results, start, end = (
+            bucket.get("results"),
+            bucket.get("start_time"),
+            bucket.get("end_time"),
+        )
+        if not isinstance(results, list) or not all(
+            isinstance(t, int) and not isinstance(t, bool) for t in (start, end)
+        ):
+            raise MalformedResponseError(
+                f"GET {path}: a bucket has no 'results' list or no integer start and end"
+            )
+        for result in results:
+            if not isinstance(result, dict):
+                raise MalformedResponseError(f"GET {path}: a bucket holds a result not an object")
+            rows.append({**result, "start_time": start, "end_time": end})
+    return rows, has_more, _cursor(path, body.get("next_page"))
+
+
+def _check_count(path: str, items: list[object], max_items: int) -> None:
+    if len(items) > max_items:
+        raise MalformedResponseError(
+            f"GET {path}: a page holds {len(items)} items, more than the {max_items} asked "
+            "for; refused"
+        )
+
+
+def _cursor(path: str, cursor: object) -> str | None:
     if cursor is not None and not isinstance(cursor, str):
         raise MalformedResponseError(f"GET {path}: the page's cursor is not a string")
-    return data, has_more, cursor
+    return cursor

@@ -186,14 +186,9 @@ class AdminClient:
         for _ in range(self._settings.max_pages):
             params = [*endpoint.params, *extra_params, ("limit", str(endpoint.max_limit))]
             if cursor is not None:
-                params.append(("after", cursor))
+                params.append((endpoint.style.cursor_param, cursor))
             body = await self.get_json(path, params, next_page=cursor is not None)
-            data, has_more, next_cursor = read_page(body, endpoint.style, path)
-            if len(data) > endpoint.max_limit:
-                raise MalformedResponseError(
-                    f"GET {path}: a page holds {len(data)} items, more than the "
-                    f"{endpoint.max_limit} asked for; refused"
-                )
+            data, has_more, next_cursor = read_page(body, endpoint.style, path, endpoint.max_limit)
             on_page(data)  # the caller starts on a page's items at once
             if not has_more:
                 return

@@ -59,6 +59,18 @@ _PROJECT_DERIVED_REASON = (
 )
 
 
+_NO_USAGE_REASON = "not asked: --usage-days 0"
+
+
+def usage_window_start(started_at: datetime, usage_days: int) -> datetime | None:
+    """Where the usage window starts: midnight UTC ``usage_days`` days before the pull,
+    so every bucket is a whole UTC day (the Usage API's 1d buckets); None for 0 days."""
+    if usage_days == 0:
+        return None
+    day = (started_at - timedelta(days=usage_days)).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 # The memory a pull takes to read, whatever the pages hold (see reading_memory_ceiling).
 PROGRAM_BYTES = 160 * 1024 * 1024  # Python with pandas, httpx and typer loaded, and room
 PARSED_PAGE_OBJECTS_BYTES = 60 * 1024 * 1024  # client.MAX_JSON_VALUES values at most
@@ -94,10 +106,16 @@ async def collect(
     asked again. The items stay in the journal: the result reads them from there.
     """
     audit_since = journal.started_at - timedelta(days=pull_settings.audit_days)
+    usage_since = usage_window_start(journal.started_at, pull_settings.usage_days)
     try:
         async with AdminClient(key, client_settings, progress=progress) as client:
             collector = _Collector(
-                client, audit_since, pull_settings.derive_role_lists, pull_settings.strict, journal
+                client,
+                audit_since,
+                usage_since,
+                pull_settings.derive_role_lists,
+                pull_settings.strict,
+                journal,
             )
             await collector.run()
     except BaseExceptionGroup as group:
@@ -116,6 +134,7 @@ async def collect(
         finished_at=finished_at,
         base_url=client_settings.base_url,
         audit_since=audit_since,
+        usage_since=usage_since,
         items=collector.journaled_items,
         gaps=gaps,
         coverage=tuple(note_dropped(c, dropped, gaps) for c in coverage),
@@ -137,12 +156,14 @@ class _Collector:
         self,
         client: AdminClient,
         audit_since: datetime,
+        usage_since: datetime | None,
         derive: bool,
         strict: bool,
         journal: Journal,
     ) -> None:
         self.client = client
         self.audit_since = audit_since
+        self.usage_since = usage_since
         self.derive = derive
         self.strict = strict
         self.journal = journal
@@ -165,13 +186,26 @@ class _Collector:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             self._group = group
-            since = int(self.audit_since.timestamp())
+            since = (("effective_at[gte]", str(int(self.audit_since.timestamp()))),)
             self.spawn(self.fetch(src.INVITES))
             self.spawn(self.fetch(src.ADMIN_API_KEYS))
-            self.spawn(self.fetch(src.AUDIT_KEY_EVENTS, extra=(("effective_at[gte]", str(since)),)))
+            self.spawn(self.fetch(src.AUDIT_KEY_EVENTS, extra=since))
+            self.spawn(self.fetch(src.AUDIT_ACCESS_EVENTS, extra=since))
+            self.spawn(self._usage())
             self.spawn(self._organization_rbac())
             self.spawn(self._users())
             self.spawn(self._projects())
+
+    async def _usage(self) -> None:
+        """The Usage and Costs lists over the usage window (none with --usage-days 0)."""
+        if self.usage_since is None:
+            for source in (src.COSTS, *src.USAGE_SOURCES):
+                gap = Gap(source.name, WHOLE_ORG, SKIPPED, _NO_USAGE_REASON, asked=False)
+                self.gaps.append(gap)
+            return
+        start = (("start_time", str(int(self.usage_since.timestamp()))),)
+        await self.fetch(src.COSTS, extra=start)  # the family's root: asked first
+        await asyncio.gather(*(self.fetch(source, extra=start) for source in src.USAGE_SOURCES))
 
     def journaled_items(self, source_name: str) -> Iterator[tuple[Scope, JsonObject]]:
         """A source's items, read back from the journal a page at a time: its lists in
@@ -366,11 +400,15 @@ _ID_FIELDS = {"project_groups": "group_id"}
 
 
 def _check_items(source: Source, path: str, items: list[JsonObject]) -> None:
+    if source.family is Family.USAGE:  # results have no id; each says what it counts
+        if not all(isinstance(item.get("object"), str) for item in items):
+            raise MalformedResponseError(f"GET {path}: a usage result has no 'object'")
+        return
     id_field = _ID_FIELDS.get(source.name, "id")
     for item in items:
         if not isinstance(item.get(id_field), str) or not item[id_field]:
             raise MalformedResponseError(f"GET {path}: an item has no string '{id_field}'")
-        if source is src.AUDIT_KEY_EVENTS and not isinstance(item.get("type"), str):
+        if source.family is Family.AUDIT_LOGS and not isinstance(item.get("type"), str):
             raise MalformedResponseError(f"GET {path}: an audit-log event has no 'type'")
 
 

@@ -74,6 +74,7 @@ class Collected:
     finished_at: datetime
     base_url: str
     audit_since: datetime
+    usage_since: datetime | None  # where the usage window starts; None: usage not read
     # A source's items by name, read (a page at a time) from where the pull put them;
     # in the order of their scopes, each list's items in the order they came.
     items: Callable[[str], Iterable[tuple[Scope, JsonObject]]]

@@ -1,8 +1,9 @@
 """What a pull reads: every list source, its endpoint, its family and its table.
 
 This is the request plan as data. Page sizes are the largest each endpoint allows
-(the OpenAPI document, docs/evidence.md#openapi-spec; its ``limit`` maxima). Sources in
-an optional family (RBAC, audit logs, admin keys) may be missing from an org or
+(the OpenAPI document, docs/evidence.md#openapi-spec; its ``limit`` maxima), but for usage
+and costs (below). Sources in an optional family (RBAC, audit logs, admin keys, usage)
+may be missing from an org or
 unreadable by a key; their 403/404 is recorded as coverage and the pull goes on.
 """
 
@@ -19,6 +20,32 @@ A, B = PageStyle.LAST_ID, PageStyle.NEXT
 # created carries data.scopes,
 # updated carries changes_requested.scopes (or data.scopes in the spec's own example).
 KEY_EVENT_TYPES = ("api_key.created", "api_key.updated", "api_key.deleted")
+# The events that change who may do what (the OpenAPI document's AuditLogEventType and
+# AuditLog payloads): people and their roles, invites, service accounts, roles, role
+# assignments of users and groups at org and project level, groups and projects. Group
+# membership has no documented event outside the tenant-only ones, so it is not read.
+ACCESS_EVENT_TYPES = (
+    "user.added",
+    "user.updated",
+    "user.deleted",
+    "invite.sent",
+    "invite.accepted",
+    "invite.deleted",
+    "service_account.created",
+    "service_account.updated",
+    "service_account.deleted",
+    "role.created",
+    "role.updated",
+    "role.deleted",
+    "role.assignment.created",
+    "role.assignment.deleted",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "project.created",
+    "project.archived",
+    "project.deleted",
+)
 
 
 class Family(Enum):
@@ -28,6 +55,7 @@ class Family(Enum):
     RBAC = "rbac"
     AUDIT_LOGS = "audit_logs"
     ADMIN_KEYS = "admin_keys"
+    USAGE = "usage"  # the Usage and Costs APIs: an admin key needs api.usage.read
 
 
 @dataclass(frozen=True)
@@ -200,6 +228,62 @@ AUDIT_KEY_EVENTS = _source(
     tuple(("event_types[]", event) for event in KEY_EVENT_TYPES),
     label="API key events in the audit log",
 )
+AUDIT_ACCESS_EVENTS = _source(
+    "audit_access_events",
+    "/organization/audit_logs",
+    A,
+    100,
+    Family.AUDIT_LOGS,
+    "audit_access_events",
+    tuple(("event_types[]", event) for event in ACCESS_EVENT_TYPES),
+    label="access changes in the audit log",
+)
+
+# Usage and cost: one page holds day buckets, `limit` of them. Seven days a page (each
+# endpoint's documented default) rather than the most allowed (31 for usage, 180 for
+# costs): a bucket holds a result per key, so a page of a month of a large org's keys
+# would pass the bound on a page's size. Grouped by project, user and key wherever the
+# endpoint allows it (openai/openai-openapi openapi.json, each endpoint's `group_by`).
+USAGE_PAGE_DAYS = 7
+_BY_PRINCIPAL = ("project_id", "user_id", "api_key_id")
+_USAGE_LISTS = (
+    ("completions", _BY_PRINCIPAL, "completions usage"),
+    ("embeddings", _BY_PRINCIPAL, "embeddings usage"),
+    ("moderations", _BY_PRINCIPAL, "moderations usage"),
+    ("images", _BY_PRINCIPAL, "images usage"),
+    ("audio_speeches", _BY_PRINCIPAL, "audio speech usage"),
+    ("audio_transcriptions", _BY_PRINCIPAL, "audio transcription usage"),
+    ("file_search_calls", _BY_PRINCIPAL, "file search usage"),
+    ("web_search_calls", _BY_PRINCIPAL, "web search usage"),
+    ("vector_stores", ("project_id",), "vector store usage"),
+    ("code_interpreter_sessions", ("project_id",), "code interpreter usage"),
+)
+_DAILY = (("bucket_width", "1d"),)
+# Costs come grouped by project, line item and key at once, so spend by any of them is
+# a sum over one table and nothing is counted twice.
+COSTS = _source(
+    "costs",
+    "/organization/costs",
+    PageStyle.BUCKETS,
+    USAGE_PAGE_DAYS,
+    Family.USAGE,
+    "costs",
+    (*_DAILY, *(("group_by", f) for f in ("project_id", "line_item", "api_key_id"))),
+    label="costs (Costs API)",
+)
+USAGE_SOURCES: tuple[Source, ...] = tuple(
+    _source(
+        f"usage_{name}",
+        f"/organization/usage/{name}",
+        PageStyle.BUCKETS,
+        USAGE_PAGE_DAYS,
+        Family.USAGE,
+        "usage",
+        (*_DAILY, *(("group_by", field) for field in group_by)),
+        label=label,
+    )
+    for name, group_by, label in _USAGE_LISTS
+)
 
 ALL_SOURCES: tuple[Source, ...] = (
     USERS,
@@ -219,6 +303,9 @@ ALL_SOURCES: tuple[Source, ...] = (
     PROJECT_USER_ROLES,
     PROJECT_GROUP_ROLES,
     AUDIT_KEY_EVENTS,
+    AUDIT_ACCESS_EVENTS,
+    COSTS,
+    *USAGE_SOURCES,
 )
 SOURCES_BY_NAME = {source.name: source for source in ALL_SOURCES}
 
@@ -247,4 +334,4 @@ CHILDREN: dict[str, tuple[Source, ...]] = {
 
 # The org-level list whose failure means the whole family is missing or unreadable, so
 # the family's fan-out requests are skipped instead of each failing in turn.
-FAMILY_ROOTS = {Family.RBAC: ORG_ROLES.name}
+FAMILY_ROOTS = {Family.RBAC: ORG_ROLES.name, Family.USAGE: COSTS.name}

@@ -18,6 +18,7 @@ from orgaudit.explain.keys import explain_key
 from orgaudit.explain.lookup import text_or
 from orgaudit.explain.records import KeyVerdict
 from orgaudit.model.analysis import Analysis
+from orgaudit.model.spend import SPEND_SOURCES, money
 from orgaudit.settings import REDACTION, KeyValue
 from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import Verdict
@@ -29,7 +30,7 @@ from orgaudit.vocabulary import Verdict
 PROJECTS_PAGE = "https://platform.openai.com/settings/organization/projects"
 ADMIN_KEYS_PAGE = "https://platform.openai.com/settings/organization/admin-keys"
 API = "https://api.openai.com/v1"
-NO_SPEND = "not in the snapshot: orgaudit does not read the Usage and Costs APIs yet"
+ADMIN_SPEND = "none counted: the Usage and Costs APIs count the requests of project keys"
 
 
 @dataclass(frozen=True)
@@ -163,12 +164,32 @@ def _project_key(analysis: Analysis, row: Any) -> LeakedKeyMatch:
         expires_at=_time(row.expires_at),
         usable=verdict.decision,
         reach=verdict.summary,
-        spend=NO_SPEND,
+        spend=spend_text(analysis, str(row.id)),
         revoke=(
             f"dashboard: {PROJECTS_PAGE}, project {project}, API keys: delete {text_or(row.name)}",
             f"Admin API: DELETE {API}/organization/projects/{row.project_id}/api_keys/{row.id}",
         ),
         verdict=verdict,
+    )
+
+
+def spend_text(analysis: Analysis, key_id: str) -> str:
+    """A project key's spend over the usage window, in words; what was not read, said."""
+    window = analysis.usage_window
+    if window is None:
+        return "not read: the snapshot was pulled with --usage-days 0"
+    unread = analysis.snapshot.incomplete_sources(SPEND_SOURCES)
+    if unread:
+        return f"unknown: {', '.join(unread)} not read in full (see the coverage)"
+    spend = analysis.key_spend
+    row = spend[spend["api_key_id"] == key_id]
+    if row.empty:
+        return f"none in {window.words()}"
+    first = row.iloc[0]
+    return (
+        f"{money(float(first['cost']), str(first['currency']))} and "
+        f"{int(first['requests']):,} requests in {window.words()} "
+        f"(on {int(first['active_days'])} of its days)"
     )
 
 
@@ -195,7 +216,7 @@ def _admin_key(row: Any, as_of: datetime) -> LeakedKeyMatch:
         reach="expired: it can no longer be used"
         if expired
         else "the Admin API: the organization's users, projects, keys and roles",
-        spend=NO_SPEND,
+        spend=ADMIN_SPEND,
         revoke=(
             f"dashboard: {ADMIN_KEYS_PAGE}: delete {text_or(row.name)}",
             f"Admin API: DELETE {API}/organization/admin_api_keys/{row.id}",

@@ -96,8 +96,26 @@ class UserScopeCheck:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """Who granted a binding and when, from the audit log's newest event that made it.
+
+    ``by_in_org`` is whether that user or service account is still in the org (None
+    where the event names nobody); ``inferred`` marks a match by principal and place
+    only, since role assignment events name no role.
+    """
+
+    event: str
+    at: str  # YYYY-MM-DD, UTC
+    by: str
+    by_in_org: bool | None
+    inferred: bool
+
+
+@dataclass(frozen=True)
 class WeighedBinding:
-    """One binding as the verdict weighed it."""
+    """One binding as the verdict weighed it, and who granted it (None: the audit log
+    holds no event that made it, or was not read; ``UserVerdict.grants_logged_since``
+    tells which)."""
 
     source: str
     role: str
@@ -107,6 +125,7 @@ class WeighedBinding:
     deciding: bool
     note: str
     evidence: str
+    granted: Grant | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +220,9 @@ class UserVerdict:
     # only their org role: where a verdict is worth reading in detail.
     in_project: bool = False
     archived: bool = False  # the project is archived: no keys there, whatever the roles
+    # Since when the audit log's access changes were read (YYYY-MM-DD); None: not read,
+    # so who granted what cannot be told.
+    grants_logged_since: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``decision``, ``permission``, ``bindings``, ``fixes``, ...)."""

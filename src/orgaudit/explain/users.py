@@ -4,12 +4,14 @@ access model, every binding weighed, the deciding ones marked, and the fixes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 
 from orgaudit.explain.lookup import every_project, every_user, find_project, find_user, text_or
 from orgaudit.explain.records import (
     Fix,
+    Grant,
     ProjectRef,
     UserRef,
     UserVerdict,
@@ -19,6 +21,7 @@ from orgaudit.explain.records import (
 )
 from orgaudit.model.access import AccessModel, levels_for_pairs, missing_binding_sources
 from orgaudit.model.catalog import ORGANIZATION, Catalog
+from orgaudit.model.provenance import binding_grants
 from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import AccessLevel, Verdict
 
@@ -71,6 +74,9 @@ def _explained(
     }
     bindings = model.bindings
     wanted = bindings[bindings["principal_id"].isin(frame["principal_id"])]
+    log_read = snapshot.source_status("audit_access_events") == "complete"
+    grants = _grants(binding_grants(snapshot, wanted)) if log_read else {}
+    since = f"{snapshot.audit_since:%Y-%m-%d}" if log_read else None
     by_user = {str(uid): group for uid, group in wanted.groupby("principal_id")}
     empty = bindings.head(0)
     verdicts = []
@@ -78,8 +84,31 @@ def _explained(
         mine = by_user.get(user.id, empty)
         here = mine[(mine["scope"] == ORGANIZATION) | (mine["project_id"] == project.id)]
         row = rows[(user.id, project.id)]
-        verdicts.append(_user_in_project(snapshot, model, catalog, user, project, row, here))
+        verdict = _user_in_project(snapshot, model, catalog, user, project, row, here)
+        # The verdict's bindings are ``here``'s rows in order (then, for an archived
+        # project, its status, which nobody granted).
+        indexes = [*here.index, *[None] * (len(verdict.bindings) - len(here))]
+        granted = tuple(
+            replace(b, granted=None if i is None else grants.get(i))
+            for b, i in zip(verdict.bindings, indexes, strict=True)
+        )
+        verdicts.append(replace(verdict, bindings=granted, grants_logged_since=since))
     return tuple(verdicts)
+
+
+def _grants(frame: pd.DataFrame) -> dict[object, Grant]:
+    """The grants the audit log names, by binding index."""
+    found = frame[frame["grant_event"].notna()]
+    return {
+        index: Grant(
+            event=str(row["grant_event"]),
+            at=f"{row['granted_at']:%Y-%m-%d}",
+            by=str(row["granted_by"]) if pd.notna(row["granted_by"]) else "(not named)",
+            by_in_org=None if pd.isna(row["granter_in_org"]) else bool(row["granter_in_org"]),
+            inferred=bool(row["grant_inferred"]),
+        )
+        for index, row in found.iterrows()
+    }
 
 
 def _user_in_project(

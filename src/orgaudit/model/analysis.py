@@ -16,6 +16,8 @@ import pandas as pd
 from orgaudit.model.access import AccessModel, compute_access
 from orgaudit.model.catalog import Catalog, load_catalog
 from orgaudit.model.keys import keys_with_scopes, with_scope_kinds
+from orgaudit.model.provenance import binding_grants
+from orgaudit.model.spend import UsageWindow, key_spend, usage_window
 from orgaudit.store.database import SnapshotDatabase
 from orgaudit.store.snapshot import Snapshot, principal_names, project_table
 
@@ -33,6 +35,23 @@ class Analysis:
         """Project API keys with their recorded ``scopes`` and ``recorded_at`` (missing
         where none was recorded), ``scope_set`` and ``scope_kind``."""
         return with_scope_kinds(keys_with_scopes(self.snapshot), self.catalog)
+
+    @cached_property
+    def binding_grants(self) -> pd.DataFrame:
+        """Who granted each binding of the access model, and when (same index; see
+        :func:`orgaudit.model.provenance.binding_grants`)."""
+        return binding_grants(self.snapshot, self.model.bindings)
+
+    @cached_property
+    def key_spend(self) -> pd.DataFrame:
+        """Per key id: ``cost``, ``currency``, ``requests`` and ``active_days`` over the
+        usage window (keys that spent nothing are absent)."""
+        return key_spend(self.snapshot)
+
+    @property
+    def usage_window(self) -> UsageWindow | None:
+        """The days usage and costs were read for; None where they were not."""
+        return usage_window(self.snapshot)
 
     @cached_property
     def principal_names(self) -> pd.DataFrame:

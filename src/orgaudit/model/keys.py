@@ -122,3 +122,25 @@ def keys_with_scopes(snapshot: Snapshot) -> pd.DataFrame:
         how="left",
         validate="one_to_one",
     )
+
+
+def owner_gone_reasons(keys: pd.DataFrame, snapshot: Snapshot) -> pd.Series:
+    """Why each key's owner can no longer use it, by key row: lost project access, left
+    the org, or a vanished service account; keys whose owner is fine are absent.
+
+    ``keys`` are project keys with their ``project_status``.
+    """
+    users = set(snapshot["users"]["id"])
+    accounts = snapshot["project_service_accounts"]
+    account_pairs = set(zip(accounts["project_id"], accounts["id"], strict=True))
+    pairs = pd.Series(
+        list(zip(keys["project_id"], keys["owner_id"], strict=True)), index=keys.index
+    )
+    inactive = keys["owner_project_access"] != "active"
+    left_org = (keys["owner_type"] == "user") & ~keys["owner_id"].isin(users)
+    gone_account = (keys["owner_type"] == "service_account") & ~pairs.isin(account_pairs)
+    gone_account &= keys["project_status"] != "archived"  # their accounts are not listed
+    flagged = keys.index[inactive | left_org | gone_account]
+    reason = pd.Series("the owner no longer has access to the project", index=flagged)
+    reason = reason.where(~left_org[flagged], "the owner is no longer in the organization")
+    return reason.where(~gone_account[flagged], "the owning service account is gone")

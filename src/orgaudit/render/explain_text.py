@@ -14,7 +14,7 @@ from orgaudit.explain import (
 )
 from orgaudit.explain.leaked import LeakTrace
 from orgaudit.explain.overview import overview
-from orgaudit.explain.records import ProjectRef
+from orgaudit.explain.records import ProjectRef, WeighedBinding
 from orgaudit.render.terminal import lines_text
 from orgaudit.vocabulary import Verdict
 
@@ -98,6 +98,19 @@ def _contested(notes: tuple[Contested, ...]) -> list[str]:
     return [f"{note.text}  [{note.evidence}]" for note in notes]
 
 
+def _granted(binding: WeighedBinding, since: str | None) -> str:
+    """Who granted a binding, in words, as far as the audit log tells."""
+    grant = binding.granted
+    if since is None:
+        return "granted by: unknown (the audit log's access changes were not read)"
+    if grant is None:
+        return f"granted by: unknown (no event that made it in the audit log since {since})"
+    held = "to the group " if binding.via_group else ""
+    gone = {False: ", who is no longer in the organization", True: "", None: ""}[grant.by_in_org]
+    how = " (matched by place: the event names no role)" if grant.inferred else ""
+    return f"granted {held}by {grant.by} on {grant.at} ({grant.event}){gone}{how}"
+
+
 def user_text(verdicts: tuple[UserVerdict, ...]) -> str:
     """One block per (user, project): verdict, bindings weighed, fixes."""
     blocks = []
@@ -117,6 +130,8 @@ def user_text(verdicts: tuple[UserVerdict, ...]) -> str:
             lines.append(
                 f"  {mark} {b.source}: {b.role}{via} ({b.scope}) {grants}; {b.note}  [{b.evidence}]"
             )
+            if b.source != "project status":
+                lines.append(f"      {_granted(b, v.grants_logged_since)}")
         if v.missing_sources:
             lines.append(f"not read in this snapshot: {', '.join(v.missing_sources)}")
         lines += _fixes("to change it:", v.fixes)

@@ -57,6 +57,15 @@ DEMO_CASES: dict[str, str] = {
         "key 'grace-quarterly' in Payments expires in 60 days; every other project key "
         "has no expiry"
     ),
+    "spend-owner-left": (
+        "key 'victor-proxy' in Payments: all permissions, spent in the usage window; its owner "
+        "victor left the org 5 days ago"
+    ),
+    "granted-by-leaver": (
+        "group 'Payments Key Managers' was given 'Key Manager' in Payments by victor@example.com, "
+        "who has since left the org"
+    ),
+    "key-idle": "key 'heidi-old' in Payments: last used 45 days ago, nothing in the usage window",
     "admin-list-has-project-keys": (
         "the admin-key list also returns every project key, as organization.admin_api_key"
     ),
@@ -72,6 +81,7 @@ def demo_builder(now: int) -> OrgBuilder:
     """The demo org's builder, for tests that change the org between pulls."""
     b = OrgBuilder(DEMO_ORG_ID, now)
     alice = b.user("Alice Admin", "alice@example.com", "owner", user_id="user_alice")
+    b.acting_as(alice)  # the audit log names alice for every change but victor's
     bob = b.user("Bob Builder", "bob@example.com", user_id="user_bob")
     carol = b.user("Carol Chen", "carol@example.com", user_id="user_carol")
     dave = b.user("Dave Doe", "dave@example.com", user_id="user_dave")
@@ -82,6 +92,7 @@ def demo_builder(now: int) -> OrgBuilder:
     ivan = b.user("Ivan Ito", "ivan@example.com", user_id="user_ivan")
     oscar = b.user("Oscar Ortiz", "oscar@example.com", user_id="user_oscar")
     b.user("Peggy Park", "peggy@example.com", user_id="user_peggy")
+    victor = b.user("Victor Vance", "victor@example.com", user_id="user_victor")
 
     payments = b.project("Payments", project_id="proj_payments")
     research = b.project("Research", project_id="proj_research")
@@ -98,10 +109,13 @@ def demo_builder(now: int) -> OrgBuilder:
     b.member(research, heidi, "member")
     b.member(research, oscar, "viewer")
     b.member(legacy, bob, "member")
+    b.member(payments, victor, "owner")
 
     key_manager = b.custom_project_role(payments, "Key Manager", [KEYS_READ, KEYS_WRITE])
     managers = b.group("Payments Key Managers", [erin])
+    b.acting_as(victor)  # victor, since gone, gave the group its role
     b.group_in_project(payments, managers, key_manager)
+    b.acting_as(alice)
 
     data_science = b.group("Data Science", [ivan])
     b.group_in_project(research, data_science, project_role_id("member"))
@@ -208,6 +222,17 @@ def demo_builder(now: int) -> OrgBuilder:
         last_used_days_ago=1,
         expires_in_days=60,
     )
+    # Victor's key spent in the usage window until he left the org (it comes last, so the
+    # ids above stay as they were).
+    b.key(
+        payments,
+        victor,
+        "victor-proxy",
+        scopes=[],
+        created_days_ago=90,
+        last_used_days_ago=6,
+    )
+    b.remove_user(victor, at_days_ago=5)
     # What the real admin-key list does (see SimOrg.admin_list_includes_project_keys).
     b.org.admin_list_includes_project_keys = True
     return b

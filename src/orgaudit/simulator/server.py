@@ -6,8 +6,10 @@ keys whose owner lost access are hidden), answers 401 to a wrong key and 405 to 
 method but GET, and injects latency, a cap on requests in flight (429 beyond it) and
 faults. Two quirks of the real API can be switched on: the admin-key list that also
 returns project keys (:attr:`SimOrg.admin_list_includes_project_keys`) and error bodies
-whose ``error`` is a bare string (``Simulator(error_style="string")``). The standard
-library's threading server is enough: every request is small.
+whose ``error`` is a bare string (``Simulator(error_style="string")``). The usage and
+costs endpoints (their pages of daily buckets) are answered by
+:mod:`orgaudit.simulator.usage`. The standard library's threading server is enough: every
+request is small.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from socket import SHUT_RDWR, socket
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from orgaudit.simulator import usage
 from orgaudit.simulator.org import JsonObject, SimOrg
 
 API_PREFIX = "/v1"
@@ -68,7 +71,9 @@ class Fault:
     ``after`` of them, ``times`` times (-1: for ever); with ``chance`` below 1, each
     matching request is hit only with that probability, drawn from a generator seeded
     with ``seed`` (a random storm, the same every run). The error bodies of ``status``
-    and ``echo_key`` take the simulator's ``error_style``.
+    and ``echo_key`` take the simulator's ``error_style``. On the usage and costs routes,
+    whose pages carry ``next_page`` instead, ``repeat_cursor``, ``rewind_cursor`` and
+    ``ignore_limit`` act on buckets and ``next_page`` (see :func:`_usage_answer`).
     """
 
     kind: str
@@ -288,21 +293,39 @@ def _project_group_roles(org: SimOrg, args: Args, query: Query) -> list[JsonObje
     return _assigned(org, org.project_group_roles.get((args["p"], args["g"]), []), args["p"])
 
 
+# The audit-log list's effective_at bounds (the spec's `effective_at` object parameter,
+# sent as effective_at[gt]=... and so on) and how each compares an event's time.
+_EFFECTIVE_AT_BOUNDS: dict[str, Callable[[int, int], bool]] = {
+    "gt": lambda at, bound: at > bound,
+    "gte": lambda at, bound: at >= bound,
+    "lt": lambda at, bound: at < bound,
+    "lte": lambda at, bound: at <= bound,
+}
+
+
 def _audit_logs(org: SimOrg, args: Args, query: Query) -> list[JsonObject]:
     types = tuple(query.get("event_types[]", ()))
-    since = query.get("effective_at[gte]")
+    bounds: list[tuple[str, int]] = []
+    for name in _EFFECTIVE_AT_BOUNDS:
+        values = query.get(f"effective_at[{name}]")
+        if values:
+            if not re.fullmatch(r"-?[0-9]+", values[-1]):
+                raise _ApiError(
+                    400, f"Invalid effective_at[{name}]: {values[-1]!r}", "invalid_value"
+                )
+            bounds.append((name, int(values[-1])))
 
     def select() -> list[JsonObject]:
         events = org.audit_logs
         if types:
             events = [e for e in events if e["type"] in types]
-        if since:
-            events = [e for e in events if e["effective_at"] >= int(since[-1])]
+        for name, bound in bounds:
+            within = _EFFECTIVE_AT_BOUNDS[name]
+            events = [e for e in events if within(e["effective_at"], bound)]
+        # Newest first; sorted() is stable, so events of one time keep the log's order.
         return sorted(events, key=lambda e: e["effective_at"], reverse=True)
 
-    selected: list[JsonObject] = org.memo(
-        ("audit", types, tuple(since or ())), org.audit_logs, select
-    )
+    selected: list[JsonObject] = org.memo(("audit", types, tuple(bounds)), org.audit_logs, select)
     return selected
 
 
@@ -616,7 +639,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in pairs:
             query.setdefault(name, []).append(value)
         if fault is not None and fault.kind == "repeat_cursor":
-            query.pop("after", None)  # every page is the first, with a cursor that never moves
+            # Every page is the first, with a cursor that never moves.
+            query.pop("after", None)
+            query.pop("page", None)
+        endpoint = usage.USAGE_ENDPOINTS.get(path)
+        if endpoint is not None:
+            return _usage_answer(sim, endpoint, query, fault)
         for route in ROUTES:
             match = route.pattern.match(path)
             if match is None:
@@ -695,6 +723,30 @@ def _json_response(
     status: int, body: JsonObject, headers: dict[str, str] | None = None
 ) -> _Response:
     return _Response(status, json.dumps(body).encode(), dict(headers or {}))
+
+
+def _usage_answer(
+    sim: Simulator, endpoint: usage.UsageEndpoint, query: Query, fault: Fault | None
+) -> _Response:
+    """A usage or costs page (a ``UsageResponse``), with the cursor faults' analogues.
+
+    ``repeat_cursor``: the first page (its ``page`` was dropped) with ``has_more`` and a
+    ``next_page`` pointing at that same first page, so the cursor never advances.
+    ``rewind_cursor``: ``next_page`` points one bucket after the page's first, so the next
+    page repeats all but one of its buckets. ``ignore_limit``: every bucket in one page.
+    """
+    try:
+        request = usage.parse_usage_query(endpoint, query, usage.org_present(sim.org))
+    except usage.UsageQueryError as exc:
+        return sim._error(400, exc.message, "invalid_value")
+    kind = fault.kind if fault is not None else None
+    page = usage.usage_page(sim.org, endpoint, request, every_bucket=kind == "ignore_limit")
+    if kind == "repeat_cursor":
+        page["has_more"] = True
+        page["next_page"] = usage.page_cursor(usage.utc_day_start(request.start_time))
+    if kind == "rewind_cursor" and page["has_more"] and page["data"]:
+        page["next_page"] = usage.page_cursor(page["data"][0]["start_time"] + usage.SECONDS_PER_DAY)
+    return _json_response(200, page)
 
 
 def _fault_response(sim: Simulator, fault: Fault, presented_key: str) -> _Response | None:

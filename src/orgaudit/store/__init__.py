@@ -28,15 +28,13 @@ from orgaudit.store.db import (
     write_derived,
     write_snapshot,
 )
+from orgaudit.store.fields import INT, TEXT, Column
 from orgaudit.store.schema import (
     DERIVED_TABLES,
     IDENTITY,
-    INT,
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
-    TEXT,
-    Column,
 )
 
 __all__ = [

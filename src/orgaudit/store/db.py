@@ -25,8 +25,9 @@ from orgaudit.collect.records import Anomaly, Collected
 from orgaudit.collect.sources import SOURCES_BY_NAME
 from orgaudit.errors import StoreError, UsageError
 from orgaudit.files import private_folder
+from orgaudit.store.fields import INT
 from orgaudit.store.ingest import table_rows
-from orgaudit.store.schema import DERIVED_TABLES, INT, MIGRATIONS, SCHEMA_VERSION, TABLES
+from orgaudit.store.schema import DERIVED_TABLES, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 
 @contextmanager
@@ -221,13 +222,15 @@ def write_snapshot(conn: sqlite3.Connection, collected: Collected) -> int:
     """Write one pull as a new snapshot in a single transaction and return its id."""
     with transaction(conn, "write the snapshot"):
         cursor = conn.execute(
-            "INSERT INTO snapshots (started_at, finished_at, as_of, audit_since, base_url, "
-            "tool_version, requests, retries, throttled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO snapshots (started_at, finished_at, as_of, audit_since, usage_since, "
+            "base_url, tool_version, requests, retries, throttled) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 collected.started_at.isoformat(),
                 collected.finished_at.isoformat(),
                 int(collected.started_at.timestamp()),
                 int(collected.audit_since.timestamp()),
+                None if collected.usage_since is None else int(collected.usage_since.timestamp()),
                 collected.base_url,
                 __version__,
                 collected.requests,

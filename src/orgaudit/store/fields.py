@@ -6,11 +6,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from orgaudit.collect.records import Scope
 
 Getter = Callable[[Scope, dict[str, Any]], object]
+
+TEXT, INT, REAL = "TEXT", "INTEGER", "REAL"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an entity table and how it is read off an API object.
+
+    ``since`` is the schema version that added the column: the first version's tables
+    are created with the columns of version 1 only, and each later column arrives by the
+    migration of its own version, so a shipped migration never changes.
+    """
+
+    name: str
+    sql_type: str
+    get: Getter
+    since: int = 1
+
+
+def columns_of(*spec: tuple[str, str, Getter] | tuple[str, str, Getter, int]) -> tuple[Column, ...]:
+    return tuple(Column(*entry) for entry in spec)
 
 
 def _walk(item: dict[str, Any], path: tuple[str, ...]) -> object:
@@ -111,3 +133,68 @@ def principal_id(scope: Scope, _item: dict[str, Any]) -> object:
 
 def resource_type(scope: Scope, _item: dict[str, Any]) -> object:
     return "project" if scope.project_id is not None else "organization"
+
+
+def usage_kind(_scope: Scope, item: dict[str, Any]) -> object:
+    """What a usage result counts, from its ``object``:
+    ``organization.usage.completions.result`` -> ``completions``."""
+    kind = item.get("object")
+    if not isinstance(kind, str):
+        return kind
+    return kind.removeprefix("organization.usage.").removesuffix(".result")
+
+
+# Tool usage (web and file search calls, code interpreter sessions, vector storage)
+# happens within model requests the completions list already counts: its results carry
+# tool calls, never requests, so no request is counted twice.
+_TOOL_KINDS = ("web_searches", "file_searches", "code_interpreter_sessions", "vector_stores")
+
+
+def usage_requests(scope: Scope, item: dict[str, Any]) -> object:
+    """Model requests a usage result counts (``num_model_requests``; openai/openai-openapi
+    openapi.json, the Usage*Result schemas); None for tool usage."""
+    if usage_kind(scope, item) in _TOOL_KINDS:
+        return None
+    return item.get("num_model_requests")
+
+
+def usage_tool_calls(_scope: Scope, item: dict[str, Any]) -> object:
+    """Tool calls or sessions a tool usage result counts (``num_requests``,
+    ``num_sessions``); None for model usage."""
+    return first_of(at("num_requests"), at("num_sessions"))(_scope, item)
+
+
+def event_field(*path: str) -> Getter:
+    """A field of an audit-log event's payload (under the key named like its type)."""
+
+    def get(scope: Scope, item: dict[str, Any]) -> object:
+        return _walk(event_payload(scope, item), path)
+
+    return get
+
+
+def event_role(scope: Scope, item: dict[str, Any]) -> object:
+    """The role an event gives: ``data.role`` when made, ``changes_requested.role`` when
+    changed (user, invite and service-account events)."""
+    return first_of(event_field("data", "role"), event_field("changes_requested", "role"))(
+        scope, item
+    )
+
+
+def actor_field(name: str) -> Getter:
+    """A field of whoever acted: a session's user, or an API key's user or service
+    account (the OpenAPI document's AuditLogActor)."""
+
+    def get(_scope: Scope, item: dict[str, Any]) -> object:
+        actor = item.get("actor")
+        if not isinstance(actor, dict):
+            return None
+        if actor.get("type") == "session":
+            return _walk(actor, ("session", "user", name))
+        key = actor.get("api_key")
+        if not isinstance(key, dict):
+            return None
+        owner = key.get("user") if key.get("type") == "user" else key.get("service_account")
+        return owner.get(name) if isinstance(owner, dict) else None
+
+    return get

@@ -9,11 +9,13 @@ silently (the audit reports them as unrecognized values).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from orgaudit.collect.records import Anomaly, Scope
-from orgaudit.store.schema import IDENTITY, INT, TABLES, Column
+from orgaudit.store.fields import INT, REAL, Column
+from orgaudit.store.schema import IDENTITY, TABLES
 
 _INT64 = range(-(2**63), 2**63)
 _SHOWN = 200  # characters of an odd value kept in the anomalies table
@@ -75,6 +77,10 @@ def _typed(column: Column, value: object) -> tuple[object, str | None]:
         if isinstance(value, int) and value in _INT64:
             return value, None
         return None, "is not an integer; stored as missing"
+    if column.sql_type == REAL:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value), None
+        return None, "is not a number; stored as missing"
     if not isinstance(value, str):
         as_json = json.dumps(value, ensure_ascii=False)
         return _valid_text(as_json)[0], "is not text; stored as its JSON"

@@ -8,12 +8,14 @@ it. It carries a version in ``PRAGMA user_version``; never edit a migration that
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from orgaudit.collect.records import PROJECT_KEY_IN_ADMIN_LIST
 from orgaudit.store.fields import (
-    Getter,
+    INT,
+    TEXT,
+    Column,
+    actor_field,
     at,
+    columns_of,
     event_key_id,
     event_scopes,
     first_of,
@@ -25,33 +27,12 @@ from orgaudit.store.fields import (
     scope_value,
 )
 from orgaudit.store.review_schema import SCHEMA_V6 as _SCHEMA_V6
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of an entity table and how it is read off an API object.
-
-    ``since`` is the schema version that added the column: the first version's tables
-    are created with the columns of version 1 only, and each later column arrives by the
-    migration of its own version, so a shipped migration never changes.
-    """
-
-    name: str
-    sql_type: str
-    get: Getter
-    since: int = 1
-
-
-def _columns(*spec: tuple[str, str, Getter] | tuple[str, str, Getter, int]) -> tuple[Column, ...]:
-    return tuple(Column(*entry) for entry in spec)
-
-
-TEXT, INT = "TEXT", "INTEGER"
+from orgaudit.store.schema_v7 import ACCESS_AND_USAGE_TABLES, ACTOR_FROM_RAW
 
 # Entity tables: every one also has `snapshot_id` first and `raw` (the object's JSON) last,
 # so fields the API adds later are kept.
 TABLES: dict[str, tuple[Column, ...]] = {
-    "users": _columns(
+    "users": columns_of(
         ("id", TEXT, at("id")),
         ("email", TEXT, first_of(at("email"), at("user", "email"))),
         ("name", TEXT, first_of(at("name"), at("user", "name"))),
@@ -59,7 +40,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("added_at", INT, at("added_at")),
         ("is_service_account", INT, at("is_service_account")),
     ),
-    "invites": _columns(
+    "invites": columns_of(
         ("id", TEXT, at("id")),
         ("email", TEXT, at("email")),
         ("role", TEXT, at("role")),
@@ -69,14 +50,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("accepted_at", INT, at("accepted_at")),
         ("projects", TEXT, json_at("projects")),
     ),
-    "projects": _columns(
+    "projects": columns_of(
         ("id", TEXT, at("id")),
         ("name", TEXT, at("name")),
         ("status", TEXT, at("status")),
         ("created_at", INT, at("created_at")),
         ("archived_at", INT, at("archived_at")),
     ),
-    "admin_api_keys": _columns(
+    "admin_api_keys": columns_of(
         ("id", TEXT, at("id")),
         ("name", TEXT, at("name")),
         ("redacted_value", TEXT, at("redacted_value")),
@@ -88,7 +69,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("owner_name", TEXT, at("owner", "name")),
         ("owner_role", TEXT, at("owner", "role")),
     ),
-    "roles": _columns(
+    "roles": columns_of(
         ("resource_type", TEXT, resource_type),
         ("project_id", TEXT, scope_value("project_id")),
         ("id", TEXT, at("id")),
@@ -98,20 +79,20 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("predefined_role", INT, at("predefined_role")),
         ("permissions", TEXT, json_at("permissions")),
     ),
-    "groups": _columns(
+    "groups": columns_of(
         ("id", TEXT, at("id")),
         ("name", TEXT, at("name")),
         ("group_type", TEXT, at("group_type")),
         ("is_scim_managed", INT, at("is_scim_managed")),
         ("created_at", INT, at("created_at")),
     ),
-    "group_users": _columns(
+    "group_users": columns_of(
         ("group_id", TEXT, scope_value("group_id")),
         ("user_id", TEXT, at("id")),
         ("name", TEXT, at("name")),
         ("email", TEXT, at("email")),
     ),
-    "role_assignments": _columns(
+    "role_assignments": columns_of(
         ("principal_type", TEXT, principal_type),
         ("principal_id", TEXT, principal_id),
         ("resource_type", TEXT, resource_type),
@@ -123,7 +104,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("permissions", TEXT, json_at("permissions")),
         ("assignment_sources", TEXT, json_at("assignment_sources")),
     ),
-    "project_users": _columns(
+    "project_users": columns_of(
         ("project_id", TEXT, scope_value("project_id")),
         ("user_id", TEXT, at("id")),
         ("email", TEXT, at("email")),
@@ -131,14 +112,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("role", TEXT, at("role")),
         ("added_at", INT, at("added_at")),
     ),
-    "project_service_accounts": _columns(
+    "project_service_accounts": columns_of(
         ("project_id", TEXT, scope_value("project_id")),
         ("id", TEXT, at("id")),
         ("name", TEXT, at("name")),
         ("role", TEXT, at("role")),
         ("created_at", INT, at("created_at")),
     ),
-    "project_api_keys": _columns(
+    "project_api_keys": columns_of(
         ("project_id", TEXT, scope_value("project_id")),
         ("id", TEXT, at("id")),
         ("name", TEXT, at("name")),
@@ -155,14 +136,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
         # object; docs/evidence.md#api-ref-project-keys): added in schema version 4.
         ("expires_at", INT, at("expires_at"), 4),
     ),
-    "project_groups": _columns(
+    "project_groups": columns_of(
         ("project_id", TEXT, scope_value("project_id")),
         ("group_id", TEXT, at("group_id")),
         ("group_name", TEXT, at("group_name")),
         ("group_type", TEXT, at("group_type")),
         ("created_at", INT, at("created_at")),
     ),
-    "audit_key_events": _columns(
+    "audit_key_events": columns_of(
         ("id", TEXT, at("id")),
         ("type", TEXT, at("type")),
         ("effective_at", INT, at("effective_at")),
@@ -170,8 +151,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ("key_id", TEXT, event_key_id),
         ("scopes", TEXT, event_scopes),
         ("actor_type", TEXT, at("actor", "type")),
+        # Who made or changed the key, for diff (schema version 7).
+        ("actor_id", TEXT, actor_field("id"), 7),
+        ("actor_email", TEXT, actor_field("email"), 7),
     ),
+    **ACCESS_AND_USAGE_TABLES,
 }
+# Entity tables a later schema version added (created by that version's migration).
+TABLES_SINCE = {"audit_access_events": 7, "usage": 7, "costs": 7}
 
 
 # What identifies one row of a table within a snapshot. A second item with the same
@@ -191,6 +178,9 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "project_api_keys": ("id",),
     "project_groups": ("project_id", "group_id"),
     "audit_key_events": ("id",),
+    "audit_access_events": ("id",),
+    "usage": ("kind", "start_at", "project_id", "user_id", "api_key_id", "model"),
+    "costs": ("start_at", "project_id", "api_key_id", "line_item", "currency"),
 }
 
 
@@ -236,7 +226,9 @@ CREATE TABLE coverage_gaps (
     reason TEXT NOT NULL
 );
 CREATE INDEX coverage_gaps_by_snapshot ON coverage_gaps(snapshot_id);
-""" + "".join(_entity_table_sql(name, columns) for name, columns in TABLES.items())
+""" + "".join(
+    _entity_table_sql(name, columns) for name, columns in TABLES.items() if name not in TABLES_SINCE
+)
 
 # Derived tables: what analysis works out from a snapshot under a catalog, stored back so
 # saved queries can use it. Rewritten whenever the snapshot is analyzed again.
@@ -408,8 +400,28 @@ DELETE FROM admin_api_keys WHERE {_PROJECT_KEY_IN_ADMIN_LIST_SQL};
 # running every check again.
 _SCHEMA_V5 = "ALTER TABLE derived_info ADD COLUMN findings_basis TEXT;\n"
 
+# Version 7: the audit log's access changes (who granted what), and usage and costs
+# over the usage window, which starts at `snapshots.usage_since` (NULL: not read).
+_LOOKUPS_V7 = {
+    "audit_access_events": ("principal_id", "subject_id"),
+    "usage": ("api_key_id",),
+    "costs": ("api_key_id",),
+}
+_SCHEMA_V7 = (
+    "ALTER TABLE snapshots ADD COLUMN usage_since INTEGER;\n"
+    + _added_columns_sql(7)
+    + ACTOR_FROM_RAW
+    + "".join(
+        _entity_table_sql(name, TABLES[name]) for name, since in TABLES_SINCE.items() if since == 7
+    )
+    + "".join(
+        f"CREATE INDEX {table}_lookup ON {table}(snapshot_id, {', '.join(columns)});\n"
+        for table, columns in _LOOKUPS_V7.items()
+    )
+)
+
 # Each entry moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
-    _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6,
+    _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ class Snapshot:
     id: int
     as_of: datetime
     audit_since: datetime
+    usage_since: datetime | None  # where the usage window starts; None: usage not read
     tables: Mapping[str, pd.DataFrame]
     coverage: pd.DataFrame
     gaps: pd.DataFrame
@@ -54,13 +55,14 @@ def load_snapshot(conn: sqlite3.Connection, snapshot_id: int | None = None) -> S
     """
     resolved = resolve_snapshot(conn, snapshot_id)
     meta = conn.execute(
-        "SELECT as_of, audit_since FROM snapshots WHERE id = ?", (resolved,)
+        "SELECT as_of, audit_since, usage_since FROM snapshots WHERE id = ?", (resolved,)
     ).fetchone()
     tables = {name: _with_times(read_table(conn, name, resolved, raw=False)) for name in TABLES}
     return Snapshot(
         id=resolved,
         as_of=datetime.fromtimestamp(meta[0], UTC),
         audit_since=datetime.fromtimestamp(meta[1], UTC),
+        usage_since=None if meta[2] is None else datetime.fromtimestamp(meta[2], UTC),
         tables=tables,
         coverage=read_table(conn, "coverage", resolved),
         gaps=read_table(conn, "coverage_gaps", resolved),

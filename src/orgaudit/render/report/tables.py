@@ -30,6 +30,7 @@ from orgaudit.render.report.entities import (
     users_table,
 )
 from orgaudit.render.report.matrix import AccessMatrix, access_matrix
+from orgaudit.render.report.spend import spend_table
 from orgaudit.render.report.start import KeyAccessAnswer, key_access_answer
 from orgaudit.vocabulary import Severity
 
@@ -95,6 +96,7 @@ def build_report(
         "snapshot_id": snapshot.id,
         "as_of": snapshot.as_of,
         "audit_since": snapshot.audit_since,
+        "usage_since": snapshot.usage_since,
         "catalog_version": analysis.catalog.version,
         "tool_version": __version__,
         "findings": len(findings),
@@ -120,6 +122,7 @@ def build_report(
             "Groups": groups_table(analysis),
             "Service accounts": service_accounts_table(analysis, per_subject),
             "API keys": api_keys_table(analysis, per_subject),
+            "Spend": spend_table(analysis),
             "Admin keys": admin_keys_table(analysis, per_subject),
             "Invites": invites_table(analysis, per_subject),
             "Access review": access_review_table(analysis, findings),

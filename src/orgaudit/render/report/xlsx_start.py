@@ -126,6 +126,7 @@ def _facts(meta: Mapping[str, Any]) -> list[Row]:
         (PLAIN, ["Snapshot id", meta["snapshot_id"]]),
         (PLAIN, ["As of (UTC)", meta["as_of"]]),
         (PLAIN, ["Audit log read since (UTC)", meta.get("audit_since")]),
+        (PLAIN, ["Usage and costs read since (UTC)", meta.get("usage_since") or "not read"]),
         (PLAIN, ["Permission catalog", meta["catalog_version"]]),
         (PLAIN, ["orgaudit", meta["tool_version"]]),
         (PLAIN, ["Findings", meta["findings"]]),

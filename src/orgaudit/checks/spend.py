@@ -1,0 +1,95 @@
+"""Checks on what keys spend: money through keys nobody answers for, money through keys
+that can do anything, and keys idle for the whole usage window."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orgaudit.checks.findings import AuditContext
+from orgaudit.checks.keys import days_text, key_rows, owner_label
+from orgaudit.model.keys import owner_gone_reasons
+from orgaudit.vocabulary import ScopeKind
+
+
+def keys_with_spend(context: AuditContext) -> pd.DataFrame:
+    """The project keys with their ``cost``, ``currency``, ``requests`` and
+    ``active_days`` over the usage window (0 where they spent nothing)."""
+    keys = context.keys
+    spend = context.analysis.key_spend.rename(columns={"api_key_id": "id"})
+    merged = keys.merge(spend, on="id", how="left", validate="one_to_one").set_axis(keys.index)
+    return merged.assign(
+        cost=merged["cost"].fillna(0.0),
+        currency=merged["currency"].fillna(""),
+        requests=merged["requests"].fillna(0).astype("int64"),
+        active_days=merged["active_days"].fillna(0).astype("int64"),
+    )
+
+
+def _spent(keys: pd.DataFrame) -> pd.Series:
+    """What a key spent, in words: "412.37 USD and 9,120 requests"."""
+    # Built as text whatever the rows (an empty float column would stay float).
+    amounts = pd.Series([f"{c:,.2f}" for c in keys["cost"]], index=keys.index, dtype=object)
+    counts = pd.Series([f"{n:,}" for n in keys["requests"]], index=keys.index, dtype=object)
+    currency = keys["currency"].replace("", "USD").str.upper()
+    return amounts + " " + currency + " and " + counts + " requests"
+
+
+def _window(context: AuditContext) -> str:
+    window = context.analysis.usage_window
+    return window.words() if window is not None else "the usage window"
+
+
+def key_spend_owner_gone(context: AuditContext) -> pd.DataFrame:
+    """Keys that spent money (or made requests) in the usage window although their owner
+    has left the project or the org, or the owning service account is gone."""
+    keys = keys_with_spend(context)
+    reason = owner_gone_reasons(context.keys, context.analysis.snapshot)
+    gone = keys.loc[reason.index]
+    spending = gone[(gone["cost"] > 0) | (gone["requests"] > 0)]
+    message = (
+        "spent "
+        + _spent(spending)
+        + f" in {_window(context)}; "
+        + reason[spending.index]
+        + " (owned by "
+        + owner_label(spending)
+        + ")"
+    )
+    return key_rows(spending, message)
+
+
+def key_unrestricted_spend(context: AuditContext) -> pd.DataFrame:
+    """Keys with all permissions that spent in the usage window: live keys whose leak
+    reaches everything their owner can."""
+    keys = keys_with_spend(context)
+    loose = keys[(keys["scope_kind"] == ScopeKind.UNRESTRICTED) & (keys["cost"] > 0)]
+    message = (
+        "key with all permissions spent "
+        + _spent(loose)
+        + f" in {_window(context)}; owned by "
+        + owner_label(loose)
+    )
+    return key_rows(loose, message)
+
+
+def key_idle(context: AuditContext) -> pd.DataFrame:
+    """Keys last used before the usage window, with no request and no cost in it.
+
+    Keys never used, and keys unused past ``stale_days``, are key-unused's; a key whose
+    ``last_used_at`` falls in the window but that has no usage row called endpoints the
+    Usage API does not count (files, models), so it is not idle.
+    """
+    window = context.analysis.usage_window
+    if window is None:
+        return pd.DataFrame()
+    keys = keys_with_spend(context)
+    last = keys["last_used_at"]
+    stale = context.as_of - pd.Timedelta(days=context.settings.stale_days)
+    before_window = last.notna() & (last < window.since) & (last >= stale)
+    idle = keys[before_window & (keys["cost"] == 0) & (keys["requests"] == 0)]
+    message = (
+        f"idle: no request and no cost in {window.words()}; last used "
+        + days_text(context.as_of - idle["last_used_at"])
+        + " ago"
+    )
+    return key_rows(idle, message)

@@ -1,0 +1,105 @@
+"""What each key and project spent over the usage window, from the Usage and Costs APIs.
+
+Costs are the money (the Costs endpoint "will reconcile back to your billing invoice",
+says the API reference, https://platform.openai.com/docs/api-reference/usage); usage is
+the requests. Both
+come grouped by key where the API allows (``orgaudit.collect.sources``), so a key's
+spend is a sum over one table, never two groupings added together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from orgaudit.collect.sources import COSTS, USAGE_SOURCES
+from orgaudit.store.snapshot import Snapshot
+
+SPEND_SOURCES = (COSTS.name,)
+USAGE_SOURCE_NAMES = tuple(source.name for source in USAGE_SOURCES)
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    """The days usage and costs were read for: ``since`` (midnight UTC) to the snapshot."""
+
+    since: datetime
+    until: datetime
+
+    @property
+    def days(self) -> int:
+        """Whole days in the window (the pull's own part day not counted)."""
+        return int((self.until - self.since).total_seconds()) // 86400
+
+    def words(self) -> str:
+        """The window in words: "the 30 days since 2026-11-01"."""
+        return f"the {self.days} days since {self.since:%Y-%m-%d}"
+
+
+def usage_window(snapshot: Snapshot) -> UsageWindow | None:
+    """The snapshot's usage window; None where usage and costs were not read."""
+    if snapshot.usage_since is None:
+        return None
+    return UsageWindow(snapshot.usage_since, snapshot.as_of)
+
+
+def _currency(values: pd.Series) -> str:
+    return ", ".join(sorted({str(v).upper() for v in values.dropna()})) or ""
+
+
+def key_spend(snapshot: Snapshot) -> pd.DataFrame:
+    """Per key id over the window: ``cost`` (sum of its cost rows), ``currency``,
+    ``requests`` (sum over every usage list) and ``active_days`` (days with a request or
+    a cost). Keys with no row in either table are absent: they spent nothing."""
+    costs = snapshot["costs"]
+    costs = costs[costs["api_key_id"].notna()]
+    by_cost = costs.groupby("api_key_id").agg(
+        cost=("amount", "sum"), currency=("currency", _currency)
+    )
+    usage = snapshot["usage"]
+    usage = usage[usage["api_key_id"].notna()]
+    by_use = usage.groupby("api_key_id").agg(requests=("requests", "sum"))
+    days = pd.concat(
+        [
+            costs.loc[costs["amount"].fillna(0) > 0, ["api_key_id", "start_at"]],
+            usage.loc[usage["requests"].fillna(0) > 0, ["api_key_id", "start_at"]],
+        ]
+    ).drop_duplicates()
+    by_day = days.groupby("api_key_id").size().rename("active_days")
+    joined = by_cost.join(by_use, how="outer").join(by_day, how="left")
+    return (
+        joined.reset_index()
+        .rename(columns={"index": "api_key_id"})
+        .assign(
+            # Sums of decimal amounts gather float noise (0.5540930000000001); a millionth
+            # of a unit is below any invoice line.
+            cost=lambda f: f["cost"].fillna(0.0).astype(float).round(6),
+            currency=lambda f: f["currency"].fillna(""),
+            requests=lambda f: f["requests"].fillna(0).astype("int64"),
+            active_days=lambda f: f["active_days"].fillna(0).astype("int64"),
+        )
+    )
+
+
+def project_spend(snapshot: Snapshot) -> pd.DataFrame:
+    """Per project id over the window: ``cost``, ``currency`` and ``requests`` (rows
+    without a project, as the API may give for org-wide line items, under no project)."""
+    costs = snapshot["costs"].assign(project_id=lambda f: f["project_id"].fillna(""))
+    usage = snapshot["usage"].assign(project_id=lambda f: f["project_id"].fillna(""))
+    by_cost = costs.groupby("project_id").agg(
+        cost=("amount", "sum"), currency=("currency", _currency)
+    )
+    by_use = usage.groupby("project_id").agg(requests=("requests", "sum"))
+    joined = by_cost.join(by_use, how="outer").reset_index()
+    return joined.assign(
+        cost=joined["cost"].fillna(0.0).astype(float).round(6),
+        currency=joined["currency"].fillna(""),
+        requests=joined["requests"].fillna(0).astype("int64"),
+    )
+
+
+def money(amount: float, currency: str) -> str:
+    """An amount as people read it: "412.37 USD"."""
+    return f"{amount:,.2f} {currency or 'USD'}"

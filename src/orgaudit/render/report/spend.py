@@ -1,0 +1,73 @@
+"""The Spend table: what each project key spent over the usage window, most first, with
+its owner's standing and what its scopes allow, so the money nobody answers for and the
+money through keys that can do anything stand at the top."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orgaudit.model.analysis import Analysis
+from orgaudit.model.keys import owner_gone_reasons
+from orgaudit.model.spend import SPEND_SOURCES, USAGE_SOURCE_NAMES
+from orgaudit.render.report.entities import RESTRICTION_WORDS, project_name_table
+
+_NOT_READ = "not read (see Coverage)"
+
+
+def _use(keys: pd.DataFrame, since: pd.Timestamp) -> pd.Series:
+    """How a key was used over the window, in words."""
+    never = keys["last_used_at"].isna()
+    spent = keys["cost"] > 0
+    asked = keys["requests"] > 0
+    before = keys["last_used_at"] < since
+    words = pd.Series("used, but not on anything the Usage API counts", index=keys.index)
+    words = words.where(~before.fillna(False), "idle over the window")
+    words = words.where(~never, "never used")
+    words = words.where(~(asked & ~spent), "requests, no cost")
+    return words.where(~spent, "spending")
+
+
+def spend_table(analysis: Analysis) -> pd.DataFrame:
+    """One row per project key: cost, currency, requests and active days over the usage
+    window, how it was used, whether its owner is still there, and its restriction;
+    sorted by cost, most first. Where usage and costs were not read, says so per key."""
+    snapshot = analysis.snapshot
+    window = analysis.usage_window
+    keys = analysis.keys.merge(
+        analysis.projects, on="project_id", how="left", validate="many_to_one"
+    )
+    keys = keys.merge(
+        analysis.key_spend.rename(columns={"api_key_id": "id"}),
+        on="id",
+        how="left",
+        validate="one_to_one",
+    ).merge(project_name_table(analysis), on="project_id", how="left", validate="many_to_one")
+    keys = keys.assign(
+        cost=keys["cost"].fillna(0.0),
+        requests=keys["requests"].fillna(0).astype("int64"),
+        active_days=keys["active_days"].fillna(0).astype("int64"),
+    )
+    gone = owner_gone_reasons(keys, snapshot)
+    read = window is not None and not snapshot.incomplete_sources(
+        (*SPEND_SOURCES, *USAGE_SOURCE_NAMES)
+    )
+    use = _use(keys, pd.Timestamp(window.since)) if read and window else _NOT_READ
+    table = pd.DataFrame(
+        {
+            "Project": keys["Project"],
+            "Key id": keys["id"],
+            "Name": keys["name"],
+            "Owner": keys["owner_email"].fillna(keys["owner_name"]).fillna(keys["owner_id"]),
+            "Owner standing": gone.reindex(keys.index).fillna("still there"),
+            "Restriction": keys["scope_kind"].map(RESTRICTION_WORDS),
+            "Cost": keys["cost"] if read else None,
+            "Currency": keys["currency"].replace("", None).fillna("usd").str.upper(),
+            "Requests": keys["requests"] if read else None,
+            "Active days": keys["active_days"] if read else None,
+            "Use in window": use,
+            "Last used": keys["last_used_at"],
+        }
+    )
+    return table.sort_values(
+        ["Cost", "Project", "Name"], ascending=[False, True, True], kind="stable"
+    )
