@@ -476,6 +476,8 @@ def test_demo_leaves_its_database_where_the_next_commands_find_it(tmp_path: Path
     assert done.returncode == 0, done
     assert "carol@example.com, in the 3 projects of the snapshot:" in done.stdout
     assert "Users who cannot create keys, and why" in done.stdout
+    assert "granted to the group by victor@example.com" in done.stdout  # who granted what
+    assert "victor-proxy" in done.stdout  # the top spending keys
 
     # Again in the same folder: the database there is left alone, and the export line the
     # demo prints points the same commands at its new one.

@@ -189,7 +189,7 @@ def spend_text(analysis: Analysis, key_id: str) -> str:
     return (
         f"{money(float(first['cost']), str(first['currency']))} and "
         f"{int(first['requests']):,} requests in {window.words()} "
-        f"(on {int(first['active_days'])} of its days)"
+        f"(active on {int(first['active_days'])} days)"
     )
 
 

@@ -29,6 +29,8 @@ _SUMMARY_COUNTS = (
     ("invites", "invites"),
     ("admin_api_keys", "admin keys"),
     ("audit_key_events", "key events"),
+    ("audit_access_events", "access changes"),
+    ("costs", "cost rows"),
 )
 
 
@@ -139,7 +141,9 @@ def _next_commands(db_path: Path, out_dir: Path, found_by_default: bool) -> list
         *lines,
         "  orgaudit explain user carol@example.com",
         "  orgaudit explain user dave@example.com --project Payments",
+        "  orgaudit explain user erin@example.com --project Payments   # who granted what",
         "  orgaudit query users-cannot-create-keys",
+        "  orgaudit query top-spending-keys",
         f"  orgaudit audit --offline{out}",
     ]
 

@@ -34,6 +34,7 @@ from orgaudit.render.report.xlsx_cells import (
     header_cells,
     lay_out,
     longest_text,
+    money_cell,
     plain_values,
     row_height,
     severity_cell,
@@ -65,7 +66,8 @@ def _write_workbook(report: ReportData, path: Path) -> None:
         table_sheet(workbook, "Findings", report.findings, {"Severity": severity_cell})
         write_matrix_sheet(workbook, report.matrix)
         for title, frame in report.tables.items():
-            sheet = table_sheet(workbook, sheet_title(title), frame)
+            makers = {"Cost": money_cell} if title == "Spend" else None
+            sheet = table_sheet(workbook, sheet_title(title), frame, makers)
             if title == "Access review":
                 decision_dropdown(sheet, frame)
         table_sheet(workbook, "Checks", report.checks, {"Severity": severity_cell})

@@ -181,6 +181,19 @@ def severity_cell(sheet: Sheet, value: object) -> object:
     return styled(sheet, value, fill=fill, font=font, alignment=TOP)
 
 
+MONEY_FORMAT = "#,##0.00"
+
+
+def money_cell(sheet: Sheet, value: object) -> object:
+    """An amount shown with two decimals (the value keeps every digit); anything else,
+    a blank where costs were not read included, as a plain value."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value_cell(sheet, value)
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.number_format = MONEY_FORMAT
+    return cell
+
+
 def header_cells(sheet: Sheet, names: Iterable[object]) -> list[StyledCell]:
     return [styled(sheet, str(name), font=BOLD) for name in names]
 
