@@ -421,6 +421,20 @@ def test_numbers_sqlite_cannot_hold_as_a_time_are_reported(tmp_path: Path, value
     assert "is not an integer; stored as missing" in odd[0].message
 
 
+@pytest.mark.parametrize("value", [2**62, 10**12, -(10**11), -1])
+def test_integers_that_are_no_time_are_reported_not_read_as_dates(
+    tmp_path: Path, value: int
+) -> None:
+    # In SQLite's range but past the year 9999 (or before 1970): no time anyone meant, and
+    # no date pandas or a spreadsheet can hold. Stored as missing, each reported.
+    org = hostile_org([("key", "last_used_at", value)], [])
+    pull_fixed(org, tmp_path / "t.db")
+    result = run_audit(tmp_path / "t.db", AuditOptions(out_dir=tmp_path / "out", formats=("json",)))
+    odd = [f for f in result.findings if f.check_id == "unrecognized-value"]
+    assert [f.subject_id.split(" ")[0] for f in odd] == ["project_api_keys.last_used_at"]
+    assert "is not a time between 1970 and 9999; stored as missing" in odd[0].message
+
+
 def test_projects_sharing_a_name_get_headers_of_their_own_in_the_access_matrix(
     tmp_path: Path,
 ) -> None:

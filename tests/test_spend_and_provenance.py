@@ -24,6 +24,7 @@ from orgaudit.render.explain_text import user_text
 from orgaudit.settings import AdminKey, PullSettings
 from orgaudit.simulator import Fault, Simulator
 from orgaudit.simulator.demo import demo_builder, demo_org
+from orgaudit.simulator.generate import OrgShape, generate_org
 from orgaudit.simulator.usage import expected_cost
 from orgaudit.vocabulary import FindingStatus
 
@@ -160,18 +161,42 @@ def test_usage_days_zero_reads_no_usage_and_says_so(tmp_path: Path) -> None:
     result = run_audit(db, AuditOptions(out_dir=tmp_path / "out", formats=("md",)))
     statuses = {f.check_id: f.status for f in result.findings}
     assert statuses["key-spend-owner-gone"] is FindingStatus.UNKNOWN
+    # Not reading usage was asked for: no source-unavailable finding per usage list.
+    assert not [
+        f
+        for f in result.findings
+        if f.check_id == "source-unavailable" and f.subject_id in {"costs", "usage_completions"}
+    ]
 
 
-def test_the_usage_window_is_asked_once_a_week_of_day_buckets_at_a_time(tmp_path: Path) -> None:
-    with Simulator(demo_org(NOW), admin_key=ADMIN_KEY) as sim:
+@pytest.mark.parametrize(
+    ("keys_per_project", "days_a_page", "pages"),
+    [(None, 31, 1), (40, 10, 4)],  # the demo (13 keys); 10 projects of 40 keys (400 keys)
+    ids=["demo", "400-keys"],
+)
+def test_a_usage_page_holds_as_many_days_as_the_orgs_keys_allow(
+    tmp_path: Path, keys_per_project: int | None, days_a_page: int, pages: int
+) -> None:
+    org = (
+        demo_org(NOW)
+        if keys_per_project is None
+        else generate_org(
+            OrgShape(users=40, projects=10, members_per_project=4, keys_per_project=40),
+            seed=3,
+            now=NOW,
+        )
+    )
+    keys = sum(len(k) for k in org.project_api_keys.values())
+    assert src.usage_days_per_page(keys) == days_a_page  # at most 4,000 key-days a page
+    with Simulator(org, admin_key=ADMIN_KEY) as sim:
         pull_and_analyze(
             AdminKey(ADMIN_KEY), fast_settings(sim), PULL, tmp_path / "db", clock=lambda: FIXED
         )
-        costs = [dict(r.query) | {"page": ""} for r in sim.requests if r.path.endswith("/costs")]
+        costs = [dict(r.query) for r in sim.requests if r.path.endswith("/costs")]
         grouped = [r.query for r in sim.requests if r.path.endswith("/costs")]
-    # 30 days and a part day: five pages of seven day buckets, each asked once.
-    assert len(costs) == 5
-    assert all(q["bucket_width"] == "1d" and q["limit"] == "7" for q in costs)
+    # 30 days and the pull's part day: 31 day buckets, each asked once.
+    assert len(costs) == pages
+    assert all(q["bucket_width"] == "1d" and q["limit"] == str(days_a_page) for q in costs)
     assert {v for k, v in grouped[0] if k == "group_by"} == {
         "project_id",
         "line_item",
@@ -259,3 +284,104 @@ def test_diff_names_the_actor_and_the_spend_that_moved(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     changes = json.loads(run.stdout)["changes"]
     assert any(c["actor"] == "frank@example.com" for c in changes)
+
+
+# -- what the review of this work found: each a test ------------------------------------------
+
+
+def _two_pulls(tmp_path: Path, fault_second: Fault | None = None, **second: object) -> Path:
+    """The demo pulled twice, three days apart: frank gives dave member in Payments,
+    alice makes him an org owner, and alice-never-used is used; ``fault_second`` hits
+    the second pull only."""
+    db = tmp_path / "db"
+    builder = demo_builder(NOW)
+    with Simulator(builder.org, admin_key=ADMIN_KEY) as sim:
+        pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=lambda: FIXED)
+        later = FIXED + timedelta(days=3)
+        builder.now = builder.org.now = int(later.timestamp())
+        builder.acting_as("user_frank")
+        builder.set_project_role("proj_payments", "user_dave", "member", at_days_ago=1)
+        builder.acting_as("user_alice")
+        builder.set_org_role("user_dave", "owner", at_days_ago=0.5)
+        builder.use_key("proj_payments", builder.key_id("proj_payments", "alice-never-used"))
+        if fault_second is not None:
+            sim.add_fault(fault_second)
+        settings = PullSettings(**second)  # type: ignore[arg-type]
+        pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), settings, db, clock=lambda: later)
+    return db
+
+
+def test_each_change_is_matched_to_an_event_at_its_own_place(tmp_path: Path) -> None:
+    diff = run_diff(_two_pulls(tmp_path), DiffOptions())
+    actors = {(c.section, c.subject_id): c.actor for c in diff.changes}
+    # frank's change was in Payments, alice's at org level: neither is taken for the other.
+    assert actors[("project roles changed", "user_dave")] == "frank@example.com"
+    assert actors[("org roles changed", "user_dave")] == "alice@example.com"
+
+
+@pytest.mark.parametrize(
+    ("fault", "settings"),
+    [
+        (Fault.missing_scopes(r"^/organization/costs", ("api.usage.read",)), {}),
+        (None, {"usage_days": 7}),
+    ],
+    ids=["costs-not-read", "another-window"],
+)
+def test_spend_is_compared_only_between_like_readings(
+    tmp_path: Path, fault: Fault | None, settings: dict[str, object]
+) -> None:
+    diff = run_diff(_two_pulls(tmp_path, fault, **settings), DiffOptions())
+    # The key that began to spend would be listed; but a reading that cannot be compared
+    # (costs unread, or a shorter window) lists nothing rather than invented drops.
+    assert [c for c in diff.changes if c.section == "key spend changed"] == []
+
+
+@pytest.mark.parametrize("when", ["soon", 10**12])
+def test_an_event_without_a_readable_time_grants_nothing_and_breaks_nothing(
+    tmp_path: Path, when: object
+) -> None:
+    builder = demo_builder(NOW)
+    grant = next(
+        e for e in builder.org.audit_logs if e["type"] == "role.assignment.created"
+        and e["actor"]["session"]["user"]["id"] == "user_victor"
+    )  # fmt: skip
+    odd = json.loads(json.dumps(grant)) | {"id": "audit_log-odd", "effective_at": when}
+    builder.org.audit_logs.append(odd)
+    db = tmp_path / "db"
+    with Simulator(builder.org, admin_key=ADMIN_KEY) as sim:
+        pull_and_analyze(AdminKey(ADMIN_KEY), fast_settings(sim), PULL, db, clock=lambda: FIXED)
+    result = run_audit(db, AuditOptions(out_dir=tmp_path / "out", formats=("xlsx", "md")))
+    odd_values = [f for f in result.findings if f.check_id == "unrecognized-value"]
+    assert any("audit_access_events.effective_at" in f.subject_id for f in odd_values)
+    departed = [f for f in result.findings if f.check_id == "role-granted-by-departed"]
+    assert ["granted by victor@example.com on 2026-02-21" in f.message for f in departed] == [True]
+    run = run_cli("explain", "user", "erin@example.com", "--project", "Payments", "--db", db,
+                  cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "granted to the group by victor@example.com" in run.stdout
+
+
+def test_costs_in_several_currencies_are_never_added_up(
+    demo_audit: Audited, tmp_path: Path
+) -> None:
+    db = tmp_path / "db"
+    db.write_bytes(demo_audit.db.read_bytes())
+    org = demo_org(NOW)
+    victor = next(k for k in org.project_api_keys["proj_payments"] if k["name"] == "victor-proxy")
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO costs (snapshot_id, start_at, end_at, project_id, api_key_id, "
+            "line_item, amount, currency, raw) SELECT snapshot_id, start_at, end_at, "
+            "project_id, api_key_id, 'gpt-4.1, input', 100.0, 'eur', '{}' FROM costs "
+            "WHERE api_key_id = ? LIMIT 1",
+            (victor["id"],),
+        )
+    result = run_audit(db, AuditOptions(out_dir=tmp_path / "out", formats=("json",)))
+    message = next(
+        f.message for f in result.findings
+        if f.check_id == "key-spend-owner-gone" and f.subject_name == "victor-proxy"
+    )  # fmt: skip
+    assert message.startswith("spent amounts in EUR, USD and ")
+    document = json.loads((tmp_path / "out" / "orgaudit-snapshot-1.json").read_text())
+    row = next(r for r in document["tables"]["spend"] if r["name"] == "victor-proxy")
+    assert row["cost"] is None and row["currency"] == "EUR, USD"

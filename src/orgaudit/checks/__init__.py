@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from orgaudit.checks import admin, coverage, keys, provenance, roster, spend, users
 from orgaudit.checks.findings import Check
+from orgaudit.model.access import BINDING_SOURCES
 from orgaudit.model.spend import USAGE_SOURCE_NAMES
 from orgaudit.vocabulary import Severity
 
@@ -79,7 +80,8 @@ CHECKS: tuple[Check, ...] = (
         why="nobody here can say why it was granted; a leaver's grants are the first to review",
         fix="confirm the role is still needed with the project's owner, or remove it",
         evidence="inferred",
-        needs=("audit_access_events", "users", "project_service_accounts"),
+        # Every list that can add a role: one not read could hide a role to flag.
+        needs=("audit_access_events", *BINDING_SOURCES),
         run=provenance.role_granted_by_departed,
     ),
     Check(
@@ -162,7 +164,7 @@ CHECKS: tuple[Check, ...] = (
         flags="a project key with all permissions and a cost in the usage window",
         why="a live key that can do everything its owner can: the blast radius of a leak",
         fix="replace it with a restricted key holding only what its caller uses, then delete it",
-        evidence="documented",
+        evidence="inferred",
         needs=(*_COSTS, "audit_key_events"),
         run=spend.key_unrestricted_spend,
     ),

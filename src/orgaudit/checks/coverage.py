@@ -6,7 +6,7 @@ import pandas as pd
 
 from orgaudit import store
 from orgaudit.checks.findings import AuditContext
-from orgaudit.collect.records import PROJECT_KEY_IN_ADMIN_LIST
+from orgaudit.collect.records import NO_USAGE_REASON, PROJECT_KEY_IN_ADMIN_LIST
 from orgaudit.model.access import BINDING_SOURCES
 
 _EXAMPLES = 5  # subjects named in one finding; the count says how many there are
@@ -18,7 +18,10 @@ def source_unavailable(context: AuditContext) -> pd.DataFrame:
     from orgaudit.checks import ACCESS_MODEL_CHECKS, CHECKS  # the registry names this too
 
     coverage = context.analysis.snapshot.coverage
-    degraded = coverage[coverage["status"] != "complete"]
+    # Usage not read on purpose (--usage-days 0) is a choice, not a failure to report
+    # per list; the spend checks still say they could not be evaluated.
+    chosen = coverage["reason"].str.contains(NO_USAGE_REASON, regex=False)
+    degraded = coverage[(coverage["status"] != "complete") & ~chosen]
 
     def affected(source: str) -> str:
         direct = [c.id for c in CHECKS if source in c.needs]

@@ -20,8 +20,8 @@ from orgaudit.checks.changes import (
 )
 from orgaudit.checks.diff_activity import (
     DEFAULT_SPEND_CHANGE,
+    ActorIndex,
     SpendChange,
-    actor_of,
     spend_changes,
 )
 from orgaudit.checks.findings import Finding
@@ -49,7 +49,8 @@ def diff_snapshots(
         *spend_changes(old, new, spend_change),
         *_findings(old_findings, new_findings),
     ]
-    changes = [replace(c, actor=actor_of(new, old.snapshot.as_of, c)) for c in changes]
+    actors = ActorIndex(new, old.snapshot.as_of)
+    changes = [replace(c, actor=actors.of(c)) for c in changes]
     order = {name: i for i, name in enumerate(SECTIONS)}
     changes.sort(key=lambda c: (order[c.section], c.project, c.subject))
     return SnapshotDiff(old.snapshot.id, new.snapshot.id, tuple(changes))

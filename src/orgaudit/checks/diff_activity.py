@@ -10,6 +10,7 @@ import pandas as pd
 
 from orgaudit.checks.changes import Change, changes_from, compare
 from orgaudit.model.analysis import Analysis
+from orgaudit.model.spend import SPEND_SOURCES
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,10 @@ DEFAULT_SPEND_CHANGE = SpendChange()
 
 
 # The audit-log events that make each section's changes, matched on the change's subject
-# id (and project, where it has one).
+# id and place: its project, or, for a change without one, no project at all. (An invite's
+# acceptance names the invite, not the user, so it cannot say who added a user.)
 _ACTOR_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "users added": ("audit_access_events", ("user.added", "invite.accepted")),
+    "users added": ("audit_access_events", ("user.added",)),
     "users removed": ("audit_access_events", ("user.deleted",)),
     "org roles changed": ("audit_access_events", ("user.updated",)),
     "project roles changed": (
@@ -51,45 +53,74 @@ _ACTOR_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def actor_of(new: Analysis, since: datetime, change: Change) -> str:
-    """Who made a change: the newest matching event between the two snapshots in the
-    newer one's audit log ("" where it holds none)."""
-    table, types = _ACTOR_EVENTS.get(change.section, ("", ()))
-    if not types or not change.subject_id:
-        return ""
-    events = new.snapshot[table]
-    subject = "key_id" if table == "audit_key_events" else "subject_id"
-    mine = events[
-        events["type"].isin(types)
-        & (events["effective_at"] > since)
-        & (
-            (events[subject] == change.subject_id)
-            | (events.get("principal_id", events[subject]) == change.subject_id)
-        )
-    ]
-    if change.project_id and table == "audit_access_events":
-        place = mine["project_id"].fillna(mine["resource_id"])
-        mine = mine[place == change.project_id]
-    if mine.empty:
-        return ""
-    newest = mine.sort_values(["effective_at", "id"]).iloc[-1]
-    who = newest["actor_email"] if pd.notna(newest["actor_email"]) else newest["actor_id"]
-    return "" if pd.isna(who) else str(who)
+class ActorIndex:
+    """The newer snapshot's events since the older one, indexed once by (table,
+    subject) so each change's actor is a lookup, not a scan of the log."""
+
+    def __init__(self, new: Analysis, since: datetime) -> None:
+        self._by_subject: dict[tuple[str, str], list[tuple[object, str, str, str, str]]] = {}
+        for table in ("audit_access_events", "audit_key_events"):
+            events = new.snapshot[table]
+            events = events[events["effective_at"] > since]
+            if table == "audit_key_events":
+                subjects, places = events["key_id"], events["project_id"]
+            else:
+                subjects = events["principal_id"].fillna(events["subject_id"])
+                # A role assignment's resource is where it applies; the event's project
+                # may be the default project of an admin key's action (the OpenAPI
+                # document's AuditLog).
+                places = events["resource_id"].where(
+                    events["resource_type"].fillna("").str.contains("project"),
+                    events["project_id"].where(events["resource_type"].isna()),
+                )
+            who = events["actor_email"].fillna(events["actor_id"])
+            rows = zip(
+                subjects, events["effective_at"], events["id"], events["type"],
+                places.fillna(""), who, strict=True,
+            )  # fmt: skip
+            for subject, at, event_id, kind, place, actor in rows:
+                if isinstance(subject, str) and isinstance(actor, str):
+                    entry = (at, str(event_id), str(kind), str(place), actor)
+                    self._by_subject.setdefault((table, subject), []).append(entry)
+
+    def of(self, change: Change) -> str:
+        """Who made ``change``: the newest matching event's actor, "" where none is."""
+        table, types = _ACTOR_EVENTS.get(change.section, ("", ()))
+        if not types or not change.subject_id:
+            return ""
+        candidates = [
+            entry
+            for entry in self._by_subject.get((table, change.subject_id), ())
+            if entry[2] in types and (table == "audit_key_events" or entry[3] == change.project_id)
+        ]
+        if not candidates:
+            return ""
+        return max(candidates, key=lambda entry: (entry[0], entry[1]))[4]
 
 
 def spend_changes(old: Analysis, new: Analysis, threshold: SpendChange) -> list[Change]:
-    """Keys whose spend over the usage window changed beyond the threshold (both
-    snapshots must have read costs)."""
-    if old.usage_window is None or new.usage_window is None:
+    """Keys whose spend over the usage window changed beyond the threshold. Both
+    snapshots must have read the Costs list in full over windows of the same length:
+    otherwise a change would be the reading's, not the spend's."""
+    windows = (old.usage_window, new.usage_window)
+    if windows[0] is None or windows[1] is None or windows[0].days != windows[1].days:
+        return []
+    if any(a.snapshot.incomplete_sources(SPEND_SOURCES) for a in (old, new)):
         return []
 
     def table(analysis: Analysis) -> pd.DataFrame:
         spend = analysis.key_spend[["api_key_id", "cost", "currency"]]
         keys = analysis.keys[["id", "name", "project_id"]].rename(columns={"id": "api_key_id"})
-        return keys.merge(spend, on="api_key_id", how="left", validate="one_to_one")
+        both = keys.merge(spend, on="api_key_id", how="left", validate="one_to_one", indicator=True)
+        # No row: spent nothing. A missing cost with a row: several currencies, which
+        # are never added up, so not compared either.
+        return both.assign(cost=both["cost"].where(both["_merge"] == "both", 0.0)).drop(
+            columns=["_merge"]
+        )
 
     _, _, both = compare(table(old), table(new), ["api_key_id"])
-    before, after = both["cost_old"].fillna(0.0), both["cost_new"].fillna(0.0)
+    both = both[both["cost_old"].notna() & both["cost_new"].notna()]
+    before, after = both["cost_old"], both["cost_new"]
     moved = (after - before).abs()
     changed = both[(moved >= threshold.at_least) & (moved >= before * threshold.percent / 100)]
     if changed.empty:

@@ -15,7 +15,8 @@ def role_granted_by_departed(context: AuditContext) -> pd.DataFrame:
     the group, however many members hold it."""
     bindings = context.analysis.model.bindings
     grants = context.analysis.binding_grants
-    departed = bindings[grants["granter_in_org"].eq(False)].join(grants)
+    gone = grants["granter_in_org"].eq(False).fillna(False).astype(bool)
+    departed = bindings[gone].join(grants, validate="one_to_one")
     if departed.empty:
         return pd.DataFrame()
     through_group = departed["via_group_id"].notna()

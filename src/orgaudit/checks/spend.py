@@ -8,30 +8,44 @@ import pandas as pd
 from orgaudit.checks.findings import AuditContext
 from orgaudit.checks.keys import days_text, key_rows, owner_label
 from orgaudit.model.keys import owner_gone_reasons
+from orgaudit.model.spend import USAGE_SOURCE_NAMES, money
 from orgaudit.vocabulary import ScopeKind
 
 
 def keys_with_spend(context: AuditContext) -> pd.DataFrame:
     """The project keys with their ``cost``, ``currency``, ``requests`` and
-    ``active_days`` over the usage window (0 where they spent nothing)."""
+    ``active_days`` over the usage window (0 where they spent nothing; ``cost`` missing
+    where it came in several currencies) and ``spending`` (any cost or request)."""
     keys = context.keys
     spend = context.analysis.key_spend.rename(columns={"api_key_id": "id"})
-    merged = keys.merge(spend, on="id", how="left", validate="one_to_one").set_axis(keys.index)
-    return merged.assign(
-        cost=merged["cost"].fillna(0.0),
+    merged = keys.merge(spend, on="id", how="left", validate="one_to_one", indicator=True).set_axis(
+        keys.index
+    )
+    listed = merged["_merge"] == "both"
+    cost = merged["cost"].where(listed, 0.0)
+    requests = merged["requests"].fillna(0).astype("int64")
+    several = cost.isna()
+    return merged.drop(columns=["_merge"]).assign(
+        cost=cost,
         currency=merged["currency"].fillna(""),
-        requests=merged["requests"].fillna(0).astype("int64"),
+        requests=requests,
         active_days=merged["active_days"].fillna(0).astype("int64"),
+        spending=(cost.fillna(0) > 0) | several | (requests > 0),
     )
 
 
-def _spent(keys: pd.DataFrame) -> pd.Series:
-    """What a key spent, in words: "412.37 USD and 9,120 requests"."""
+def _spent(context: AuditContext, keys: pd.DataFrame) -> pd.Series:
+    """What a key spent, in words: "412.37 USD and 9,120 requests"; the requests are
+    left unsaid where a usage list was not read in full."""
     # Built as text whatever the rows (an empty float column would stay float).
-    amounts = pd.Series([f"{c:,.2f}" for c in keys["cost"]], index=keys.index, dtype=object)
-    counts = pd.Series([f"{n:,}" for n in keys["requests"]], index=keys.index, dtype=object)
-    currency = keys["currency"].replace("", "USD").str.upper()
-    return amounts + " " + currency + " and " + counts + " requests"
+    amounts = [money(c, str(u)) for c, u in zip(keys["cost"], keys["currency"], strict=True)]
+    unread = context.analysis.snapshot.incomplete_sources(USAGE_SOURCE_NAMES)
+    counts = [
+        "requests not known (usage not read in full)" if unread else f"{n:,} requests"
+        for n in keys["requests"]
+    ]
+    words = [f"{a} and {c}" for a, c in zip(amounts, counts, strict=True)]
+    return pd.Series(words, index=keys.index, dtype=object)
 
 
 def _window(context: AuditContext) -> str:
@@ -45,10 +59,10 @@ def key_spend_owner_gone(context: AuditContext) -> pd.DataFrame:
     keys = keys_with_spend(context)
     reason = owner_gone_reasons(context.keys, context.analysis.snapshot)
     gone = keys.loc[reason.index]
-    spending = gone[(gone["cost"] > 0) | (gone["requests"] > 0)]
+    spending = gone[gone["spending"]]
     message = (
         "spent "
-        + _spent(spending)
+        + _spent(context, spending)
         + f" in {_window(context)}; "
         + reason[spending.index]
         + " (owned by "
@@ -62,10 +76,11 @@ def key_unrestricted_spend(context: AuditContext) -> pd.DataFrame:
     """Keys with all permissions that spent in the usage window: live keys whose leak
     reaches everything their owner can."""
     keys = keys_with_spend(context)
-    loose = keys[(keys["scope_kind"] == ScopeKind.UNRESTRICTED) & (keys["cost"] > 0)]
+    costs = keys["cost"]
+    loose = keys[(keys["scope_kind"] == ScopeKind.UNRESTRICTED) & ((costs > 0) | costs.isna())]
     message = (
         "key with all permissions spent "
-        + _spent(loose)
+        + _spent(context, loose)
         + f" in {_window(context)}; owned by "
         + owner_label(loose)
     )
@@ -84,9 +99,10 @@ def key_idle(context: AuditContext) -> pd.DataFrame:
         return pd.DataFrame()
     keys = keys_with_spend(context)
     last = keys["last_used_at"]
-    stale = context.as_of - pd.Timedelta(days=context.settings.stale_days)
-    before_window = last.notna() & (last < window.since) & (last >= stale)
-    idle = keys[before_window & (keys["cost"] == 0) & (keys["requests"] == 0)]
+    # Whole days, as key-unused counts them, so every key falls to one check or the other.
+    not_stale = (context.as_of - last).dt.days <= context.settings.stale_days
+    before_window = last.notna() & (last < window.since) & not_stale.fillna(False)
+    idle = keys[before_window & ~keys["spending"]]
     message = (
         f"idle: no request and no cost in {window.words()}; last used "
         + days_text(context.as_of - idle["last_used_at"])

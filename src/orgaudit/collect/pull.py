@@ -30,6 +30,7 @@ from orgaudit.collect.pacing import QUIET, Progress
 from orgaudit.collect.records import (
     ARCHIVED,
     DERIVED,
+    NO_USAGE_REASON,
     SKIPPED,
     WHOLE_ORG,
     Collected,
@@ -57,9 +58,6 @@ _PROJECT_DERIVED_REASON = (
     "not asked per member: the project's role list holds no custom role, so its members "
     "hold only the built-in project role the member list names"
 )
-
-
-_NO_USAGE_REASON = "not asked: --usage-days 0"
 
 
 def usage_window_start(started_at: datetime, usage_days: int) -> datetime | None:
@@ -177,6 +175,8 @@ class _Collector:
         self.family_checked = {family: asyncio.Event() for family in src.FAMILY_ROOTS}
         self.org_roles_known = asyncio.Event()
         self.org_custom_roles = True  # until the org's role list says otherwise
+        self.projects_read = asyncio.Event()
+        self.key_lists: list[asyncio.Task[int]] = []
         self._group: asyncio.TaskGroup | None = None
 
     def spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
@@ -200,12 +200,19 @@ class _Collector:
         """The Usage and Costs lists over the usage window (none with --usage-days 0)."""
         if self.usage_since is None:
             for source in (src.COSTS, *src.USAGE_SOURCES):
-                gap = Gap(source.name, WHOLE_ORG, SKIPPED, _NO_USAGE_REASON, asked=False)
+                gap = Gap(source.name, WHOLE_ORG, SKIPPED, NO_USAGE_REASON, asked=False)
                 self.gaps.append(gap)
             return
+        # A page's size follows the org's keys (sources.usage_days_per_page): counted once
+        # every project's key list is read.
+        await self.projects_read.wait()
+        await asyncio.gather(*self.key_lists)
+        days = src.usage_days_per_page(self.rows[src.PROJECT_API_KEYS.name])
         start = (("start_time", str(int(self.usage_since.timestamp()))),)
-        await self.fetch(src.COSTS, extra=start)  # the family's root: asked first
-        await asyncio.gather(*(self.fetch(source, extra=start) for source in src.USAGE_SOURCES))
+        costs = src.with_page_days(src.COSTS, days)
+        await self.fetch(costs, extra=start)  # the family's root: asked first
+        usage = [src.with_page_days(source, days) for source in src.USAGE_SOURCES]
+        await asyncio.gather(*(self.fetch(source, extra=start) for source in usage))
 
     def journaled_items(self, source_name: str) -> Iterator[tuple[Scope, JsonObject]]:
         """A source's items, read back from the journal a page at a time: its lists in
@@ -353,9 +360,13 @@ class _Collector:
             self.spawn(self._project_members(scope))
             self.spawn(self._project_groups(scope))
             self.spawn(self.fetch(src.PROJECT_SERVICE_ACCOUNTS, scope))
-            self.spawn(self.fetch(src.PROJECT_API_KEYS, scope))
+            assert self._group is not None
+            self.key_lists.append(self._group.create_task(self.fetch(src.PROJECT_API_KEYS, scope)))
 
-        await self.fetch(src.PROJECTS, each=project_lists)
+        try:
+            await self.fetch(src.PROJECTS, each=project_lists)
+        finally:
+            self.projects_read.set()
 
     async def _project_members(self, scope: Scope) -> None:
         members: list[str] = []

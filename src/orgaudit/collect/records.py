@@ -24,6 +24,8 @@ PROJECT_KEY_IN_ADMIN_LIST = (
 # of archived projects), "derived" (not asked, because other lists already give its
 # answer). Only the first two degrade coverage.
 UNAVAILABLE, SKIPPED, ARCHIVED, DERIVED = "unavailable", "skipped", "archived", "derived"
+# Why the usage and costs lists were not asked when the pull was told not to read them.
+NO_USAGE_REASON = "not asked: --usage-days 0"
 
 
 @dataclass(frozen=True)

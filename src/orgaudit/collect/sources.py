@@ -9,7 +9,7 @@ unreadable by a key; their 403/404 is recorded as coverage and the pull goes on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from orgaudit.collect.answers import ListEndpoint, PageStyle
@@ -239,12 +239,18 @@ AUDIT_ACCESS_EVENTS = _source(
     label="access changes in the audit log",
 )
 
-# Usage and cost: one page holds day buckets, `limit` of them. Seven days a page (each
-# endpoint's documented default) rather than the most allowed (31 for usage, 180 for
-# costs): a bucket holds a result per key, so a page of a month of a large org's keys
-# would pass the bound on a page's size. Grouped by project, user and key wherever the
-# endpoint allows it (openai/openai-openapi openapi.json, each endpoint's `group_by`).
-USAGE_PAGE_DAYS = 7
+# Usage and cost: one page holds day buckets, `limit` of them, and each bucket a result
+# per key (and line item) that spent that day, so how many days a page may hold depends on
+# the org: usage_days_per_page() asks at most KEY_DAYS_PER_PAGE key-days a page, once the
+# project keys are counted. On the huge benchmark org (100,000 keys) seven days of costs
+# were 76,059 results, 836,688 JSON values, past the bound on a page (collect.answers
+# MAX_JSON_VALUES); a page of 4,000 key-days holds at most about 16,000 cost results (a few
+# line items a key) and stays well inside it, while a small org reads its month in one
+# page a list. 31 is the most days a usage page may hold (costs allow 180). Grouped by
+# project, user and key wherever the endpoint allows it (openai/openai-openapi
+# openapi.json, each endpoint's `group_by`).
+USAGE_PAGE_DAYS = 31
+KEY_DAYS_PER_PAGE = 4_000
 _BY_PRINCIPAL = ("project_id", "user_id", "api_key_id")
 _USAGE_LISTS = (
     ("completions", _BY_PRINCIPAL, "completions usage"),
@@ -335,3 +341,14 @@ CHILDREN: dict[str, tuple[Source, ...]] = {
 # The org-level list whose failure means the whole family is missing or unreadable, so
 # the family's fan-out requests are skipped instead of each failing in turn.
 FAMILY_ROOTS = {Family.RBAC: ORG_ROLES.name, Family.USAGE: COSTS.name}
+
+
+def usage_days_per_page(project_keys: int) -> int:
+    """How many day buckets a usage or costs page asks for an org of ``project_keys``
+    keys: at most KEY_DAYS_PER_PAGE key-days, at least one day, at most 31."""
+    return max(1, min(USAGE_PAGE_DAYS, KEY_DAYS_PER_PAGE // max(project_keys, 1)))
+
+
+def with_page_days(source: Source, days: int) -> Source:
+    """``source`` asking ``days`` day buckets a page."""
+    return replace(source, endpoint=replace(source.endpoint, max_limit=days))

@@ -67,8 +67,11 @@ def _grant_events(snapshot: Snapshot) -> pd.DataFrame:
         }
     )
     keys = pd.concat([members, assignments])
-    chosen = events.loc[keys.index, ["id", "type", "effective_at", "actor_id", "actor_email"]]
-    return pd.concat([keys, chosen], axis=1)
+    columns = ["id", "type", "effective_at", "actor_type", "actor_id", "actor_email"]
+    chosen = pd.concat([keys, events.loc[keys.index, columns]], axis=1)
+    # An event without a readable time (stored as missing, and reported) cannot be placed
+    # among the others: it grants nothing here.
+    return chosen[chosen["effective_at"].notna()]
 
 
 def binding_grants(snapshot: Snapshot, bindings: pd.DataFrame) -> pd.DataFrame:

@@ -49,33 +49,53 @@ def _currency(values: pd.Series) -> str:
     return ", ".join(sorted({str(v).upper() for v in values.dropna()})) or ""
 
 
+def _in_window(frame: pd.DataFrame, window: UsageWindow | None) -> pd.DataFrame:
+    """The rows whose day bucket starts within the window (a hostile or odd answer's
+    buckets outside it are not the window's spend)."""
+    if window is None:
+        return frame.head(0)
+    starts = frame["start_at"]
+    return frame[starts.notna() & (starts >= window.since) & (starts < window.until)]
+
+
 def key_spend(snapshot: Snapshot) -> pd.DataFrame:
-    """Per key id over the window: ``cost`` (sum of its cost rows), ``currency``,
-    ``requests`` (sum over every usage list) and ``active_days`` (days with a request or
-    a cost). Keys with no row in either table are absent: they spent nothing."""
-    costs = snapshot["costs"]
+    """Per key id over the window: ``cost`` (sum of its cost rows; missing where they
+    come in several currencies, which are never added up), ``currency`` (upper case, the
+    several joined), ``requests`` (model requests over every usage list) and
+    ``active_days`` (days with a request or a cost). Keys with no row in either table
+    are absent: they spent nothing."""
+    window = usage_window(snapshot)
+    costs = _in_window(snapshot["costs"], window)
     costs = costs[costs["api_key_id"].notna()]
     by_cost = costs.groupby("api_key_id").agg(
-        cost=("amount", "sum"), currency=("currency", _currency)
+        cost=("amount", "sum"),
+        currency=("currency", _currency),
+        currencies=("currency", "nunique"),
     )
-    usage = snapshot["usage"]
+    usage = _in_window(snapshot["usage"], window)
     usage = usage[usage["api_key_id"].notna()]
     by_use = usage.groupby("api_key_id").agg(requests=("requests", "sum"))
     days = pd.concat(
         [
-            costs.loc[costs["amount"].fillna(0) > 0, ["api_key_id", "start_at"]],
+            costs.loc[costs["amount"].fillna(0) != 0, ["api_key_id", "start_at"]],
             usage.loc[usage["requests"].fillna(0) > 0, ["api_key_id", "start_at"]],
         ]
     ).drop_duplicates()
     by_day = days.groupby("api_key_id").size().rename("active_days")
-    joined = by_cost.join(by_use, how="outer").join(by_day, how="left")
+    joined = by_cost.join(by_use, how="outer", validate="one_to_one").join(
+        by_day, how="left", validate="one_to_one"
+    )
+    several = joined["currencies"].fillna(0) > 1
+    joined = joined.assign(cost=joined["cost"].fillna(0.0).where(~several)).drop(
+        columns=["currencies"]
+    )
     return (
-        joined.reset_index()
-        .rename(columns={"index": "api_key_id"})
+        joined.rename_axis("api_key_id")
+        .reset_index()
         .assign(
             # Sums of decimal amounts gather float noise (0.5540930000000001); a millionth
             # of a unit is below any invoice line.
-            cost=lambda f: f["cost"].fillna(0.0).astype(float).round(6),
+            cost=lambda f: f["cost"].astype(float).round(6),
             currency=lambda f: f["currency"].fillna(""),
             requests=lambda f: f["requests"].fillna(0).astype("int64"),
             active_days=lambda f: f["active_days"].fillna(0).astype("int64"),
@@ -83,23 +103,9 @@ def key_spend(snapshot: Snapshot) -> pd.DataFrame:
     )
 
 
-def project_spend(snapshot: Snapshot) -> pd.DataFrame:
-    """Per project id over the window: ``cost``, ``currency`` and ``requests`` (rows
-    without a project, as the API may give for org-wide line items, under no project)."""
-    costs = snapshot["costs"].assign(project_id=lambda f: f["project_id"].fillna(""))
-    usage = snapshot["usage"].assign(project_id=lambda f: f["project_id"].fillna(""))
-    by_cost = costs.groupby("project_id").agg(
-        cost=("amount", "sum"), currency=("currency", _currency)
-    )
-    by_use = usage.groupby("project_id").agg(requests=("requests", "sum"))
-    joined = by_cost.join(by_use, how="outer").reset_index()
-    return joined.assign(
-        cost=joined["cost"].fillna(0.0).astype(float).round(6),
-        currency=joined["currency"].fillna(""),
-        requests=joined["requests"].fillna(0).astype("int64"),
-    )
-
-
 def money(amount: float, currency: str) -> str:
-    """An amount as people read it: "412.37 USD"."""
-    return f"{amount:,.2f} {currency or 'USD'}"
+    """An amount as people read it: "412.37 USD"; amounts in several currencies, which
+    are never added up, as "amounts in EUR, USD"."""
+    if amount != amount:  # NaN: several currencies
+        return f"amounts in {currency.upper()}"
+    return f"{amount:,.2f} {currency.upper() or 'USD'}"

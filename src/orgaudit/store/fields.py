@@ -144,9 +144,11 @@ def usage_kind(_scope: Scope, item: dict[str, Any]) -> object:
     return kind.removeprefix("organization.usage.").removesuffix(".result")
 
 
-# Tool usage (web and file search calls, code interpreter sessions, vector storage)
-# happens within model requests the completions list already counts: its results carry
-# tool calls, never requests, so no request is counted twice.
+# Tool usage (web and file search calls, code interpreter sessions, vector storage) is
+# counted as tool calls, not requests: web search results also carry num_model_requests
+# (the OpenAPI document's UsageWebSearchCallsResult), which orgaudit takes to be model
+# requests the completions list already counts (inferred: no source says either way), so
+# a request is never counted twice.
 _TOOL_KINDS = ("web_searches", "file_searches", "code_interpreter_sessions", "vector_stores")
 
 
@@ -191,6 +193,8 @@ def actor_field(name: str) -> Getter:
             return None
         if actor.get("type") == "session":
             return _walk(actor, ("session", "user", name))
+        if actor.get("type") != "api_key":
+            return None
         key = actor.get("api_key")
         if not isinstance(key, dict):
             return None

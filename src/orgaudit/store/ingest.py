@@ -18,6 +18,9 @@ from orgaudit.store.fields import INT, REAL, Column
 from orgaudit.store.schema import IDENTITY, TABLES
 
 _INT64 = range(-(2**63), 2**63)
+# Unix seconds a point in time (`*_at`) can hold: 1970 up to the end of year 9999, the
+# range pandas and spreadsheets read. Beyond it a value is no time anyone meant.
+_TIMES = range(0, 253_402_300_800)
 _SHOWN = 200  # characters of an odd value kept in the anomalies table
 _TWICE = "lists the same item twice; kept once"
 _TWO_PROJECTS = "lists the same item in two projects; kept in the first"
@@ -75,6 +78,8 @@ def _typed(column: Column, value: object) -> tuple[object, str | None]:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, int) and value in _INT64:
+            if column.name.endswith("_at") and value not in _TIMES:
+                return None, "is not a time between 1970 and 9999; stored as missing"
             return value, None
         return None, "is not an integer; stored as missing"
     if column.sql_type == REAL:

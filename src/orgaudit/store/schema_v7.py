@@ -80,9 +80,15 @@ ACCESS_AND_USAGE_TABLES: dict[str, tuple[Column, ...]] = {
 # would store it (a session's user, else the acting key's user or service account).
 ACTOR_FROM_RAW = """
 UPDATE audit_key_events SET
-    actor_id = COALESCE(json_extract(raw, '$.actor.session.user.id'),
-                        json_extract(raw, '$.actor.api_key.user.id'),
-                        json_extract(raw, '$.actor.api_key.service_account.id')),
-    actor_email = COALESCE(json_extract(raw, '$.actor.session.user.email'),
-                           json_extract(raw, '$.actor.api_key.user.email'));
+    actor_id = CASE json_extract(raw, '$.actor.type')
+        WHEN 'session' THEN json_extract(raw, '$.actor.session.user.id')
+        WHEN 'api_key' THEN CASE json_extract(raw, '$.actor.api_key.type')
+            WHEN 'user' THEN json_extract(raw, '$.actor.api_key.user.id')
+            ELSE json_extract(raw, '$.actor.api_key.service_account.id') END
+        END,
+    actor_email = CASE json_extract(raw, '$.actor.type')
+        WHEN 'session' THEN json_extract(raw, '$.actor.session.user.email')
+        WHEN 'api_key' THEN CASE json_extract(raw, '$.actor.api_key.type')
+            WHEN 'user' THEN json_extract(raw, '$.actor.api_key.user.email') END
+        END;
 """

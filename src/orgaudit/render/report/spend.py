@@ -17,7 +17,7 @@ _NOT_READ = "not read (see Coverage)"
 def _use(keys: pd.DataFrame, since: pd.Timestamp) -> pd.Series:
     """How a key was used over the window, in words."""
     never = keys["last_used_at"].isna()
-    spent = keys["cost"] > 0
+    spent = (keys["cost"] > 0) | keys["cost"].isna()
     asked = keys["requests"] > 0
     before = keys["last_used_at"] < since
     words = pd.Series("used, but not on anything the Usage API counts", index=keys.index)
@@ -41,16 +41,18 @@ def spend_table(analysis: Analysis) -> pd.DataFrame:
         on="id",
         how="left",
         validate="one_to_one",
+        indicator=True,
     ).merge(project_name_table(analysis), on="project_id", how="left", validate="many_to_one")
     keys = keys.assign(
-        cost=keys["cost"].fillna(0.0),
+        # Missing only where it came in several currencies, never added up.
+        cost=keys["cost"].where(keys["_merge"] == "both", 0.0),
         requests=keys["requests"].fillna(0).astype("int64"),
         active_days=keys["active_days"].fillna(0).astype("int64"),
     )
     gone = owner_gone_reasons(keys, snapshot)
-    read = window is not None and not snapshot.incomplete_sources(
-        (*SPEND_SOURCES, *USAGE_SOURCE_NAMES)
-    )
+    costs_read = window is not None and not snapshot.incomplete_sources(SPEND_SOURCES)
+    usage_read = window is not None and not snapshot.incomplete_sources(USAGE_SOURCE_NAMES)
+    read = costs_read and usage_read
     use = _use(keys, pd.Timestamp(window.since)) if read and window else _NOT_READ
     table = pd.DataFrame(
         {
@@ -60,9 +62,9 @@ def spend_table(analysis: Analysis) -> pd.DataFrame:
             "Owner": keys["owner_email"].fillna(keys["owner_name"]).fillna(keys["owner_id"]),
             "Owner standing": gone.reindex(keys.index).fillna("still there"),
             "Restriction": keys["scope_kind"].map(RESTRICTION_WORDS),
-            "Cost": keys["cost"] if read else None,
+            "Cost": keys["cost"] if costs_read else None,
             "Currency": keys["currency"].replace("", None).fillna("usd").str.upper(),
-            "Requests": keys["requests"] if read else None,
+            "Requests": keys["requests"] if usage_read else None,
             "Active days": keys["active_days"] if read else None,
             "Use in window": use,
             "Last used": keys["last_used_at"],
