@@ -317,6 +317,9 @@ def test_each_change_is_matched_to_an_event_at_its_own_place(tmp_path: Path) -> 
     # frank's change was in Payments, alice's at org level: neither is taken for the other.
     assert actors[("project roles changed", "user_dave")] == "frank@example.com"
     assert actors[("org roles changed", "user_dave")] == "alice@example.com"
+    run = run_cli("diff", "--db", tmp_path / "db", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "dave@example.com in Payments: viewer -> member (by frank@example.com)" in run.stdout
 
 
 @pytest.mark.parametrize(

@@ -270,7 +270,9 @@ def diff_text(diff: SnapshotDiff) -> str:
         lines.append(f"{section} ({len(changes)}):")
         for change in changes:
             where = f" in {change.project}" if change.project else ""
-            lines.append(f"  {change.subject}{where}{_change_value(change.before, change.after)}")
+            by = f" (by {change.actor})" if change.actor else ""
+            value = _change_value(change.before, change.after)
+            lines.append(f"  {change.subject}{where}{value}{by}")
     return lines_text(lines)
 
 
