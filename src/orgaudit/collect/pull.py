@@ -258,6 +258,8 @@ class _Collector:
         def on_page(page: list[JsonObject]) -> None:
             nonlocal read
             _check_items(source, path, page)
+            if root == source.name:  # the family answers: its other lists may start
+                self.family_checked[source.family].set()
             if done is None:
                 self.journal.add_page(entry, page)
             read += len(page)
