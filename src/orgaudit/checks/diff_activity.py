@@ -10,7 +10,7 @@ import pandas as pd
 
 from orgaudit.checks.changes import Change, changes_from, compare
 from orgaudit.model.analysis import Analysis
-from orgaudit.model.spend import SPEND_SOURCES
+from orgaudit.model.spend import SPEND_SOURCES, with_spend
 
 
 @dataclass(frozen=True)
@@ -109,14 +109,12 @@ def spend_changes(old: Analysis, new: Analysis, threshold: SpendChange) -> list[
         return []
 
     def table(analysis: Analysis) -> pd.DataFrame:
-        spend = analysis.key_spend[["api_key_id", "cost", "currency"]]
-        keys = analysis.keys[["id", "name", "project_id"]].rename(columns={"id": "api_key_id"})
-        both = keys.merge(spend, on="api_key_id", how="left", validate="one_to_one", indicator=True)
-        # No row: spent nothing. A missing cost with a row: several currencies, which
-        # are never added up, so not compared either.
-        return both.assign(cost=both["cost"].where(both["_merge"] == "both", 0.0)).drop(
-            columns=["_merge"]
-        )
+        keys = analysis.keys[["id", "name", "project_id"]]
+        spent = with_spend(keys, analysis.key_spend)[
+            ["id", "name", "project_id", "cost", "currency"]
+        ]
+        # A missing cost: several currencies, never added up, so not compared either.
+        return spent.rename(columns={"id": "api_key_id"})
 
     _, _, both = compare(table(old), table(new), ["api_key_id"])
     both = both[both["cost_old"].notna() & both["cost_new"].notna()]

@@ -8,43 +8,26 @@ import pandas as pd
 from orgaudit.checks.findings import AuditContext
 from orgaudit.checks.keys import days_text, key_rows, owner_label
 from orgaudit.model.keys import owner_gone_reasons
-from orgaudit.model.spend import USAGE_SOURCE_NAMES, money
+from orgaudit.model.spend import USAGE_SOURCE_NAMES, spent_words, with_spend
 from orgaudit.vocabulary import ScopeKind
 
 
 def keys_with_spend(context: AuditContext) -> pd.DataFrame:
-    """The project keys with their ``cost``, ``currency``, ``requests`` and
-    ``active_days`` over the usage window (0 where they spent nothing; ``cost`` missing
-    where it came in several currencies) and ``spending`` (any cost or request)."""
-    keys = context.keys
-    spend = context.analysis.key_spend.rename(columns={"api_key_id": "id"})
-    merged = keys.merge(spend, on="id", how="left", validate="one_to_one", indicator=True).set_axis(
-        keys.index
-    )
-    listed = merged["_merge"] == "both"
-    cost = merged["cost"].where(listed, 0.0)
-    requests = merged["requests"].fillna(0).astype("int64")
-    several = cost.isna()
-    return merged.drop(columns=["_merge"]).assign(
-        cost=cost,
-        currency=merged["currency"].fillna(""),
-        requests=requests,
-        active_days=merged["active_days"].fillna(0).astype("int64"),
-        spending=(cost.fillna(0) > 0) | several | (requests > 0),
-    )
+    """The project keys, with their projects, and what each spent over the usage window
+    (:func:`orgaudit.model.spend.with_spend`)."""
+    return with_spend(context.keys, context.analysis.key_spend)
 
 
 def _spent(context: AuditContext, keys: pd.DataFrame) -> pd.Series:
-    """What a key spent, in words: "412.37 USD and 9,120 requests"; the requests are
-    left unsaid where a usage list was not read in full."""
-    # Built as text whatever the rows (an empty float column would stay float).
-    amounts = [money(c, str(u)) for c, u in zip(keys["cost"], keys["currency"], strict=True)]
-    unread = context.analysis.snapshot.incomplete_sources(USAGE_SOURCE_NAMES)
-    counts = [
-        "requests not known (usage not read in full)" if unread else f"{n:,} requests"
-        for n in keys["requests"]
+    """What each key spent, in words (built as text whatever the rows: an empty float
+    column would stay float)."""
+    usage_read = not context.analysis.snapshot.incomplete_sources(USAGE_SOURCE_NAMES)
+    words = [
+        spent_words(cost, str(currency), int(requests), usage_read)
+        for cost, currency, requests in zip(
+            keys["cost"], keys["currency"], keys["requests"], strict=True
+        )
     ]
-    words = [f"{a} and {c}" for a, c in zip(amounts, counts, strict=True)]
     return pd.Series(words, index=keys.index, dtype=object)
 
 

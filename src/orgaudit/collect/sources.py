@@ -218,25 +218,21 @@ PROJECT_GROUP_ROLES = _source(
     "role_assignments",
     label="groups' project roles (RBAC)",
 )
-AUDIT_KEY_EVENTS = _source(
-    "audit_key_events",
-    "/organization/audit_logs",
-    A,
-    100,
-    Family.AUDIT_LOGS,
-    "audit_key_events",
-    tuple(("event_types[]", event) for event in KEY_EVENT_TYPES),
-    label="API key events in the audit log",
+
+
+def _audit_events(name: str, types: tuple[str, ...], label: str) -> Source:
+    """The audit log read for some event types, into a table named like the source."""
+    params = tuple(("event_types[]", event) for event in types)
+    return _source(
+        name, "/organization/audit_logs", A, 100, Family.AUDIT_LOGS, name, params, label=label
+    )
+
+
+AUDIT_KEY_EVENTS = _audit_events(
+    "audit_key_events", KEY_EVENT_TYPES, "API key events in the audit log"
 )
-AUDIT_ACCESS_EVENTS = _source(
-    "audit_access_events",
-    "/organization/audit_logs",
-    A,
-    100,
-    Family.AUDIT_LOGS,
-    "audit_access_events",
-    tuple(("event_types[]", event) for event in ACCESS_EVENT_TYPES),
-    label="access changes in the audit log",
+AUDIT_ACCESS_EVENTS = _audit_events(
+    "audit_access_events", ACCESS_EVENT_TYPES, "access changes in the audit log"
 )
 
 # Usage and cost: one page holds day buckets, `limit` of them, and each bucket a result

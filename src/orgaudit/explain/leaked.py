@@ -18,7 +18,7 @@ from orgaudit.explain.keys import explain_key
 from orgaudit.explain.lookup import text_or
 from orgaudit.explain.records import KeyVerdict
 from orgaudit.model.analysis import Analysis
-from orgaudit.model.spend import SPEND_SOURCES, USAGE_SOURCE_NAMES, money
+from orgaudit.model.spend import SPEND_SOURCES, USAGE_SOURCE_NAMES, spent_words
 from orgaudit.settings import REDACTION, KeyValue
 from orgaudit.store.snapshot import Snapshot
 from orgaudit.vocabulary import Verdict
@@ -181,22 +181,17 @@ def spend_text(analysis: Analysis, key_id: str) -> str:
     unread = analysis.snapshot.incomplete_sources(SPEND_SOURCES)
     if unread:
         return f"unknown: {', '.join(unread)} not read in full (see the coverage)"
-    usage_unread = analysis.snapshot.incomplete_sources(USAGE_SOURCE_NAMES)
+    usage_read = not analysis.snapshot.incomplete_sources(USAGE_SOURCE_NAMES)
     spend = analysis.key_spend
     row = spend[spend["api_key_id"] == key_id]
     if row.empty:
-        unknown = " (its requests not known: usage not read in full)" if usage_unread else ""
+        unknown = "" if usage_read else " (its requests not known: usage not read in full)"
         return f"none in {window.words()}{unknown}"
     first = row.iloc[0]
-    requests = (
-        "requests not known (usage not read in full)"
-        if usage_unread
-        else f"{int(first['requests']):,} requests"
+    words = spent_words(
+        float(first["cost"]), str(first["currency"]), int(first["requests"]), usage_read
     )
-    return (
-        f"{money(float(first['cost']), str(first['currency']))} and {requests} in "
-        f"{window.words()} (active on {int(first['active_days'])} days)"
-    )
+    return f"{words} in {window.words()} (active on {int(first['active_days'])} days)"
 
 
 def _admin_key(row: Any, as_of: datetime) -> LeakedKeyMatch:

@@ -46,12 +46,16 @@ def explain_pairs(
     model: AccessModel,
     catalog: Catalog,
     pairs: Sequence[tuple[str, str]],
+    grants: pd.DataFrame | None = None,
 ) -> tuple[UserVerdict, ...]:
     """:func:`explain_user` for many (user id, project id) pairs at once, as a report
-    needs it: the lookups each verdict shares are made once for all of them."""
+    needs it: the lookups each verdict shares are made once for all of them. ``grants``
+    are the model's binding grants where the caller worked them out already (an
+    audit's analysis); else those of the bindings weighed are worked out here."""
     users = {ref.id: ref for ref in every_user(snapshot)}
     projects = {ref.id: ref for ref in every_project(snapshot)}
-    return _explained(snapshot, model, catalog, [(users[u], projects[p]) for u, p in pairs])
+    chosen = [(users[u], projects[p]) for u, p in pairs]
+    return _explained(snapshot, model, catalog, chosen, grants)
 
 
 def _explained(
@@ -59,6 +63,7 @@ def _explained(
     model: AccessModel,
     catalog: Catalog,
     pairs: Sequence[tuple[UserRef, ProjectRef]],
+    known_grants: pd.DataFrame | None = None,
 ) -> tuple[UserVerdict, ...]:
     if not pairs:  # an org with no projects, or no one to explain
         return ()
@@ -75,7 +80,12 @@ def _explained(
     bindings = model.bindings
     wanted = bindings[bindings["principal_id"].isin(frame["principal_id"])]
     log_read = snapshot.source_status("audit_access_events") == "complete"
-    grants = _grants(binding_grants(snapshot, wanted)) if log_read else {}
+    if not log_read:
+        grants: dict[object, Grant] = {}
+    elif known_grants is not None:
+        grants = _grants(known_grants.loc[wanted.index])
+    else:
+        grants = _grants(binding_grants(snapshot, wanted))
     since = f"{snapshot.audit_since:%Y-%m-%d}" if log_read else None
     by_user = {str(uid): group for uid, group in wanted.groupby("principal_id")}
     empty = bindings.head(0)

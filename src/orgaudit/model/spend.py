@@ -9,6 +9,7 @@ spend is a sum over one table, never two groupings added together.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -103,9 +104,41 @@ def key_spend(snapshot: Snapshot) -> pd.DataFrame:
     )
 
 
+def with_spend(keys: pd.DataFrame, spend: pd.DataFrame) -> pd.DataFrame:
+    """``keys`` (with their ``id``; index kept) and what each spent over the window:
+    ``cost`` (0 where it has no row; missing where its costs came in several
+    currencies, never added up), ``currency``, ``requests``, ``active_days`` and
+    ``spending`` (any cost or request)."""
+    merged = keys.merge(
+        spend.rename(columns={"api_key_id": "id"}),
+        on="id",
+        how="left",
+        validate="one_to_one",
+        indicator=True,
+    ).set_axis(keys.index)
+    cost = merged["cost"].where(merged["_merge"] == "both", 0.0)
+    requests = merged["requests"].fillna(0).astype("int64")
+    return merged.drop(columns=["_merge"]).assign(
+        cost=cost,
+        currency=merged["currency"].fillna(""),
+        requests=requests,
+        active_days=merged["active_days"].fillna(0).astype("int64"),
+        spending=(cost.fillna(0) > 0) | cost.isna() | (requests > 0),
+    )
+
+
+def spent_words(cost: float, currency: str, requests: int, usage_read: bool) -> str:
+    """What a key spent, in words: "412.37 USD and 9,120 requests"; the requests left
+    unsaid where a usage list was not read in full."""
+    counts = (
+        f"{requests:,} requests" if usage_read else "requests not known (usage not read in full)"
+    )
+    return f"{money(cost, currency)} and {counts}"
+
+
 def money(amount: float, currency: str) -> str:
     """An amount as people read it: "412.37 USD"; amounts in several currencies, which
     are never added up, as "amounts in EUR, USD"."""
-    if amount != amount:  # NaN: several currencies
+    if math.isnan(amount):  # several currencies
         return f"amounts in {currency.upper()}"
     return f"{amount:,.2f} {currency.upper() or 'USD'}"

@@ -8,7 +8,7 @@ import pandas as pd
 
 from orgaudit.model.analysis import Analysis
 from orgaudit.model.keys import owner_gone_reasons
-from orgaudit.model.spend import SPEND_SOURCES, USAGE_SOURCE_NAMES
+from orgaudit.model.spend import SPEND_SOURCES, USAGE_SOURCE_NAMES, with_spend
 from orgaudit.render.report.entities import RESTRICTION_WORDS, project_name_table
 
 _NOT_READ = "not read (see Coverage)"
@@ -33,22 +33,10 @@ def spend_table(analysis: Analysis) -> pd.DataFrame:
     sorted by cost, most first. Where usage and costs were not read, says so per key."""
     snapshot = analysis.snapshot
     window = analysis.usage_window
-    keys = analysis.keys.merge(
-        analysis.projects, on="project_id", how="left", validate="many_to_one"
-    )
-    keys = keys.merge(
-        analysis.key_spend.rename(columns={"api_key_id": "id"}),
-        on="id",
-        how="left",
-        validate="one_to_one",
-        indicator=True,
+    keys = with_spend(
+        analysis.keys.merge(analysis.projects, on="project_id", how="left", validate="many_to_one"),
+        analysis.key_spend,
     ).merge(project_name_table(analysis), on="project_id", how="left", validate="many_to_one")
-    keys = keys.assign(
-        # Missing only where it came in several currencies, never added up.
-        cost=keys["cost"].where(keys["_merge"] == "both", 0.0),
-        requests=keys["requests"].fillna(0).astype("int64"),
-        active_days=keys["active_days"].fillna(0).astype("int64"),
-    )
     gone = owner_gone_reasons(keys, snapshot)
     costs_read = window is not None and not snapshot.incomplete_sources(SPEND_SOURCES)
     usage_read = window is not None and not snapshot.incomplete_sources(USAGE_SOURCE_NAMES)

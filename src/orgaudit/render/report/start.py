@@ -72,7 +72,9 @@ def key_access_answer(analysis: Analysis, findings: tuple[Finding, ...]) -> KeyA
     members = _members_without_keys(analysis)
     explained = members.head(START_ROW_LIMIT)
     pairs = list(zip(explained["principal_id"], explained["project_id"], strict=True))
-    verdicts = explain_pairs(analysis.snapshot, analysis.model, analysis.catalog, pairs)
+    verdicts = explain_pairs(
+        analysis.snapshot, analysis.model, analysis.catalog, pairs, analysis.binding_grants
+    )
     member_rows = [_member_row(verdict) for verdict in verdicts]
     lonely = [f for f in findings if f.check_id == NO_PROJECT_CHECK and f.subject_type == USER]
     lonely_rows = [
